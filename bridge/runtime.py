@@ -1,0 +1,67 @@
+"""Everything built from the settings once per process: validated settings, compiled mappings,
+the MoEngage target and its rate-limit gate. Rebuilt only when the settings change (Azure
+restarts the worker on a change; tests change the environment)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bridge.auth import KognitivAuth
+from bridge.mapping_config import load_mapper
+from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
+from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
+from mapping import Mapper
+
+log = logging.getLogger("kognitiv_bridge")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    mapper: Mapper
+    auth: KognitivAuth
+    target: MoEngageTarget
+    gate: RateLimitGate = field(default_factory=RateLimitGate)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        target = MoEngageTarget(
+            app_id=settings.moengage_app_id,
+            api_key=settings.moengage_api_key,
+            data_center=settings.data_center,
+            base_url=settings.moengage_api_base_url,
+        )
+        return cls(settings, load_mapper(settings), KognitivAuth.from_settings(settings), target)
+
+    def sender(self, clients: ClientProvider, budget: float | None = None) -> MoEngageSender:
+        seconds = self.settings.moengage_direct_time_budget_seconds if budget is None else budget
+        return MoEngageSender(
+            self.target, clients.get(), RetryPolicy(budget=seconds), gate=self.gate
+        )
+
+
+CLIENTS = ClientProvider()
+_cache: tuple[tuple[str | None, ...], Runtime | ConfigurationError] | None = None
+
+
+def current_runtime() -> Runtime:
+    """The runtime for the current settings; raises ConfigurationError (logged once)."""
+    global _cache
+    fingerprint = settings_fingerprint()
+    if _cache is None or _cache[0] != fingerprint:
+        try:
+            built: Runtime | ConfigurationError = Runtime.from_settings(load_settings())
+            if not built.auth.enabled:
+                log.warning(
+                    "No Kognitiv credential is configured (KOGNITIV_AUTH_USERNAME/PASSWORD or "
+                    "KOGNITIV_AUTH_TOKEN): only the function key protects the webhook"
+                )
+        except ConfigurationError as error:
+            log.error("Configuration error: %s", error)
+            built = error
+        _cache = (fingerprint, built)
+    result = _cache[1]
+    if isinstance(result, ConfigurationError):
+        raise result
+    return result

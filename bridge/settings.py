@@ -1,0 +1,153 @@
+"""App settings, read and validated once. A bad value is a ConfigurationError that names the
+setting and what would be valid, never the secret it holds, and never a silent default."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from delivery.datacenters import normalise_data_center
+
+_FIELD = re.compile(r"^(Value error|Assertion failed), ")
+
+
+class ConfigurationError(ValueError):
+    """The deployment's settings cannot work; `problems` lists each one, naming its setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    """Every setting this app reads; field `x_y` is the app setting `X_Y`."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    moengage_app_id: str = Field(min_length=1, max_length=128)
+    moengage_api_key: SecretStr
+    moengage_data_center: str | None = None
+    moengage_api_base_url: str | None = None
+    moengage_direct_time_budget_seconds: float = Field(default=10.0, gt=0, le=120)
+    kognitiv_mappings_file: Path | None = None
+    kognitiv_mappings: str | None = None
+    kognitiv_timezone: str = "UTC"
+    kognitiv_date_order: Literal["MDY", "DMY"] = "MDY"
+    kognitiv_auth_username: str | None = None
+    kognitiv_auth_password: SecretStr | None = None
+    kognitiv_auth_password_previous: SecretStr | None = None
+    kognitiv_auth_token: SecretStr | None = None
+    kognitiv_auth_token_previous: SecretStr | None = None
+
+    @field_validator("moengage_app_id")
+    @classmethod
+    def _app_id(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+            raise ValueError("must be the MoEngage workspace id (letters, digits, - and _)")
+        return value
+
+    @field_validator("moengage_data_center")
+    @classmethod
+    def _data_center(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_data_center(value)
+
+    @field_validator("moengage_api_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must look like https://host[:port] (or http:// for the emulator)")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must be scheme://host[:port] only, without credentials or query")
+        if parts.path not in ("", "/"):
+            raise ValueError("must not contain a path: /v1/... is appended")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("kognitiv_date_order", mode="before")
+    @classmethod
+    def _date_order(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("kognitiv_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as UTC or America/Chicago") from None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.moengage_data_center is None and self.moengage_api_base_url is None:
+            raise ValueError(
+                "MOENGAGE_DATA_CENTER is required (01, 02, 03, 04, 05, 06 or 101; it is the "
+                "number in your dashboard-XX.moengage.com address)"
+            )
+        if bool(self.kognitiv_auth_username) != bool(self.kognitiv_auth_password):
+            raise ValueError(
+                "KOGNITIV_AUTH_USERNAME and KOGNITIV_AUTH_PASSWORD must be set together"
+            )
+        if self.kognitiv_auth_password_previous and not self.kognitiv_auth_password:
+            raise ValueError("KOGNITIV_AUTH_PASSWORD_PREVIOUS needs KOGNITIV_AUTH_PASSWORD")
+        if self.kognitiv_auth_token_previous and not self.kognitiv_auth_token:
+            raise ValueError("KOGNITIV_AUTH_TOKEN_PREVIOUS needs KOGNITIV_AUTH_TOKEN")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.kognitiv_timezone)
+
+    @property
+    def data_center(self) -> str:
+        return self.moengage_data_center or "01"
+
+    @property
+    def kognitiv_auth_configured(self) -> bool:
+        return bool(self.kognitiv_auth_password or self.kognitiv_auth_token)
+
+
+SETTING_NAMES = tuple(name.upper() for name in Settings.model_fields)
+
+
+def _describe(error: dict) -> str:
+    location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
+    message = _FIELD.sub("", str(error.get("msg", "invalid"))).replace("Input should be", "must be")
+    if not location:
+        return message
+    name = location[0].upper()
+    if error.get("type") == "missing":
+        return f"{name} is required"
+    return f"{name} {message}" if not message.startswith(name) else message
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; raise ConfigurationError listing every problem.
+    pydantic's messages are rebuilt without input values, so no secret can leak."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as error:
+        problems = [_describe(item) for item in error.errors(include_input=False)]
+        raise ConfigurationError(problems) from None
+
+
+def settings_fingerprint() -> tuple[str | None, ...]:
+    """Cheap identity of the current settings, so a change (tests, portal edits) is noticed."""
+    environ = os.environ
+    return tuple(environ.get(name) for name in SETTING_NAMES)

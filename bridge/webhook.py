@@ -1,0 +1,170 @@
+"""The HTTP webhook, without Azure: authenticate, read, map, then dry-run or deliver.
+
+Every answer is JSON. Bad input is refused before anything is sent, so a 4xx never leaves a
+half-sent batch behind."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from bridge.body import parse_body
+from bridge.errors import BridgeError
+from bridge.runtime import CLIENTS, Runtime, current_runtime
+from bridge.settings import ConfigurationError
+from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
+from mapping import MappingError, MappingResult
+
+log = logging.getLogger("kognitiv_bridge")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+DEFAULT_RETRY_AFTER = 30
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    route_event: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: dict[str, object]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(error: BridgeError, headers: dict[str, str] | None = None) -> WebhookResponse:
+    return WebhookResponse(error.status, error.body(), headers or {})
+
+
+def _unauthorized(runtime: Runtime) -> WebhookResponse:
+    schemes = []
+    if runtime.auth.basic:
+        schemes.append('Basic realm="kognitiv-webhook"')
+    if runtime.auth.tokens:
+        schemes.append("Bearer")
+    message = "missing or wrong credentials: send the Authorization header configured in Kognitiv"
+    return _error(
+        BridgeError(401, "unauthorized", message), {"WWW-Authenticate": ", ".join(schemes)}
+    )
+
+
+def map_request(runtime: Runtime, request: WebhookRequest) -> MappingResult:
+    """Parse and map the body (BridgeError on any input problem). Shared with the queue path."""
+    body = parse_body(request.body)
+    event = (request.route_event or "").strip() or None
+    try:
+        return runtime.mapper.map(body, event)
+    except MappingError as error:
+        raise BridgeError.from_mapping(error) from None
+
+
+def describe_plan(runtime: Runtime, result: MappingResult) -> list[dict[str, object]]:
+    """The exact requests MoEngage would receive (dry runs and previews share this)."""
+    return [
+        request.describe(runtime.target.path(request.kind))
+        for request in plan_requests(result.elements)
+    ]
+
+
+def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse:
+    body = {
+        "status": "dry_run",
+        "event": result.event,
+        "rule": result.rule,
+        "requests": describe_plan(runtime, result),
+        "warnings": result.warnings,
+    }
+    return WebhookResponse(200, body)
+
+
+async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResponse:
+    """Send to MoEngage within the direct-mode time budget and translate the outcome."""
+    sender = runtime.sender(CLIENTS)
+    try:
+        report = await sender.deliver(result.elements)
+    except MoEngageRejected as error:
+        log.error("MoEngage rejected event %s: %s", result.event, error.message)
+        return WebhookResponse(
+            502,
+            {
+                "error": {
+                    "code": "moengage_rejected",
+                    "message": error.message,
+                    "moengage_status": error.status,
+                    "delivered_elements": error.delivered,
+                }
+            },
+        )
+    except MoEngageUnavailable as error:
+        retry_after = max(1, math.ceil(error.retry_after or DEFAULT_RETRY_AFTER))
+        log.warning("MoEngage unavailable for event %s: %s", result.event, error.reason)
+        body = {
+            "error": {
+                "code": "moengage_unavailable",
+                "message": f"{error.message}; retry after {retry_after} s",
+                "delivered_elements": error.delivered,
+            }
+        }
+        return WebhookResponse(503, body, {"Retry-After": str(retry_after)})
+    return WebhookResponse(
+        200,
+        {
+            "status": "delivered",
+            "event": result.event,
+            "elements": report.delivered,
+            "moengage_requests": report.http_requests,
+            "moengage_request_ids": report.request_ids,
+            "warnings": result.warnings,
+        },
+    )
+
+
+async def handle_webhook(
+    request: WebhookRequest, runtime_source: Callable[[], Runtime] = current_runtime
+) -> WebhookResponse:
+    """Answer one Kognitiv delivery. Never raises."""
+    started = time.perf_counter()
+    correlation_id = uuid.uuid4().hex
+    response = await _handle(request, runtime_source)
+    response.headers.setdefault("X-Correlation-Id", correlation_id)
+    log.info(
+        "webhook answered %s (%s) in %.1f ms",
+        response.status,
+        response.body.get("status") or _error_code(response),
+        (time.perf_counter() - started) * 1000,
+        extra={"correlation_id": correlation_id, "status_code": response.status},
+    )
+    return response
+
+
+def _error_code(response: WebhookResponse) -> str:
+    error = response.body.get("error")
+    return str(error.get("code")) if isinstance(error, dict) else "?"
+
+
+async def _handle(
+    request: WebhookRequest, runtime_source: Callable[[], Runtime]
+) -> WebhookResponse:
+    try:
+        runtime = runtime_source()
+    except ConfigurationError as error:
+        message = "the function app is misconfigured: " + "; ".join(error.problems)
+        return _error(BridgeError(503, "configuration_error", message))
+    if not runtime.auth.allows(request.headers):
+        return _unauthorized(runtime)
+    try:
+        result = map_request(runtime, request)
+    except BridgeError as error:
+        return _error(error)
+    for warning in result.warnings:
+        log.warning("event %s: %s", result.event, warning)
+    if str(request.params.get("dry_run", "")).strip().lower() in TRUE_WORDS:
+        return dry_run_response(runtime, result)
+    return await deliver_direct(runtime, result)

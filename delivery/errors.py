@@ -1,0 +1,62 @@
+"""Delivery outcomes that are not success. Messages carry MoEngage's status, error type and
+request id (useful to MoEngage support), never credentials or member data."""
+
+from __future__ import annotations
+
+PERMANENT_STATUSES = frozenset({400, 401, 403, 409, 415})
+CONFIGURATION_STATUSES = frozenset({401, 403, 409})
+_HINTS = {
+    400: "MoEngage refused the request as malformed",
+    401: "MoEngage refused the credentials: check MOENGAGE_APP_ID, MOENGAGE_API_KEY and "
+    "MOENGAGE_DATA_CENTER",
+    403: "MoEngage says the account is suspended or blocked",
+    409: "MoEngage says the app key does not match the workspace: check MOENGAGE_APP_ID",
+    413: "MoEngage refused the payload as too large",
+    415: "MoEngage refused the media type",
+}
+
+
+class DeliveryError(Exception):
+    """Base class: something MoEngage did not accept."""
+
+    def __init__(self, message: str, *, delivered: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.delivered = delivered
+
+
+class MoEngageRejected(DeliveryError):
+    """A permanent answer (400/401/403/409/413/415): retrying the same request cannot help."""
+
+    def __init__(
+        self,
+        status: int,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        *,
+        delivered: int = 0,
+    ) -> None:
+        hint = _HINTS.get(status, "MoEngage refused the request")
+        detail = f" ({error_type})" if error_type else ""
+        reference = f"; MoEngage request id {request_id}" if request_id else ""
+        super().__init__(f"{hint}: HTTP {status}{detail}{reference}", delivered=delivered)
+        self.status = status
+        self.error_type = error_type
+        self.request_id = request_id
+
+    @property
+    def is_configuration_error(self) -> bool:
+        """401/403/409 are the deployment's fault, not the message's."""
+        return self.status in CONFIGURATION_STATUSES
+
+
+class MoEngageUnavailable(DeliveryError):
+    """A transient failure (429, 5xx, timeout, reset) that outlasted the retry budget."""
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, delivered: int = 0
+    ) -> None:
+        super().__init__(f"MoEngage is unavailable: {reason}", delivered=delivered)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.rate_limited = reason.startswith("HTTP 429")

@@ -1,0 +1,98 @@
+"""Kognitiv body + compiled rules -> MoEngage elements. Pure: no I/O, no clock but the one given."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mapping.converters import ConversionContext, to_string
+from mapping.errors import MappingError
+from mapping.passthrough import event_name, is_moengage_shaped, passthrough_elements
+from mapping.policy import check_element
+from mapping.rules import Rule
+from mapping.template import MISSING, RenderState
+
+PASSTHROUGH = "passthrough"
+MAX_EVENT_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    """What a body became: its event name, the MoEngage elements and anything worth a warning."""
+
+    event: str
+    rule: str
+    elements: list[dict]
+    warnings: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None
+
+
+class Mapper:
+    """Selects the rule for a body and renders it; shared by the HTTP and the queue paths."""
+
+    def __init__(
+        self,
+        rules: Mapping[str, Rule],
+        context: ConversionContext,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = dict(rules)
+        self.context = context
+        self._clock = clock
+        self._folded = {name.casefold(): rule for name, rule in self.rules.items()}
+
+    @property
+    def event_names(self) -> list[str]:
+        return sorted(self.rules)
+
+    def rule_for(self, event: str) -> Rule:
+        rule = self.rules.get(event) or self._folded.get(event.strip().casefold())
+        if rule is None:
+            known = ", ".join(self.event_names) or "none"
+            raise MappingError(
+                "unknown_event",
+                f'no mapping rule for event "{event[:MAX_EVENT_NAME_LENGTH]}"; known events: '
+                f"{known} (add a rule in the mapping file or KOGNITIV_MAPPINGS)",
+            )
+        return rule
+
+    def map(self, body: Mapping[str, object], event: str | None = None) -> MappingResult:
+        """Choose the event (the given name, else the body's "event" field, else MoEngage's own
+        shape) and produce checked MoEngage elements, or raise MappingError."""
+        if event:
+            return self._map_rule(self.rule_for(event), body)
+        named = body.get("event")
+        if named is not None:
+            if not isinstance(named, str) or not named.strip():
+                raise MappingError("invalid_event", 'the body\'s "event" field must be a name')
+            return self._map_rule(self.rule_for(named), body)
+        if is_moengage_shaped(body):
+            elements = passthrough_elements(body, self.context)
+            return self._finish(event_name(body), PASSTHROUGH, elements, [], None)
+        raise MappingError(
+            "missing_event",
+            "cannot tell which event this is: call /api/kognitiv/<event>, add a top-level "
+            f'"event" field, or send a MoEngage-shaped body; known events: '
+            f"{', '.join(self.event_names)}",
+        )
+
+    def _map_rule(self, rule: Rule, body: Mapping[str, object]) -> MappingResult:
+        state = RenderState(body=body, context=self.context, rule=rule.name)
+        elements = rule.elements(state)
+        key = None
+        if rule.idempotency_key is not None:
+            value = rule.idempotency_key(state)
+            key = None if value is MISSING else to_string(value, self.context)
+        if elements is MISSING or not isinstance(elements, list):
+            elements = []
+        return self._finish(rule.name, rule.name, elements, state.warnings, key)
+
+    def _finish(
+        self, event: str, rule: str, elements: list, warnings: list[str], key: str | None
+    ) -> MappingResult:
+        now = self._clock()
+        checked = [check_element(element, i, now, warnings) for i, element in enumerate(elements)]
+        if not checked:
+            raise MappingError("empty_mapping", f'rule "{rule}" produced nothing to send')
+        return MappingResult(event, rule, checked, warnings, key)

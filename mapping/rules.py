@@ -1,0 +1,139 @@
+"""Mapping rules: one per Kognitiv event name, written as the MoEngage elements they produce.
+
+A mapping document is a JSON object keyed by event name (keys starting with `$` or `_` are
+comments). A rule is `{"description": ..., "id": "{{...}}", "elements": [ ... ]}`; a bare list of
+elements or a single element is accepted as shorthand. Rules are compiled once at start-up, so a
+bad rule is a configuration error reported before any webhook arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mapping.converters import ConversionContext
+from mapping.errors import RuleError
+from mapping.policy import ELEMENT_TYPES, check_rule_attribute_names
+from mapping.template import Node, Placeholder, compile_template
+
+RULE_KEYS = frozenset({"description", "id", "elements"})
+ELEMENT_KEYS = {
+    "event": frozenset({"type", "customer_id", "actions"}),
+    "customer": frozenset({"type", "customer_id", "attributes", "update_existing_only"}),
+}
+ACTION_KEYS = frozenset(
+    {"action", "attributes", "platform", "app_version", "current_time", "user_time",
+     "user_timezone_offset"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compiled rule: render functions plus the placeholders it reads."""
+
+    name: str
+    description: str
+    elements: Node
+    idempotency_key: Node | None
+    placeholders: tuple[Placeholder, ...]
+
+
+def is_comment_key(key: str) -> bool:
+    return key.startswith(("$", "_"))
+
+
+def merge_documents(*documents: Mapping[str, object]) -> dict[str, object]:
+    """Later documents add rules or replace whole rules of the same event name."""
+    merged: dict[str, object] = {}
+    for document in documents:
+        if not isinstance(document, Mapping):
+            raise RuleError("a mapping document must be a JSON object keyed by event name")
+        merged.update({k: v for k, v in document.items() if not is_comment_key(k)})
+    return merged
+
+
+def _rule_body(name: str, raw: object) -> dict[str, object]:
+    if isinstance(raw, list):
+        return {"elements": raw}
+    if isinstance(raw, dict) and "type" in raw:
+        return {"elements": [raw]}
+    if isinstance(raw, dict):
+        unknown = set(raw) - RULE_KEYS
+        if unknown:
+            raise RuleError(
+                f'rule "{name}": unknown key(s) {sorted(unknown)}; use {sorted(RULE_KEYS)}'
+            )
+        return raw
+    raise RuleError(f'rule "{name}" must be an object with "elements", or a list of elements')
+
+
+def _check_element_template(element: object, where: str) -> None:
+    if not isinstance(element, dict):
+        raise RuleError(f"{where} must be a JSON object")
+    kind = element.get("type")
+    if kind not in ELEMENT_TYPES:
+        raise RuleError(f'{where}: "type" must be "event" or "customer" (lower case)')
+    unknown = set(element) - ELEMENT_KEYS[kind]
+    if unknown:
+        raise RuleError(f"{where}: unknown key(s) {sorted(unknown)} for a {kind} element")
+    if not isinstance(element.get("customer_id"), str):
+        raise RuleError(f'{where}: "customer_id" is required, e.g. "{{{{memberId | required}}}}"')
+    if kind == "customer":
+        check_rule_attribute_names(element.get("attributes"), f"{where}.attributes")
+        return
+    actions = element.get("actions")
+    if not isinstance(actions, list) or not actions:
+        raise RuleError(f'{where}: an event element needs a non-empty "actions" list')
+    for position, action in enumerate(actions):
+        spot = f"{where}.actions[{position}]"
+        if not isinstance(action, dict) or not isinstance(action.get("action"), str):
+            raise RuleError(f'{spot}: each action needs an "action" name')
+        unknown = set(action) - ACTION_KEYS
+        if unknown:
+            raise RuleError(f"{spot}: unknown key(s) {sorted(unknown)} for an action")
+        check_rule_attribute_names(action.get("attributes"), f"{spot}.attributes")
+
+
+def compile_rule(name: str, raw: object, context: ConversionContext) -> Rule:
+    body = _rule_body(name, raw)
+    elements = body.get("elements")
+    if not isinstance(elements, list) or not elements:
+        raise RuleError(f'rule "{name}": "elements" must be a non-empty list')
+    for index, element in enumerate(elements):
+        _check_element_template(element, f'rule "{name}" element {index}')
+    placeholders: list[Placeholder] = []
+    try:
+        render = compile_template(elements, context, "elements", placeholders)
+        key_template = body.get("id")
+        key = None
+        if key_template is not None:
+            if not isinstance(key_template, str):
+                raise RuleError('"id" must be a template string such as "{{rewardId}}"')
+            key = compile_template(key_template, context, "id", placeholders)
+    except RuleError as error:
+        raise RuleError(f'rule "{name}": {error}') from None
+    description = body.get("description", "")
+    return Rule(name, str(description), render, key, tuple(placeholders))
+
+
+def compile_rules_collecting(
+    document: Mapping[str, object], context: ConversionContext
+) -> tuple[dict[str, Rule], list[str]]:
+    """Compile what can be compiled and collect every problem, so all are reported at once."""
+    rules: dict[str, Rule] = {}
+    problems: list[str] = []
+    for name, raw in merge_documents(document).items():
+        try:
+            if not name.strip() or name != name.strip():
+                raise RuleError(f"event name {name!r} must be non-empty, without outer spaces")
+            rules[name] = compile_rule(name, raw, context)
+        except RuleError as error:
+            problems.append(str(error))
+    return rules, problems
+
+
+def compile_rules(document: Mapping[str, object], context: ConversionContext) -> dict[str, Rule]:
+    """Compile every rule or raise one RuleError that lists every problem."""
+    rules, problems = compile_rules_collecting(document, context)
+    if problems:
+        raise RuleError("; ".join(problems))
+    return rules

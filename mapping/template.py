@@ -1,0 +1,252 @@
+"""Compile `{{placeholder}}` templates once, render them many times.
+
+Placeholder syntax, as KLS admins already write it, plus a few filters:
+
+    {{memberId}}                               a field of the body
+    {{member.address.city}}                    a dotted path (list items by index: items.0.sku)
+    {{issuedTimestamp or issuedDate}}          the first present of several fields
+    {{rewardValue | number}}                   a type: datetime date number integer boolean string
+    {{memberId | required}}                    missing -> the webhook is refused (422)
+    {{channel | default: "web"}}               used when every field is missing
+
+A placeholder that is the whole JSON value keeps its converted type; one inside a longer string is
+rendered as text. A missing optional value drops the key. Body values are data: they are never
+parsed as templates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mapping.converters import CONVERTERS, ConversionContext, ConversionError, Converter, to_string
+from mapping.errors import MappingError, RuleError
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_WHOLE = re.compile(r"\s*\{\{(.*?)\}\}\s*", re.DOTALL)
+_PATH = re.compile(r"[\w$@-]+(?:\.[\w$@-]+)*")
+_OR = re.compile(r"\s+or\s+")
+_FILTER = re.compile(r"\s*(\w+)\s*(?:[:=]\s*(.*?))?\s*")
+
+
+@dataclass
+class RenderState:
+    """What one render needs: the body, conversion settings, and where warnings go."""
+
+    body: Mapping[str, object]
+    context: ConversionContext
+    rule: str
+    warnings: list[str] = field(default_factory=list)
+
+
+Node = Callable[[RenderState], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """One compiled `{{...}}` expression."""
+
+    sources: tuple[str, ...]
+    paths: tuple[tuple[str, ...], ...]
+    converter_name: str | None
+    converter: Converter | None
+    required: bool
+    default: object
+
+    def resolve(self, state: RenderState, output: str) -> object:
+        """The converted value, or MISSING; raises MappingError when a required value fails."""
+        value = self._lookup(state.body)
+        if value is MISSING:
+            if self.default is not MISSING:
+                return self.default
+            if self.required:
+                raise MappingError(
+                    "missing_field",
+                    f"required field {' or '.join(self.sources)} is missing "
+                    f'(rule "{state.rule}", output "{output}")',
+                )
+            return MISSING
+        if self.converter is None:
+            return value
+        try:
+            return self.converter(value, state.context)
+        except ConversionError as error:
+            message = (
+                f"field {' or '.join(self.sources)} is not a valid {self.converter_name} "
+                f'(rule "{state.rule}", output "{output}"): {error}'
+            )
+            if self.required:
+                raise MappingError("invalid_field", message) from None
+            state.warnings.append(message + "; the value was left out")
+            return MISSING
+
+    def _lookup(self, body: Mapping[str, object]) -> object:
+        for path in self.paths:
+            value: object = body
+            for segment in path:
+                if isinstance(value, Mapping):
+                    value = value.get(segment, MISSING)
+                elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+                    value = value[int(segment)]
+                else:
+                    value = MISSING
+                    break
+            if value is None or value is MISSING:
+                continue
+            if isinstance(value, str) and not value.strip():
+                continue
+            return value
+        return MISSING
+
+
+def parse_placeholder(expression: str, context: ConversionContext) -> Placeholder:
+    """Parse the inside of `{{ ... }}`; raise RuleError with what is wrong and what is allowed."""
+    source_text, *filters = expression.split("|")
+    sources = tuple(part.strip() for part in _OR.split(source_text.strip()))
+    for source in sources:
+        if not _PATH.fullmatch(source):
+            raise RuleError(
+                f"placeholder {{{{{expression}}}}}: {source!r} is not a field name or dotted path"
+            )
+    converter_name: str | None = None
+    required = False
+    default: object = MISSING
+    for raw in filters:
+        match = _FILTER.fullmatch(raw)
+        if not match:
+            raise RuleError(f"placeholder {{{{{expression}}}}}: cannot read filter {raw.strip()!r}")
+        name, argument = match.group(1), match.group(2)
+        if name in CONVERTERS:
+            converter_name = name
+        elif name == "required":
+            required = True
+        elif name == "optional":
+            required = False
+        elif name == "default":
+            default = _literal(argument, expression)
+        else:
+            known = ", ".join([*CONVERTERS, "required", "optional", "default: <value>"])
+            raise RuleError(
+                f"placeholder {{{{{expression}}}}}: unknown filter {name!r}; use {known}"
+            )
+    converter = CONVERTERS[converter_name] if converter_name else None
+    if default is not MISSING and converter is not None:
+        try:
+            default = converter(default, context)
+        except ConversionError as error:
+            raise RuleError(f"placeholder {{{{{expression}}}}}: default {error}") from None
+    return Placeholder(
+        sources=sources,
+        paths=tuple(tuple(source.split(".")) for source in sources),
+        converter_name=converter_name,
+        converter=converter,
+        required=required,
+        default=default,
+    )
+
+
+def _literal(argument: str | None, expression: str) -> object:
+    if argument is None or not argument.strip():
+        raise RuleError(f"placeholder {{{{{expression}}}}}: default needs a value, e.g. default: 0")
+    try:
+        return json.loads(argument)
+    except ValueError:
+        return argument.strip()
+
+
+def compile_template(
+    template: object, context: ConversionContext, location: str, placeholders: list[Placeholder]
+) -> Node:
+    """Turn a JSON template into a render function; every placeholder found is appended to
+    `placeholders` (so callers can list the fields a rule reads)."""
+    if isinstance(template, str):
+        return _compile_string(template, context, location, placeholders)
+    if isinstance(template, dict):
+        children = [
+            (key, compile_template(value, context, f"{location}.{key}", placeholders))
+            for key, value in template.items()
+        ]
+        return _dict_node(children)
+    if isinstance(template, list):
+        items = [
+            compile_template(value, context, f"{location}[{index}]", placeholders)
+            for index, value in enumerate(template)
+        ]
+        return _list_node(items)
+    if template is None:
+        return lambda _state: MISSING
+    return lambda _state: template
+
+
+def _output_name(location: str) -> str:
+    return location.rsplit(".", 1)[-1]
+
+
+def _compile_string(
+    template: str, context: ConversionContext, location: str, placeholders: list[Placeholder]
+) -> Node:
+    if "{{" not in template:
+        return lambda _state: template
+    output = _output_name(location)
+    whole = _WHOLE.fullmatch(template)
+    if whole and "{{" not in whole.group(1):
+        placeholder = parse_placeholder(whole.group(1), context)
+        placeholders.append(placeholder)
+        return lambda state: placeholder.resolve(state, output)
+    pieces: list[str | Placeholder] = []
+    cursor = 0
+    for match in _PLACEHOLDER.finditer(template):
+        pieces.append(template[cursor : match.start()])
+        placeholder = parse_placeholder(match.group(1), context)
+        placeholders.append(placeholder)
+        pieces.append(placeholder)
+        cursor = match.end()
+    pieces.append(template[cursor:])
+    if "{{" in "".join(piece for piece in pieces if isinstance(piece, str)):
+        raise RuleError(f"{location}: unbalanced '{{{{' in template")
+
+    def render(state: RenderState) -> object:
+        parts: list[str] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                parts.append(piece)
+                continue
+            value = piece.resolve(state, output)
+            if value is MISSING:
+                return MISSING
+            parts.append(to_string(value, state.context))
+        return "".join(parts)
+
+    return render
+
+
+def _dict_node(children: list[tuple[str, Node]]) -> Node:
+    def render(state: RenderState) -> object:
+        result = {}
+        for key, child in children:
+            value = child(state)
+            if value is not MISSING:
+                result[key] = value
+        return result if result or not children else MISSING
+
+    return render
+
+
+def _list_node(items: list[Node]) -> Node:
+    def render(state: RenderState) -> object:
+        result = [value for value in (item(state) for item in items) if value is not MISSING]
+        return result if result or not items else MISSING
+
+    return render

@@ -1,0 +1,72 @@
+"""Shared fixtures: a MoEngage emulator on loopback and the function app wired to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+
+from moengage_emulator import Emulator
+
+APP_ID = "test-app"
+API_KEY = "test-key-0123456789"
+FIXTURES = Path(__file__).parent / "fixtures" / "kognitiv"
+SETTING_PREFIXES = ("MOENGAGE_", "KOGNITIV_")
+
+
+def fixture_body(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def moengage() -> Iterator[Emulator]:
+    """A fresh emulator per test, answering instantly unless a test injects faults."""
+    with Emulator(app_id=APP_ID, api_key=API_KEY) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, moengage: Emulator) -> pytest.MonkeyPatch:
+    """App settings pointing at the emulator; every other bridge setting cleared."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MOENGAGE_APP_ID", APP_ID)
+    monkeypatch.setenv("MOENGAGE_API_KEY", API_KEY)
+    monkeypatch.setenv("MOENGAGE_DATA_CENTER", "01")
+    monkeypatch.setenv("MOENGAGE_API_BASE_URL", moengage.base_url)
+    monkeypatch.setenv("MOENGAGE_DIRECT_TIME_BUDGET_SECONDS", "3")
+    return monkeypatch
+
+
+def http_request(
+    body: bytes | str | dict,
+    event: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> func.HttpRequest:
+    """A real azure.functions request, as the host would build it."""
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    route = {"event": event} if event else {}
+    url = "http://localhost:7071/api/kognitiv" + (f"/{event}" if event else "")
+    return func.HttpRequest(
+        "POST", url, headers=headers or {}, params=params or {}, route_params=route, body=body
+    )
+
+
+async def call_webhook(request: func.HttpRequest) -> tuple[int, dict, func.HttpResponse]:
+    """Call the decorated function exactly as the host does; return status, JSON, response."""
+    import function_app
+
+    handler = function_app.kognitiv_webhook.build().get_user_function()
+    response = await handler(request)
+    return response.status_code, json.loads(response.get_body()), response
