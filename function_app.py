@@ -6,6 +6,8 @@ import json
 
 import azure.functions as func
 
+from bridge.queue_messages import IncomingMessage
+from bridge.queue_trigger import process_queue_batch
 from bridge.webhook import WebhookRequest, WebhookResponse, handle_webhook
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -21,6 +23,16 @@ def _to_http_response(response: WebhookResponse) -> func.HttpResponse:
     )
 
 
+def _to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
+    return IncomingMessage(
+        body=message.get_body() or b"",
+        message_id=message.message_id or "",
+        properties=dict(message.application_properties or message.user_properties or {}),
+        delivery_count=message.delivery_count or 1,
+        enqueued_time=message.enqueued_time_utc,
+    )
+
+
 @app.route(route="kognitiv/{event?}", methods=["POST", "PUT"])
 async def kognitiv_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """The Kognitiv webhook URL: POST /api/kognitiv/{event?}."""
@@ -31,3 +43,14 @@ async def kognitiv_webhook(req: func.HttpRequest) -> func.HttpResponse:
         route_event=req.route_params.get("event"),
     )
     return _to_http_response(await handle_webhook(request))
+
+
+@app.service_bus_queue_trigger(
+    arg_name="messages",
+    queue_name="%KOGNITIV_SERVICE_BUS_QUEUE%",
+    connection="KOGNITIV_SERVICE_BUS",
+    cardinality=func.Cardinality.MANY,
+)
+async def kognitiv_service_bus(messages: list[func.ServiceBusMessage]) -> None:
+    """The durable path: Kognitiv bodies from the queue, delivered in bulk."""
+    await process_queue_batch([_to_incoming(message) for message in messages])

@@ -8,7 +8,9 @@ import logging
 from dataclasses import dataclass, field
 
 from bridge.auth import KognitivAuth
+from bridge.idempotency import RecentlyDelivered
 from bridge.mapping_config import load_mapper
+from bridge.queue_gateway import QueueGateway, ServiceBusGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from mapping import Mapper
@@ -23,6 +25,19 @@ class Runtime:
     auth: KognitivAuth
     target: MoEngageTarget
     gate: RateLimitGate = field(default_factory=RateLimitGate)
+    delivered: RecentlyDelivered = field(default_factory=RecentlyDelivered)
+    _gateway: QueueGateway | None = None
+
+    @property
+    def gateway(self) -> QueueGateway:
+        """The Service Bus gateway (built on first use; tests may assign a fake)."""
+        if self._gateway is None:
+            self._gateway = ServiceBusGateway(self.settings)
+        return self._gateway
+
+    @gateway.setter
+    def gateway(self, value: QueueGateway) -> None:
+        self._gateway = value
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -34,11 +49,15 @@ class Runtime:
         )
         return cls(settings, load_mapper(settings), KognitivAuth.from_settings(settings), target)
 
-    def sender(self, clients: ClientProvider, budget: float | None = None) -> MoEngageSender:
-        seconds = self.settings.moengage_direct_time_budget_seconds if budget is None else budget
-        return MoEngageSender(
-            self.target, clients.get(), RetryPolicy(budget=seconds), gate=self.gate
-        )
+    def sender(self, clients: ClientProvider, *, queue: bool = False) -> MoEngageSender:
+        """Direct mode answers within its budget; the queue path retries briefly in process and
+        leaves long waits to scheduled messages."""
+        settings = self.settings
+        if queue:
+            policy = RetryPolicy(attempts=3, budget=settings.moengage_queue_time_budget_seconds)
+        else:
+            policy = RetryPolicy(budget=settings.moengage_direct_time_budget_seconds)
+        return MoEngageSender(self.target, clients.get(), policy, gate=self.gate)
 
 
 CLIENTS = ClientProvider()

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from delivery.datacenters import normalise_data_center
 
+NAMESPACE_SETTING = "KOGNITIV_SERVICE_BUS__fullyQualifiedNamespace"
+CLIENT_ID_SETTING = "KOGNITIV_SERVICE_BUS__clientId"
 _FIELD = re.compile(r"^(Value error|Assertion failed), ")
 
 
@@ -47,6 +49,17 @@ class Settings(BaseSettings):
     kognitiv_auth_password_previous: SecretStr | None = None
     kognitiv_auth_token: SecretStr | None = None
     kognitiv_auth_token_previous: SecretStr | None = None
+    kognitiv_service_bus: SecretStr | None = None
+    kognitiv_service_bus_namespace: str | None = Field(
+        default=None, validation_alias=NAMESPACE_SETTING.lower()
+    )
+    kognitiv_service_bus_client_id: str | None = Field(
+        default=None, validation_alias=CLIENT_ID_SETTING.lower()
+    )
+    kognitiv_service_bus_queue: str | None = None
+    kognitiv_service_bus_dead_letter_queue: str | None = None
+    kognitiv_retry_horizon_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    moengage_queue_time_budget_seconds: float = Field(default=25.0, gt=0, le=240)
 
     @field_validator("moengage_app_id")
     @classmethod
@@ -108,7 +121,22 @@ class Settings(BaseSettings):
             raise ValueError("KOGNITIV_AUTH_PASSWORD_PREVIOUS needs KOGNITIV_AUTH_PASSWORD")
         if self.kognitiv_auth_token_previous and not self.kognitiv_auth_token:
             raise ValueError("KOGNITIV_AUTH_TOKEN_PREVIOUS needs KOGNITIV_AUTH_TOKEN")
+        if self.queue_mode and not self.kognitiv_service_bus_queue:
+            raise ValueError(
+                "KOGNITIV_SERVICE_BUS_QUEUE is required when KOGNITIV_SERVICE_BUS is configured"
+            )
         return self
+
+    @property
+    def queue_mode(self) -> bool:
+        """Queue mode when a Service Bus connection (either form) is configured."""
+        return bool(self.kognitiv_service_bus or self.kognitiv_service_bus_namespace)
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.kognitiv_service_bus_dead_letter_queue or (
+            f"{self.kognitiv_service_bus_queue}-deadletter"
+        )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -123,7 +151,14 @@ class Settings(BaseSettings):
         return bool(self.kognitiv_auth_password or self.kognitiv_auth_token)
 
 
-SETTING_NAMES = tuple(name.upper() for name in Settings.model_fields)
+SETTING_NAMES = tuple(
+    NAMESPACE_SETTING
+    if name == "kognitiv_service_bus_namespace"
+    else CLIENT_ID_SETTING
+    if name == "kognitiv_service_bus_client_id"
+    else name.upper()
+    for name in Settings.model_fields
+)
 
 
 def _describe(error: dict) -> str:

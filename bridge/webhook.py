@@ -11,13 +11,15 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bridge.body import parse_body
 from bridge.errors import BridgeError
+from bridge.queue_messages import first_message, message_id_for
 from bridge.runtime import CLIENTS, Runtime, current_runtime
 from bridge.settings import ConfigurationError
 from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
-from mapping import MappingError, MappingResult
+from mapping import PASSTHROUGH, MappingError, MappingResult
 
 log = logging.getLogger("kognitiv_bridge")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -55,12 +57,15 @@ def _unauthorized(runtime: Runtime) -> WebhookResponse:
     )
 
 
-def map_request(runtime: Runtime, request: WebhookRequest) -> MappingResult:
-    """Parse and map the body (BridgeError on any input problem). Shared with the queue path."""
+def map_request(
+    runtime: Runtime, request: WebhookRequest
+) -> tuple[dict[str, object], MappingResult]:
+    """Parse and map the body (BridgeError on any input problem): the one code path shared
+    by the HTTP trigger and the queue trigger."""
     body = parse_body(request.body)
     event = (request.route_event or "").strip() or None
     try:
-        return runtime.mapper.map(body, event)
+        return body, runtime.mapper.map(body, event)
     except MappingError as error:
         raise BridgeError.from_mapping(error) from None
 
@@ -69,7 +74,7 @@ def describe_plan(runtime: Runtime, result: MappingResult) -> list[dict[str, obj
     """The exact requests MoEngage would receive (dry runs and previews share this)."""
     return [
         request.describe(runtime.target.path(request.kind))
-        for request in plan_requests(result.elements)
+        for request in plan_requests([result.elements])
     ]
 
 
@@ -126,13 +131,40 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
     )
 
 
+async def enqueue(
+    runtime: Runtime,
+    request: WebhookRequest,
+    body: dict[str, object],
+    result: MappingResult,
+    correlation_id: str,
+) -> WebhookResponse:
+    """Queue mode: answer 202 only once Service Bus has the raw body; if it cannot take it,
+    deliver directly (503 only when both fail)."""
+    event = None if result.rule == PASSTHROUGH else result.rule
+    message_id = message_id_for(result.rule, result.idempotency_key, body)
+    message = first_message(request.body, message_id, event, correlation_id, datetime.now(UTC))
+    try:
+        await runtime.gateway.send([message])
+    except Exception as error:  # any Service Bus failure: fall back, never lose the event
+        log.warning(
+            "Service Bus enqueue failed (%s): delivering event %s directly",
+            type(error).__name__,
+            result.event,
+        )
+        return await deliver_direct(runtime, result)
+    return WebhookResponse(
+        202,
+        {"status": "queued", "id": message_id, "event": result.event, "warnings": result.warnings},
+    )
+
+
 async def handle_webhook(
     request: WebhookRequest, runtime_source: Callable[[], Runtime] = current_runtime
 ) -> WebhookResponse:
     """Answer one Kognitiv delivery. Never raises."""
     started = time.perf_counter()
     correlation_id = uuid.uuid4().hex
-    response = await _handle(request, runtime_source)
+    response = await _handle(request, runtime_source, correlation_id)
     response.headers.setdefault("X-Correlation-Id", correlation_id)
     log.info(
         "webhook answered %s (%s) in %.1f ms",
@@ -150,7 +182,7 @@ def _error_code(response: WebhookResponse) -> str:
 
 
 async def _handle(
-    request: WebhookRequest, runtime_source: Callable[[], Runtime]
+    request: WebhookRequest, runtime_source: Callable[[], Runtime], correlation_id: str
 ) -> WebhookResponse:
     try:
         runtime = runtime_source()
@@ -160,11 +192,13 @@ async def _handle(
     if not runtime.auth.allows(request.headers):
         return _unauthorized(runtime)
     try:
-        result = map_request(runtime, request)
+        body, result = map_request(runtime, request)
     except BridgeError as error:
         return _error(error)
     for warning in result.warnings:
         log.warning("event %s: %s", result.event, warning)
     if str(request.params.get("dry_run", "")).strip().lower() in TRUE_WORDS:
         return dry_run_response(runtime, result)
+    if runtime.settings.queue_mode:
+        return await enqueue(runtime, request, body, result, correlation_id)
     return await deliver_direct(runtime, result)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_BULK_BYTES = 100_000  # MoEngage documents 100 KB for bulk; stay under it in either reading
-MAX_SINGLE_BYTES = 128_000  # track event / track user accept 128 KB
 _TRANSITION_HEAD = b'{"type":"transition","elements":['
 _TRANSITION_TAIL = b"]}"
 _OVERHEAD = len(_TRANSITION_HEAD) + len(_TRANSITION_TAIL)
@@ -23,50 +22,72 @@ def encode_element(element: dict) -> bytes:
         return json.dumps(element, separators=(",", ":")).encode("ascii")
 
 
+Slot = tuple[int, int]  # (unit, element): a unit is the elements of one webhook or message
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedRequest:
-    """One HTTP request to MoEngage and the positions of the elements it carries."""
+    """One HTTP request to MoEngage and the (unit, element) slots it carries."""
 
     kind: str
     body: bytes
-    indexes: tuple[int, ...]
+    slots: tuple[Slot, ...]
+
+    @property
+    def units(self) -> list[int]:
+        return sorted({unit for unit, _ in self.slots})
 
     def describe(self, path: str) -> dict[str, object]:
         """The request as shown by dry runs and previews."""
         return {"method": "POST", "path": path, "body": json.loads(self.body)}
 
 
-def request_for(
-    encoded: Sequence[bytes], kinds: Sequence[str], indexes: Sequence[int]
-) -> PlannedRequest:
-    """One element -> its own endpoint; several -> a transition body."""
-    if len(indexes) == 1:
-        index = indexes[0]
-        return PlannedRequest(kinds[index], encoded[index], (index,))
-    body = _TRANSITION_HEAD + b",".join(encoded[i] for i in indexes) + _TRANSITION_TAIL
-    return PlannedRequest("transition", body, tuple(indexes))
+class EncodedUnits:
+    """Elements encoded once, addressed by slot."""
 
+    def __init__(self, units: Sequence[Sequence[dict]]) -> None:
+        self.parts = [[encode_element(element) for element in unit] for unit in units]
+        self.kinds = [[str(element.get("type")) for element in unit] for unit in units]
 
-def chunk_indexes(encoded: Sequence[bytes], max_bytes: int = MAX_BULK_BYTES) -> list[list[int]]:
-    """Greedy packing in order; an element too big for a bulk request travels alone."""
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    size = _OVERHEAD
-    for index, part in enumerate(encoded):
-        extra = len(part) + (1 if current else 0)
-        if current and size + extra > max_bytes:
+    def request(self, slots: Sequence[Slot]) -> PlannedRequest:
+        """One element -> its own endpoint (precise errors); several -> a transition body."""
+        if len(slots) == 1:
+            unit, index = slots[0]
+            return PlannedRequest(self.kinds[unit][index], self.parts[unit][index], tuple(slots))
+        joined = b",".join(self.parts[unit][index] for unit, index in slots)
+        return PlannedRequest(
+            "transition", _TRANSITION_HEAD + joined + _TRANSITION_TAIL, tuple(slots)
+        )
+
+    def chunks(self, max_bytes: int = MAX_BULK_BYTES) -> list[list[Slot]]:
+        """Pack whole units in order, so a unit's elements share one request and a unit is
+        delivered or not as a whole; a unit too big for one request is spread over several."""
+        chunks: list[list[Slot]] = []
+        current: list[Slot] = []
+        size = _OVERHEAD
+        for unit, parts in enumerate(self.parts):
+            unit_size = sum(len(part) + 1 for part in parts)
+            if current and size + unit_size > max_bytes:
+                chunks.append(current)
+                current, size = [], _OVERHEAD
+            if _OVERHEAD + unit_size <= max_bytes:
+                current.extend((unit, index) for index in range(len(parts)))
+                size += unit_size
+                continue
+            for index, part in enumerate(parts):
+                if current and size + len(part) + 1 > max_bytes:
+                    chunks.append(current)
+                    current, size = [], _OVERHEAD
+                current.append((unit, index))
+                size += len(part) + 1
+        if current:
             chunks.append(current)
-            current, size, extra = [], _OVERHEAD, len(part)
-        current.append(index)
-        size += extra
-    if current:
-        chunks.append(current)
-    return chunks
+        return chunks
 
 
 def plan_requests(
-    elements: Sequence[dict], max_bytes: int = MAX_BULK_BYTES
+    units: Sequence[Sequence[dict]], max_bytes: int = MAX_BULK_BYTES
 ) -> list[PlannedRequest]:
-    encoded = [encode_element(element) for element in elements]
-    kinds = [str(element.get("type")) for element in elements]
-    return [request_for(encoded, kinds, chunk) for chunk in chunk_indexes(encoded, max_bytes)]
+    """The requests that would carry these units, in order."""
+    encoded = EncodedUnits(units)
+    return [encoded.request(chunk) for chunk in encoded.chunks(max_bytes)]

@@ -22,14 +22,7 @@ from tenacity import (
 
 from delivery.errors import DeliveryError, MoEngageRejected, MoEngageUnavailable
 from delivery.http import read_capped
-from delivery.payloads import (
-    MAX_BULK_BYTES,
-    PlannedRequest,
-    chunk_indexes,
-    encode_element,
-    plan_requests,
-    request_for,
-)
+from delivery.payloads import MAX_BULK_BYTES, EncodedUnits, PlannedRequest, Slot, plan_requests
 from delivery.ratelimit import RateLimitGate, seconds_until_reset
 from delivery.target import MoEngageTarget
 
@@ -46,9 +39,9 @@ class RetryPolicy:
 
 @dataclass
 class ChunkResult:
-    """What happened to the elements at `indexes`: delivered (error None) or not."""
+    """What happened to the elements at `slots`: delivered (error None) or not."""
 
-    indexes: tuple[int, ...]
+    slots: tuple[Slot, ...]
     error: DeliveryError | None = None
     request_id: str | None = None
     sent: bool = True
@@ -61,7 +54,7 @@ class DeliveryReport:
 
     @property
     def delivered(self) -> int:
-        return sum(len(r.indexes) for r in self.results if r.error is None)
+        return sum(len(r.slots) for r in self.results if r.error is None)
 
     @property
     def request_ids(self) -> list[str]:
@@ -70,6 +63,22 @@ class DeliveryReport:
     @property
     def first_error(self) -> DeliveryError | None:
         return next((r.error for r in self.results if r.error is not None), None)
+
+    def unit_errors(self, units: int) -> list[DeliveryError | None]:
+        """Per unit: None when every element of it was accepted, else the first error."""
+        errors: list[DeliveryError | None] = [None] * units
+        for result in self.results:
+            if result.error is not None:
+                for unit, _ in result.slots:
+                    errors[unit] = errors[unit] or result.error
+        return errors
+
+
+def halts(error: DeliveryError | None) -> bool:
+    """After these, later requests would fail the same way: do not send them."""
+    if isinstance(error, MoEngageUnavailable):
+        return True
+    return isinstance(error, MoEngageRejected) and error.is_configuration_error
 
 
 class _Transient(Exception):
@@ -108,63 +117,61 @@ class MoEngageSender:
 
     def plan(self, elements: Sequence[dict]) -> list[PlannedRequest]:
         """The requests `deliver` would make first (for dry runs and previews)."""
-        return plan_requests(elements, self.max_bytes)
+        return plan_requests([elements], self.max_bytes)
 
     async def deliver(self, elements: Sequence[dict]) -> DeliveryReport:
-        """Send every element; stop at the first failure (later chunks are left unsent) and
-        raise it, carrying how many elements MoEngage had already accepted."""
-        report = await self.deliver_all(elements, stop_after_failure=True)
+        """Send one webhook's elements; raise the first failure, carrying how many elements
+        MoEngage had already accepted."""
+        report = await self.deliver_units([elements])
         error = report.first_error
         if error is not None:
             error.delivered = report.delivered
             raise error
         return report
 
-    async def deliver_all(
-        self, elements: Sequence[dict], *, stop_after_failure: bool = False
-    ) -> DeliveryReport:
-        """Send every element and report per chunk. After a credentials or availability
-        failure the remaining chunks are not sent (they would fail the same way)."""
-        encoded = [encode_element(element) for element in elements]
-        kinds = [str(element.get("type")) for element in elements]
+    async def deliver_units(self, units: Sequence[Sequence[dict]]) -> DeliveryReport:
+        """Send many units (one per queue message), packed into as few requests as fit, and
+        report per chunk. A unit's elements travel together, so it is delivered or not as a
+        whole. After a credentials or availability failure nothing more is sent."""
+        encoded = EncodedUnits(units)
         started = self.http_requests
         deadline = time.monotonic() + self.policy.budget
         report = DeliveryReport()
         halt: DeliveryError | None = None
-        for chunk in chunk_indexes(encoded, self.max_bytes):
+        for chunk in encoded.chunks(self.max_bytes):
             if halt is not None:
                 report.results.append(ChunkResult(tuple(chunk), halt, sent=False))
                 continue
-            results = await self._send_splitting(encoded, kinds, chunk, deadline)
+            results = await self._send_splitting(encoded, chunk, deadline)
             report.results.extend(results)
-            for result in results:
-                error = result.error
-                if error is None:
-                    continue
-                stops = stop_after_failure or isinstance(error, MoEngageUnavailable)
-                if stops or (isinstance(error, MoEngageRejected) and error.is_configuration_error):
-                    halt = error
+            halt = next((r.error for r in results if halts(r.error)), None)
         report.http_requests = self.http_requests - started
         return report
 
     async def _send_splitting(
-        self, encoded: list[bytes], kinds: list[str], chunk: list[int], deadline: float
+        self, encoded: EncodedUnits, slots: Sequence[Slot], deadline: float
     ) -> list[ChunkResult]:
-        request = request_for(encoded, kinds, chunk)
+        """Send; on 413 split in halves, and on 400 for a request mixing several units split
+        by unit, so one bad message cannot sink the others."""
+        request = encoded.request(slots)
         try:
             request_id = await self._send_with_retries(request, deadline)
-            return [ChunkResult(request.indexes, None, request_id)]
+            return [ChunkResult(request.slots, None, request_id)]
         except _TooLarge:
-            if len(chunk) == 1:
-                return [ChunkResult(request.indexes, MoEngageRejected(413))]
-            middle = len(chunk) // 2
-            first = await self._send_splitting(encoded, kinds, chunk[:middle], deadline)
-            if any(r.error for r in first):
-                rest = first[-1].error
-                return [*first, ChunkResult(tuple(chunk[middle:]), rest, sent=False)]
-            return first + await self._send_splitting(encoded, kinds, chunk[middle:], deadline)
+            if len(slots) == 1:
+                return [ChunkResult(request.slots, MoEngageRejected(413))]
+            first, second = _halves(slots, by_unit=False)
+        except MoEngageRejected as error:
+            if error.status != 400 or len(request.units) < 2:
+                return [ChunkResult(request.slots, error)]
+            first, second = _halves(slots, by_unit=True)
         except DeliveryError as error:
-            return [ChunkResult(request.indexes, error)]
+            return [ChunkResult(request.slots, error)]
+        results = await self._send_splitting(encoded, first, deadline)
+        halt = next((r.error for r in results if halts(r.error)), None)
+        if halt is not None:
+            return [*results, ChunkResult(tuple(second), halt, sent=False)]
+        return results + await self._send_splitting(encoded, second, deadline)
 
     async def _send_with_retries(self, request: PlannedRequest, deadline: float) -> str | None:
         budget = max(0.0, deadline - time.monotonic())
@@ -242,3 +249,12 @@ def _parse(raw: bytes) -> dict:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _halves(slots: Sequence[Slot], *, by_unit: bool) -> tuple[list[Slot], list[Slot]]:
+    if not by_unit:
+        middle = len(slots) // 2
+        return list(slots[:middle]), list(slots[middle:])
+    units = sorted({unit for unit, _ in slots})
+    first_units = set(units[: len(units) // 2])
+    return [s for s in slots if s[0] in first_units], [s for s in slots if s[0] not in first_units]

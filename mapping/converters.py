@@ -28,6 +28,7 @@ Converter = Callable[[object, ConversionContext], object]
 
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+MAX_NUMBER_TEXT = 100  # longer digit strings are not amounts (and int() refuses > 4300 digits)
 _TRUE = frozenset({"true", "yes", "y", "1", "on", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "off", "f"})
 
@@ -46,7 +47,7 @@ def to_number(value: object, _: ConversionContext) -> int | float:
         text = value.strip()
         if _THOUSANDS.fullmatch(text):
             text = text.replace(",", "")
-        if _NUMBER.fullmatch(text):
+        if len(text) <= MAX_NUMBER_TEXT and _NUMBER.fullmatch(text):
             if text.lstrip("+-").isdigit():
                 return int(text)
             number = float(text)

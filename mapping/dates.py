@@ -94,20 +94,24 @@ def parse_moment(
         if not isinstance(value, str):
             return None
         text = value.strip()
+        moment = None
         if match := _SLASH.fullmatch(text):
-            return _from_slash(match, zone, order)
-        if _ISO.fullmatch(text):
-            return _from_iso(text.replace(" ", "T", 1) if len(text) > 10 else text, zone)
-        if allow_epoch and _EPOCH.fullmatch(text):
-            return _from_epoch(float(text))
+            moment = _from_slash(match, zone, order)
+        elif _ISO.fullmatch(text):
+            moment = _from_iso(text.replace(" ", "T", 1) if len(text) > 10 else text, zone)
+        elif allow_epoch and _EPOCH.fullmatch(text):
+            moment = _from_epoch(float(text))
+        if moment is not None:
+            moment.instant.astimezone(UTC)  # out of range in UTC (year 0 or 10000) -> None
+        return moment
     except (ValueError, OverflowError, OSError):
         return None
-    return None
 
 
 def format_datetime(moment: ParsedMoment) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ` in UTC: the one date-time shape MoEngage segments on."""
-    return moment.instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = moment.instant.astimezone(UTC)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
 
 
 def format_date(moment: ParsedMoment) -> str:

@@ -187,6 +187,11 @@ class Emulator:
             self._faults.append(fault)
         return fault
 
+    def clear_faults(self) -> None:
+        """Drop pending faults (an outage ends) but keep what was recorded."""
+        with self._lock:
+            self._faults = []
+
     def reset(self) -> None:
         """Forget records, pending faults and quota usage (latency is kept)."""
         with self._lock:

@@ -1,0 +1,105 @@
+"""Queue message rules: idempotency keys, backoff, retry and dead-letter copies, and the
+conversion to and from Azure Service Bus messages (no network needed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from bridge.queue_gateway import from_received, to_service_bus_message
+from bridge.queue_messages import (
+    IncomingMessage,
+    dead_letter_copy,
+    first_message,
+    message_id_for,
+    replay_copy,
+    retry_copy,
+    retry_delay,
+)
+
+NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+
+
+def test_message_id_prefers_the_mapping_id_and_hashes_otherwise():
+    body = {"memberId": "1", "rewardId": "R1"}
+
+    assert message_id_for("rewards_issued", "R1", body) == "rewards_issued:R1"
+    hashed = message_id_for("rewards_issued", None, body)
+    assert hashed == message_id_for("rewards_issued", None, {"rewardId": "R1", "memberId": "1"})
+    assert hashed != message_id_for("rewards_redeemed", None, body)
+    assert len(message_id_for("e", "k" * 500, body)) <= 128
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"), [(0, 24, 36), (1, 48, 72), (3, 192, 288), (10, 720, 1080)]
+)
+def test_backoff_doubles_from_30_seconds_up_to_15_minutes(attempt, low, high):
+    assert retry_delay(attempt, jitter=0.8) == pytest.approx(low)
+    assert retry_delay(attempt, jitter=1.2) == pytest.approx(high)
+
+
+def test_backoff_never_ends_before_the_rate_limit_reset():
+    assert retry_delay(0, not_before=300.0, jitter=1.0) == 300.0
+
+
+def test_retry_copy_counts_attempts_and_keeps_the_first_received_time():
+    first = first_message(b"{}", "rewards_issued:abc", "rewards_issued", "corr", NOW)
+    incoming = IncomingMessage(first.body, first.message_id, first.properties)
+
+    copy = retry_copy(incoming, NOW + timedelta(seconds=30), NOW + timedelta(hours=2))
+    second = retry_copy(
+        IncomingMessage(copy.body, copy.message_id, copy.properties), NOW, NOW + timedelta(hours=3)
+    )
+
+    assert copy.message_id == "rewards_issued:abc#r1"
+    assert second.message_id == "rewards_issued:abc#r2"
+    assert second.properties["attempt"] == 2
+    assert second.properties["idempotency_key"] == "rewards_issued:abc"
+    assert second.properties["first_received_utc"] == "2026-03-14T12:00:00.000000Z"
+    assert second.properties["event"] == "rewards_issued"
+    assert copy.scheduled_at == NOW + timedelta(seconds=30)
+
+
+def test_dead_letter_and_replay_copies():
+    incoming = IncomingMessage(b"{}", "m1", {"event": "rewards_issued", "attempt": 4})
+
+    letter = dead_letter_copy(incoming, "mapping_failed", "memberId is missing", NOW)
+    replayed = replay_copy(IncomingMessage(letter.body, letter.message_id, letter.properties), NOW)
+
+    assert letter.properties["dead_letter_reason"] == "mapping_failed"
+    assert letter.properties["attempt"] == 4
+    assert "dead_letter_reason" not in replayed.properties
+    assert replayed.properties["attempt"] == 0
+    assert replayed.message_id.startswith("m1#replay")
+
+
+def test_conversion_to_a_service_bus_message():
+    outgoing = retry_copy(IncomingMessage(b'{"a": 1}', "m1", {"event": "x"}), NOW, NOW)
+
+    converted = to_service_bus_message(outgoing)
+
+    assert b"".join(converted.body) == b'{"a": 1}'
+    assert converted.message_id == "m1#r1"
+    assert converted.scheduled_enqueue_time_utc == NOW
+    assert converted.application_properties["attempt"] == 1
+    assert converted.content_type == "application/json"
+
+
+def test_conversion_from_a_received_dead_letter():
+    received = SimpleNamespace(
+        body=iter([b'{"memberId":', b' "1"}']),
+        message_id="m9",
+        application_properties={b"event": b"rewards_issued"},
+        dead_letter_reason="MaxDeliveryCountExceeded",
+        dead_letter_error_description="too many deliveries",
+        delivery_count=10,
+        enqueued_time_utc=NOW,
+    )
+
+    incoming = from_received(received)
+
+    assert incoming.body == b'{"memberId": "1"}'
+    assert incoming.event == "rewards_issued"
+    assert incoming.properties["dead_letter_reason"] == "MaxDeliveryCountExceeded"
