@@ -6,6 +6,7 @@ import json
 
 import azure.functions as func
 
+from bridge.health import health_report
 from bridge.queue_messages import IncomingMessage
 from bridge.queue_trigger import process_queue_batch
 from bridge.webhook import WebhookRequest, WebhookResponse, handle_webhook
@@ -43,6 +44,13 @@ async def kognitiv_webhook(req: func.HttpRequest) -> func.HttpResponse:
         route_event=req.route_params.get("event"),
     )
     return _to_http_response(await handle_webhook(request))
+
+
+@app.route(route="health", methods=["GET"])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/health: settings validity, mode, data center, rules, last MoEngage problem."""
+    status, body = health_report()
+    return _to_http_response(WebhookResponse(status, body))
 
 
 @app.service_bus_queue_trigger(

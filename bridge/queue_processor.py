@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bridge import telemetry
 from bridge.errors import BridgeError
 from bridge.idempotency import RecentlyDelivered
+from bridge.observations import HEALTH
 from bridge.queue_gateway import QueueGateway
 from bridge.queue_messages import (
     IncomingMessage,
@@ -31,7 +33,7 @@ from bridge.queue_messages import (
     retry_delay,
 )
 from bridge.runtime import Runtime
-from bridge.webhook import WebhookRequest, map_request
+from bridge.webhook import WebhookRequest, map_request, result_fields
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from mapping import MappingResult
 
@@ -60,6 +62,9 @@ class MessageOutcome:
     description: str | None = None
     attempt: int = 0
     retry_at: datetime | None = None
+    correlation_id: str | None = None
+    request_id: str | None = None
+    members: tuple[str, ...] = ()
 
 
 class SettlementError(RuntimeError):
@@ -120,7 +125,8 @@ class BatchProcessor:
         await self._deliver(pending, outcomes, retries, letters, now)
         await self._settle(retries, letters)
         ordered = [outcomes[i] for i in range(len(messages))]
-        self._log(ordered, started)
+        members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
+        self._log(messages, ordered, members, started)  # type: ignore[arg-type]
         return ordered
 
     async def _deliver(
@@ -135,17 +141,26 @@ class BatchProcessor:
             return
         positions = list(pending)
         report = await self.sender.deliver_units([pending[p].result.elements for p in positions])
-        for position, error in zip(positions, report.unit_errors(len(positions)), strict=True):
-            item = pending[position]
+        errors = report.unit_errors(len(positions))
+        request_ids = report.unit_request_ids(len(positions))
+        for index, position in enumerate(positions):
+            item, error = pending[position], errors[index]
             message, event = item.message, item.result.event
             for warning in item.result.warnings:
                 log.warning("message %s, event %s: %s", message.message_id, event, warning)
             if error is None:
                 self.delivered.add(message.idempotency_key)
                 outcomes[position] = MessageOutcome(
-                    message.message_id, Outcome.DELIVERED, event, attempt=message.attempt
+                    message.message_id,
+                    Outcome.DELIVERED,
+                    event,
+                    attempt=message.attempt,
+                    request_id=request_ids[index],
                 )
-            elif isinstance(error, MoEngageRejected) and error.is_configuration_error:
+                continue
+            if isinstance(error, MoEngageRejected):
+                HEALTH.saw_rejection(error)
+            if isinstance(error, MoEngageRejected) and error.is_configuration_error:
                 log.error(
                     "MoEngage refused the credentials or account (%s): message %s backs off; "
                     "fix the settings, nothing is dead-lettered",
@@ -221,18 +236,28 @@ class BatchProcessor:
             )
             raise SettlementError("could not write retries or dead letters") from error
 
-    def _log(self, outcomes: list[MessageOutcome], started: float) -> None:
-        elapsed = (time.perf_counter() - started) * 1000
-        for outcome in outcomes:
-            log.info(
-                "message %s: %s",
-                outcome.message_id,
-                outcome.outcome.value,
-                extra={
-                    "event": outcome.event,
-                    "outcome": outcome.outcome.value,
-                    "reason": outcome.reason,
-                    "attempt": outcome.attempt,
-                    "batch_latency_ms": round(elapsed, 1),
-                },
+    def _log(
+        self,
+        messages: Sequence[IncomingMessage],
+        outcomes: list[MessageOutcome],
+        members: dict[int, list[str]],
+        started: float,
+    ) -> None:
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+            level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
+            telemetry.record(
+                "queue_message",
+                level,
+                message_id=outcome.message_id,
+                correlation_id=message.correlation_id,
+                event=outcome.event,
+                outcome=outcome.outcome.value,
+                reason=outcome.reason,
+                attempts=outcome.attempt + 1,
+                moengage_request_id=outcome.request_id,
+                retry_at=outcome.retry_at,
+                members=members.get(position),
+                batch_size=len(messages),
+                latency_ms=elapsed,
             )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from bridge.auth import KognitivAuth
 from bridge.idempotency import RecentlyDelivered
 from bridge.mapping_config import load_mapper
+from bridge.observations import HEALTH
 from bridge.queue_gateway import QueueGateway, ServiceBusGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
@@ -57,7 +58,9 @@ class Runtime:
             policy = RetryPolicy(attempts=3, budget=settings.moengage_queue_time_budget_seconds)
         else:
             policy = RetryPolicy(budget=settings.moengage_direct_time_budget_seconds)
-        return MoEngageSender(self.target, clients.get(), policy, gate=self.gate)
+        return MoEngageSender(
+            self.target, clients.get(), policy, gate=self.gate, on_rate_limit=HEALTH.saw_rate_limit
+        )
 
 
 CLIENTS = ClientProvider()

@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bridge import telemetry
 from bridge.body import parse_body
 from bridge.errors import BridgeError
+from bridge.observations import HEALTH
 from bridge.queue_messages import first_message, message_id_for
 from bridge.runtime import CLIENTS, Runtime, current_runtime
 from bridge.settings import ConfigurationError
@@ -39,6 +41,7 @@ class WebhookResponse:
     status: int
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=dict)
+    log_fields: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _error(error: BridgeError, headers: dict[str, str] | None = None) -> WebhookResponse:
@@ -89,13 +92,21 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
     return WebhookResponse(200, body)
 
 
+def result_fields(result: MappingResult) -> dict[str, object]:
+    """What a log line may say about a mapped body: names and member ids, no contact data."""
+    members = sorted({str(element.get("customer_id")) for element in result.elements})
+    return {"event": result.event, "rule": result.rule, "members": members}
+
+
 async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResponse:
     """Send to MoEngage within the direct-mode time budget and translate the outcome."""
     sender = runtime.sender(CLIENTS)
+    fields = result_fields(result)
     try:
         report = await sender.deliver(result.elements)
     except MoEngageRejected as error:
-        log.error("MoEngage rejected event %s: %s", result.event, error.message)
+        HEALTH.saw_rejection(error)
+        fields.update(outcome="rejected", moengage_status=error.status, detail=error.message)
         return WebhookResponse(
             502,
             {
@@ -106,10 +117,11 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
                     "delivered_elements": error.delivered,
                 }
             },
+            log_fields=fields,
         )
     except MoEngageUnavailable as error:
         retry_after = max(1, math.ceil(error.retry_after or DEFAULT_RETRY_AFTER))
-        log.warning("MoEngage unavailable for event %s: %s", result.event, error.reason)
+        fields.update(outcome="unavailable", detail=error.reason, attempts=sender.http_requests)
         body = {
             "error": {
                 "code": "moengage_unavailable",
@@ -117,18 +129,22 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
                 "delivered_elements": error.delivered,
             }
         }
-        return WebhookResponse(503, body, {"Retry-After": str(retry_after)})
-    return WebhookResponse(
-        200,
-        {
-            "status": "delivered",
-            "event": result.event,
-            "elements": report.delivered,
-            "moengage_requests": report.http_requests,
-            "moengage_request_ids": report.request_ids,
-            "warnings": result.warnings,
-        },
+        return WebhookResponse(503, body, {"Retry-After": str(retry_after)}, fields)
+    fields.update(
+        outcome="delivered",
+        attempts=report.http_requests,
+        moengage_request_ids=report.request_ids,
+        elements=report.delivered,
     )
+    body = {
+        "status": "delivered",
+        "event": result.event,
+        "elements": report.delivered,
+        "moengage_requests": report.http_requests,
+        "moengage_request_ids": report.request_ids,
+        "warnings": result.warnings,
+    }
+    return WebhookResponse(200, body, log_fields=fields)
 
 
 async def enqueue(
@@ -151,11 +167,12 @@ async def enqueue(
             type(error).__name__,
             result.event,
         )
-        return await deliver_direct(runtime, result)
-    return WebhookResponse(
-        202,
-        {"status": "queued", "id": message_id, "event": result.event, "warnings": result.warnings},
-    )
+        response = await deliver_direct(runtime, result)
+        response.log_fields["queue_fallback"] = type(error).__name__
+        return response
+    fields = {**result_fields(result), "outcome": "queued", "message_id": message_id}
+    body = {"status": "queued", "id": message_id, "event": result.event}
+    return WebhookResponse(202, {**body, "warnings": result.warnings}, log_fields=fields)
 
 
 async def handle_webhook(
@@ -166,19 +183,22 @@ async def handle_webhook(
     correlation_id = uuid.uuid4().hex
     response = await _handle(request, runtime_source, correlation_id)
     response.headers.setdefault("X-Correlation-Id", correlation_id)
-    log.info(
-        "webhook answered %s (%s) in %.1f ms",
-        response.status,
-        response.body.get("status") or _error_code(response),
-        (time.perf_counter() - started) * 1000,
-        extra={"correlation_id": correlation_id, "status_code": response.status},
+    error = response.body.get("error")
+    fields = {
+        "outcome": response.log_fields.get("outcome") or response.body.get("status"),
+        "error_code": error.get("code") if isinstance(error, dict) else None,
+        **response.log_fields,
+    }
+    level = logging.WARNING if response.status >= 400 else logging.INFO
+    telemetry.record(
+        "webhook",
+        level,
+        status_code=response.status,
+        correlation_id=correlation_id,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        **fields,
     )
     return response
-
-
-def _error_code(response: WebhookResponse) -> str:
-    error = response.body.get("error")
-    return str(error.get("code")) if isinstance(error, dict) else "?"
 
 
 async def _handle(
@@ -198,7 +218,9 @@ async def _handle(
     for warning in result.warnings:
         log.warning("event %s: %s", result.event, warning)
     if str(request.params.get("dry_run", "")).strip().lower() in TRUE_WORDS:
-        return dry_run_response(runtime, result)
+        response = dry_run_response(runtime, result)
+        response.log_fields.update(result_fields(result))
+        return response
     if runtime.settings.queue_mode:
         return await enqueue(runtime, request, body, result, correlation_id)
     return await deliver_direct(runtime, result)

@@ -64,6 +64,14 @@ class DeliveryReport:
     def first_error(self) -> DeliveryError | None:
         return next((r.error for r in self.results if r.error is not None), None)
 
+    def unit_request_ids(self, units: int) -> list[str | None]:
+        """Per unit: MoEngage's request id of (the last) request that carried it."""
+        ids: list[str | None] = [None] * units
+        for result in self.results:
+            for unit, _ in result.slots:
+                ids[unit] = result.request_id or ids[unit]
+        return ids
+
     def unit_errors(self, units: int) -> list[DeliveryError | None]:
         """Per unit: None when every element of it was accepted, else the first error."""
         errors: list[DeliveryError | None] = [None] * units
@@ -106,6 +114,7 @@ class MoEngageSender:
         gate: RateLimitGate | None = None,
         sleep: Sleep = asyncio.sleep,
         max_bytes: int = MAX_BULK_BYTES,
+        on_rate_limit: Callable[[float | None], object] | None = None,
     ) -> None:
         self.target = target
         self.client = client
@@ -113,6 +122,7 @@ class MoEngageSender:
         self.gate = gate or RateLimitGate()
         self._sleep = sleep
         self.max_bytes = max_bytes
+        self.on_rate_limit = on_rate_limit
         self.http_requests = 0
 
     def plan(self, elements: Sequence[dict]) -> list[PlannedRequest]:
@@ -233,6 +243,8 @@ class MoEngageSender:
             wait = seconds_until_reset(response.headers)
             if wait is not None:
                 self.gate.block_for(wait)
+            if self.on_rate_limit is not None:
+                self.on_rate_limit(wait)
             raise _Transient("HTTP 429 rate limited", wait)
         if status >= 500 or status == 408:
             raise _Transient(f"HTTP {status}", seconds_until_reset(response.headers))

@@ -15,15 +15,17 @@ DateOrder = Literal["MDY", "DMY"]
 _SLASH = re.compile(
     r"(\d{1,2})/(\d{1,2})/(\d{4})"
     r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?\s*([AaPp][Mm])?)?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
 )
 # ISO 8601 calendar dates only (fromisoformat alone would also take week dates and basic format).
 _ISO = re.compile(
     r"\d{4}-\d{2}-\d{2}"
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
-    r"\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)?"
+    r"\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,
 )
-_EPOCH = re.compile(r"-?\d{9,13}(?:\.\d+)?")
+_EPOCH = re.compile(r"-?\d{9,13}(?:\.\d+)?", re.ASCII)
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # larger than this is milliseconds (year 5138 in seconds)
 
 

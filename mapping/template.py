@@ -36,8 +36,8 @@ MISSING = _Missing()
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _WHOLE = re.compile(r"\s*\{\{(.*?)\}\}\s*", re.DOTALL)
-_PATH = re.compile(r"[\w$@-]+(?:\.[\w$@-]+)*")
-_OR = re.compile(r"\s+or\s+")
+_PATH = re.compile(r"[\w$@-]+(?:\.[\w$@-]+)*", re.ASCII)
+_OR = re.compile(r"\s+or\s+", re.ASCII)
 _FILTER = re.compile(r"\s*(\w+)\s*(?:[:=]\s*(.*?))?\s*")
 
 

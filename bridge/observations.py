@@ -1,0 +1,47 @@
+"""What this instance last saw from MoEngage that an operator must know about: credentials or
+account refusals and rate limits. Reported by `GET /api/health`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from delivery import MoEngageRejected
+
+RECENT_SECONDS = 900.0
+
+
+@dataclass
+class Problem:
+    kind: str
+    detail: str
+    at: float
+
+    def describe(self) -> dict[str, object]:
+        moment = datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"kind": self.kind, "detail": self.detail, "at": moment}
+
+
+class HealthLog:
+    """The last MoEngage credentials and rate-limit problems seen by this instance."""
+
+    def __init__(self) -> None:
+        self.credentials: Problem | None = None
+        self.rate_limit: Problem | None = None
+
+    def saw_rejection(self, error: MoEngageRejected) -> None:
+        if error.is_configuration_error:
+            self.credentials = Problem("credentials", error.message, time.time())
+
+    def saw_rate_limit(self, seconds: float | None) -> None:
+        wait = "unknown" if seconds is None else f"{seconds:.0f} s"
+        self.rate_limit = Problem("rate_limit", f"MoEngage asked to wait {wait}", time.time())
+
+    def recent(self) -> list[Problem]:
+        now = time.time()
+        problems = [p for p in (self.credentials, self.rate_limit) if p is not None]
+        return [p for p in problems if now - p.at <= RECENT_SECONDS]
+
+
+HEALTH = HealthLog()
