@@ -4,6 +4,7 @@ Azure), explicit timeouts, no redirects, no proxies or hosts from the environmen
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 import httpx
 
@@ -20,7 +21,8 @@ def new_client() -> httpx.AsyncClient:
         follow_redirects=False,
         verify=True,
         trust_env=False,
-        headers={"User-Agent": USER_AGENT},
+        # identity: a compressed answer could expand far past MAX_RESPONSE_BYTES in memory
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
 
 
@@ -44,12 +46,33 @@ class ClientProvider:
 
 
 async def read_capped(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> bytes:
-    """Read at most `limit` bytes of a response body: MoEngage's answers are small."""
+    """Read at most `limit` bytes of a response body: MoEngage's answers are small.
+
+    The cap applies to the bytes on the wire and to the decoded body: httpx would inflate a
+    gzip chunk whole (a 64 KB chunk can become 60 MB), so raw bytes are read and decoded here
+    with a bound. An encoding other than gzip or deflate reads as an empty body."""
+    if response.is_stream_consumed:  # read already (a test double): it can only be trimmed
+        return response.content[:limit]
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         chunks.append(chunk[: limit - size])
         size += len(chunks[-1])
         if size >= limit:
             break
-    return b"".join(chunks)
+    return _decoded(b"".join(chunks), response.headers.get("content-encoding", ""), limit)
+
+
+def _decoded(raw: bytes, content_encoding: str, limit: int) -> bytes:
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    for coding in reversed(codings):  # applied in order, so undone from the last one
+        if coding == "identity":
+            continue
+        if coding not in ("gzip", "x-gzip", "deflate"):
+            return b""
+        wbits = zlib.MAX_WBITS | 16 if coding != "deflate" else zlib.MAX_WBITS
+        try:
+            raw = zlib.decompressobj(wbits).decompress(raw, limit)
+        except zlib.error:
+            return b""
+    return raw

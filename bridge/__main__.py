@@ -1,0 +1,5 @@
+"""`python -m bridge`: the operator command line."""
+
+from bridge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""`deadletters list|replay`: see why messages were dead-lettered and send chosen ones back to
+the main queue once the cause is fixed. Works through the same QueueGateway as the function."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bridge.queue_gateway import QueueGateway
+from bridge.queue_messages import (
+    DEAD_LETTER_DESCRIPTION,
+    DEAD_LETTER_REASON,
+    IncomingMessage,
+    parse_utc,
+    replay_copy,
+)
+from bridge.telemetry import mask_pii
+
+MAX_SCAN = 5000
+
+
+@dataclass(frozen=True)
+class LetterView:
+    """What an operator sees of a dead letter: never the body (member data)."""
+
+    id: str
+    reason: str
+    event: str
+    age: str
+    attempt: int
+    description: str
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def _event_of(letter: IncomingMessage) -> str:
+    if letter.event:
+        return letter.event
+    try:
+        body = json.loads(letter.body)
+    except ValueError:
+        return "?"
+    if isinstance(body, dict):
+        for key in ("event", "type"):
+            if isinstance(body.get(key), str):
+                return body[key]
+    return "?"
+
+
+def _age(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "?"
+    seconds = max(0, int((now - since).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def view(letter: IncomingMessage, now: datetime) -> LetterView:
+    properties = letter.properties
+    since = parse_utc(properties.get("first_received_utc")) or letter.enqueued_time
+    return LetterView(
+        id=letter.message_id,
+        reason=str(properties.get(DEAD_LETTER_REASON) or "unknown"),
+        event=mask_pii(_event_of(letter))[:80],
+        age=_age(since, now),
+        attempt=letter.attempt,
+        description=mask_pii(str(properties.get(DEAD_LETTER_DESCRIPTION) or ""))[:300],
+    )
+
+
+def matches(item: LetterView, reasons: Sequence[str], events: Sequence[str]) -> bool:
+    return (not reasons or item.reason in reasons) and (not events or item.event in events)
+
+
+async def list_letters(
+    gateway: QueueGateway,
+    reasons: Sequence[str] = (),
+    events: Sequence[str] = (),
+    limit: int = 100,
+) -> list[LetterView]:
+    now = datetime.now(UTC)
+    letters = await gateway.peek_dead_letters(MAX_SCAN)
+    chosen = [view(letter, now) for letter in letters]
+    return [item for item in chosen if matches(item, reasons, events)][:limit]
+
+
+async def replay_letters(
+    gateway: QueueGateway,
+    ids: Sequence[str] = (),
+    reasons: Sequence[str] = (),
+    events: Sequence[str] = (),
+    dry_run: bool = False,
+) -> list[LetterView]:
+    """Send the chosen dead letters back to the main queue (attempts and horizon reset)."""
+    candidates = await list_letters(gateway, reasons, events, limit=MAX_SCAN)
+    chosen = [item for item in candidates if not ids or item.id in ids]
+    if dry_run or not chosen:
+        return chosen
+    now = datetime.now(UTC)
+    replayed = await gateway.replay_dead_letters(
+        {item.id for item in chosen}, lambda letter: replay_copy(letter, now)
+    )
+    done = {letter.message_id for letter in replayed}
+    return [item for item in chosen if item.id in done]
