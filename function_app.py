@@ -9,9 +9,11 @@ import azure.functions as func
 from bridge.health import health_report
 from bridge.queue_messages import IncomingMessage
 from bridge.queue_trigger import process_queue_batch
+from bridge.runtime import warm_up
 from bridge.webhook import WebhookRequest, WebhookResponse, handle_webhook
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+warm_up()
 
 
 def _to_http_response(response: WebhookResponse) -> func.HttpResponse:

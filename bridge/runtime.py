@@ -4,6 +4,7 @@ restarts the worker on a change; tests change the environment)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -87,3 +88,10 @@ def current_runtime() -> Runtime:
     if isinstance(result, ConfigurationError):
         raise result
     return result
+
+
+def warm_up() -> None:
+    """Build the runtime at start-up, so rules are compiled once and a configuration error is
+    logged when the worker starts (requests then answer 503 naming the setting)."""
+    with contextlib.suppress(ConfigurationError):  # logged; the webhook and health report it
+        current_runtime()
