@@ -9,27 +9,9 @@ import json
 import pytest
 
 from tests.conftest import API_KEY, APP_ID, call_webhook, fixture_body, http_request
+from tests.expected import MEMBER_ATTRIBUTES, REWARD_ELEMENT
 
 pytestmark = pytest.mark.usefixtures("settings_env")
-
-REWARD_ELEMENT = {
-    "type": "event",
-    "customer_id": "100245",
-    "actions": [
-        {
-            "action": "rewards_issued",
-            "current_time": "2026-03-14T09:30:00Z",
-            "attributes": {
-                "issued_date": "2026-03-14T09:30:00Z",
-                "issued_location_name": "Downtown Flagship",
-                "reward_type": "Choice",
-                "reward_name": "10% Off Voucher",
-                "reward_value": 10.0,
-                "reward_point_cost": 1000,
-            },
-        }
-    ],
-}
 
 
 def reward_request(**kwargs):
@@ -70,17 +52,7 @@ async def test_member_enrolled_sends_profile_and_event_in_one_bulk_request(moeng
     assert profile == {
         "type": "customer",
         "customer_id": "100246",
-        "attributes": {
-            "email": "jordan.lee@example.com",
-            "first_name": "Jordan",
-            "last_name": "Lee",
-            "city": "Chicago",
-            "country": "US",
-            "points_balance": 500,
-            "email_contact_allowed": True,
-            "sms_contact_allowed": False,
-            "enrolled_at": "2026-03-01T15:04:05Z",
-        },
+        "attributes": {**MEMBER_ATTRIBUTES, "enrolled_at": "2026-03-01T15:04:05Z"},
     }
     assert event["actions"][0]["action"] == "member_enrolled"
 

@@ -24,6 +24,7 @@ from mapping import (
     MappingResult,
     compile_rules,
 )
+from tests.expected import MEMBER_ATTRIBUTES, REWARD_ELEMENT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kognitiv"
 DEFAULT_MAPPINGS = Path(mapping.__file__).parent / DEFAULT_MAPPINGS_FILE
@@ -70,43 +71,13 @@ def test_default_rules_compile(mapper: Mapper) -> None:
 
 # --- fixtures: exact outputs ---------------------------------------------------------------
 
-MEMBER_ATTRIBUTES = {
-    "email": "jordan.lee@example.com",
-    "first_name": "Jordan",
-    "last_name": "Lee",
-    "city": "Chicago",
-    "country": "US",
-    "points_balance": 500,
-    "email_contact_allowed": True,
-    "sms_contact_allowed": False,
-}
-
 
 def test_rewards_issued_fixture(mapper: Mapper) -> None:
     result = mapper.map(fixture("rewards_issued"), "rewards_issued")
     assert result == MappingResult(
         event="rewards_issued",
         rule="rewards_issued",
-        elements=[
-            {
-                "type": "event",
-                "customer_id": "100245",
-                "actions": [
-                    {
-                        "action": "rewards_issued",
-                        "current_time": "2026-03-14T09:30:00Z",
-                        "attributes": {
-                            "issued_date": "2026-03-14T09:30:00Z",
-                            "issued_location_name": "Downtown Flagship",
-                            "reward_type": "Choice",
-                            "reward_name": "10% Off Voucher",
-                            "reward_value": 10.0,
-                            "reward_point_cost": 1000,
-                        },
-                    }
-                ],
-            }
-        ],
+        elements=[REWARD_ELEMENT],
         warnings=[],
         idempotency_key=None,
     )
