@@ -108,21 +108,28 @@ class ServiceBusGateway:
         return self._client
 
     async def _send_to(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
-        """Send in as few batches as Service Bus allows (256 KB Standard, 1 MB Premium)."""
+        """Send in one call when it fits, else in as many batches as the tier allows
+        (256 KB Standard, 1 MB Premium)."""
         if not messages:
             return
         from azure.servicebus.exceptions import MessageSizeExceededError
 
+        converted = [to_service_bus_message(message) for message in messages]
         async with self._get_client().get_queue_sender(queue) as sender:
+            try:
+                await sender.send_messages(converted)
+                return
+            except MessageSizeExceededError:
+                if len(converted) == 1:
+                    raise
             batch = await sender.create_message_batch()
-            for message in messages:
-                converted = to_service_bus_message(message)
+            for message in converted:
                 try:
-                    batch.add_message(converted)
+                    batch.add_message(message)
                 except MessageSizeExceededError:
                     await sender.send_messages(batch)
                     batch = await sender.create_message_batch()
-                    batch.add_message(converted)
+                    batch.add_message(message)
             await sender.send_messages(batch)
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> None:

@@ -103,3 +103,71 @@ def test_conversion_from_a_received_dead_letter():
     assert incoming.body == b'{"memberId": "1"}'
     assert incoming.event == "rewards_issued"
     assert incoming.properties["dead_letter_reason"] == "MaxDeliveryCountExceeded"
+
+
+class _FakeSender:
+    def __init__(self, sent: list, limit: int) -> None:
+        self.sent, self.limit = sent, limit
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+    async def send_messages(self, messages):
+        from azure.servicebus.exceptions import MessageSizeExceededError
+
+        batch = list(messages)
+        if len(batch) > self.limit:
+            raise MessageSizeExceededError(message="too big")
+        self.sent.append(batch)
+
+    async def create_message_batch(self):
+        return _FakeBatch(self.limit)
+
+
+class _FakeBatch(list):
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def add_message(self, message) -> None:
+        from azure.servicebus.exceptions import MessageSizeExceededError
+
+        if len(self) >= self.limit:
+            raise MessageSizeExceededError(message="batch full")
+        self.append(message)
+
+
+async def test_service_bus_gateway_sends_to_the_configured_queues(monkeypatch):
+    from azure.servicebus.aio import ServiceBusClient
+
+    from bridge.queue_gateway import ServiceBusGateway
+    from bridge.settings import Settings
+
+    sent: dict[str, list] = {}
+
+    class FakeClient:
+        def get_queue_sender(self, queue):
+            return _FakeSender(sent.setdefault(queue, []), limit=2)
+
+    monkeypatch.setattr(ServiceBusClient, "from_connection_string", lambda _: FakeClient())
+    settings = Settings(
+        moengage_app_id="a",
+        moengage_api_key="k",
+        moengage_data_center="01",
+        kognitiv_service_bus="Endpoint=sb://x/;SharedAccessKeyName=n;SharedAccessKey=v",
+        kognitiv_service_bus_queue="hooks",
+    )
+    gateway = ServiceBusGateway(settings)
+    first = first_message(b"{}", "m1", "rewards_issued", "c", NOW)
+    copies = [retry_copy(IncomingMessage(b"{}", f"m{i}", {}), NOW, NOW) for i in range(5)]
+
+    await gateway.send([first])
+    await gateway.send(copies)
+    await gateway.dead_letter([dead_letter_copy(IncomingMessage(b"{}", "d1", {}), "x", "y", NOW)])
+
+    assert [len(batch) for batch in sent["hooks"]] == [1, 2, 2, 1]
+    assert [m.message_id for m in sent["hooks"][0]] == ["m1"]
+    assert [m.message_id for m in sent["hooks-deadletter"][0]] == ["d1"]
