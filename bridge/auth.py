@@ -8,7 +8,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge.settings import Settings
 
@@ -21,8 +21,8 @@ def _same(given: bytes, expected: bytes) -> bool:
 class KognitivAuth:
     """Accepted credentials; an empty checker accepts every request (function key only)."""
 
-    basic: tuple[tuple[bytes, bytes], ...] = ()
-    tokens: tuple[bytes, ...] = ()
+    basic: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)  # secrets: no repr
+    tokens: tuple[bytes, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KognitivAuth:

@@ -4,6 +4,7 @@ Every way a body can be bad is a 400 (or 413), never an exception that escapes."
 from __future__ import annotations
 
 import json
+import math
 
 from bridge.errors import BridgeError
 
@@ -13,6 +14,17 @@ MAX_DEPTH = 32
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 overflows to Infinity, which MoEngage refuses
+        raise ValueError("number out of range")
+    return value
+
+
+# Built once: what json.loads(text, parse_constant=..., parse_float=...) builds on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _depth_exceeds(value: object, limit: int) -> bool:
@@ -44,7 +56,7 @@ def parse_body(raw: bytes) -> dict[str, object]:
     if not text.strip():
         raise BridgeError(400, "empty_body", "the body is empty: send the webhook's JSON object")
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = _DECODER.decode(text)
     except RecursionError:
         raise BridgeError(400, "too_deeply_nested", "the body is nested too deeply") from None
     except ValueError as error:
@@ -56,7 +68,8 @@ def parse_body(raw: bytes) -> dict[str, object]:
         raise BridgeError(
             400, "not_an_object", f"the body must be a JSON object, not {type(body).__name__}"
         )
-    if _depth_exceeds(body, MAX_DEPTH):
+    # Nesting needs an opening bracket per level: with few brackets the walk cannot find any.
+    if text.count("{") + text.count("[") > MAX_DEPTH and _depth_exceeds(body, MAX_DEPTH):
         raise BridgeError(
             400, "too_deeply_nested", f"the body is nested deeper than {MAX_DEPTH} levels"
         )

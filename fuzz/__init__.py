@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz targets (atheris); see SECURITY.md, "Fuzzing"."""
