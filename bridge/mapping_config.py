@@ -19,6 +19,8 @@ def _parse(text: str, setting: str) -> dict[str, object]:
         document = json.loads(text)
     except ValueError as error:
         raise ConfigurationError([f"{setting} is not valid JSON ({error})"]) from None
+    except RecursionError:
+        raise ConfigurationError([f"{setting} is nested too deeply"]) from None
     if not isinstance(document, dict):
         raise ConfigurationError([f"{setting} must be a JSON object keyed by event name"])
     return document

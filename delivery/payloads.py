@@ -11,15 +11,18 @@ MAX_BULK_BYTES = 100_000  # MoEngage documents 100 KB for bulk; stay under it in
 _TRANSITION_HEAD = b'{"type":"transition","elements":['
 _TRANSITION_TAIL = b"]}"
 _OVERHEAD = len(_TRANSITION_HEAD) + len(_TRANSITION_TAIL)
+# The encoders json.dumps(separators=...) would build on every call, built once.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def encode_element(element: dict) -> bytes:
     """Compact UTF-8 JSON; text that is not encodable (a lone surrogate) is sent escaped."""
-    text = json.dumps(element, separators=(",", ":"), ensure_ascii=False)
+    text = _COMPACT(element)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(element, separators=(",", ":")).encode("ascii")
+        return _COMPACT_ASCII(element).encode("ascii")
 
 
 Slot = tuple[int, int]  # (unit, element): a unit is the elements of one webhook or message
@@ -66,12 +69,12 @@ class EncodedUnits:
         current: list[Slot] = []
         size = _OVERHEAD
         for unit, parts in enumerate(self.parts):
-            unit_size = sum(len(part) + 1 for part in parts)
+            unit_size = sum(map(len, parts)) + len(parts)  # each part plus its comma
             if current and size + unit_size > max_bytes:
                 chunks.append(current)
                 current, size = [], _OVERHEAD
             if _OVERHEAD + unit_size <= max_bytes:
-                current.extend((unit, index) for index in range(len(parts)))
+                current.extend([(unit, index) for index in range(len(parts))])
                 size += unit_size
                 continue
             for index, part in enumerate(parts):

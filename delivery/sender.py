@@ -26,6 +26,8 @@ from delivery.payloads import MAX_BULK_BYTES, EncodedUnits, PlannedRequest, Slot
 from delivery.ratelimit import RateLimitGate, seconds_until_reset
 from delivery.target import MoEngageTarget
 
+MAX_CONCURRENT_REQUESTS = 4  # bulk requests of one delivery in flight at once
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -142,19 +144,36 @@ class MoEngageSender:
     async def deliver_units(self, units: Sequence[Sequence[dict]]) -> DeliveryReport:
         """Send many units (one per queue message), packed into as few requests as fit, and
         report per chunk. A unit's elements travel together, so it is delivered or not as a
-        whole. After a credentials or availability failure nothing more is sent."""
+        whole. Up to MAX_CONCURRENT_REQUESTS chunks are in flight at once (each waits out
+        MoEngage's latency in parallel); after a credentials or availability failure no further
+        chunk is started (those already in flight finish and are reported as they end)."""
         encoded = EncodedUnits(units)
         started = self.http_requests
         deadline = time.monotonic() + self.policy.budget
-        report = DeliveryReport()
+        chunks = encoded.chunks(self.max_bytes)
+        outcomes: list[list[ChunkResult]] = [[] for _ in chunks]
         halt: DeliveryError | None = None
-        for chunk in encoded.chunks(self.max_bytes):
-            if halt is not None:
-                report.results.append(ChunkResult(tuple(chunk), halt, sent=False))
-                continue
-            results = await self._send_splitting(encoded, chunk, deadline)
-            report.results.extend(results)
-            halt = next((r.error for r in results if halts(r.error)), None)
+        in_flight = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
+
+        async def send(index: int, chunk: list[Slot]) -> None:
+            nonlocal halt
+            async with in_flight:
+                if halt is not None:
+                    outcomes[index] = [ChunkResult(tuple(chunk), halt, sent=False)]
+                    return
+                outcomes[index] = await self._send_splitting(encoded, chunk, deadline)
+                halt = halt or next((r.error for r in outcomes[index] if halts(r.error)), None)
+
+        if len(chunks) == 1:
+            await send(0, chunks[0])
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for index, chunk in enumerate(chunks):
+                        group.create_task(send(index, chunk))
+            except ExceptionGroup as failed:  # an unexpected error, raised as it would be alone
+                raise failed.exceptions[0] from None
+        report = DeliveryReport([result for results in outcomes for result in results])
         report.http_requests = self.http_requests - started
         return report
 

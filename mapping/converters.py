@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
+from functools import lru_cache
 
 from mapping.dates import DateOrder, format_date, format_datetime, parse_moment
 
@@ -45,6 +46,9 @@ def to_number(value: object, _: ConversionContext) -> int | float:
         raise ConversionError("NaN and Infinity are not numbers MoEngage accepts")
     if isinstance(value, str):
         text = value.strip()
+        whole, point, fraction = text.partition(".")
+        if len(text) <= MAX_NUMBER_TEXT and text.isascii() and (whole + fraction).isdigit():
+            return float(text) if point else int(text)  # "1000", "10.00": what _NUMBER reads
         if _THOUSANDS.fullmatch(text):
             text = text.replace(",", "")
         if len(text) <= MAX_NUMBER_TEXT and _NUMBER.fullmatch(text):
@@ -80,14 +84,25 @@ def to_boolean(value: object, _: ConversionContext) -> bool:
     raise ConversionError("expected a boolean such as True or False")
 
 
+@lru_cache(maxsize=4096)
+def _datetime_text(value: str, zone: tzinfo, order: DateOrder) -> str | None:
+    """Cached: a rule often reads one date field twice (`current_time` and an attribute)."""
+    moment = parse_moment(value, zone, order)
+    return None if moment is None else format_datetime(moment)
+
+
 def to_datetime(value: object, context: ConversionContext) -> str:
-    moment = parse_moment(value, context.zone, context.date_order)
-    if moment is None:
+    if isinstance(value, str):
+        text = _datetime_text(value, context.zone, context.date_order)
+    else:
+        moment = parse_moment(value, context.zone, context.date_order)
+        text = None if moment is None else format_datetime(moment)
+    if text is None:
         raise ConversionError(
             "expected a date-time such as MM/DD/YYYY HH:MM:SS, M/D/YYYY h:mm:ss PM, "
             "ISO 8601 or epoch seconds"
         )
-    return format_datetime(moment)
+    return text
 
 
 def to_date(value: object, context: ConversionContext) -> str:

@@ -53,16 +53,17 @@ def _from_slash(match: re.Match[str], zone: tzinfo, order: DateOrder) -> ParsedM
     first, second, year, hour, minute, second_s, fraction, meridiem, offset = match.groups()
     month, day = (int(first), int(second)) if order == "MDY" else (int(second), int(first))
     if hour is None:
-        local = datetime(int(year), month, day)
-        return ParsedMoment(local.replace(tzinfo=zone), False, local.date())
+        local = datetime(int(year), month, day, tzinfo=zone)
+        return ParsedMoment(local, False, local.date())
     h = int(hour)
     if meridiem:
         if not 1 <= h <= 12:
             raise ValueError("hour out of range for AM/PM")
         h = h % 12 + (12 if meridiem.lower() == "pm" else 0)
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    local = datetime(int(year), month, day, h, int(minute), int(second_s or 0), micro)
-    return ParsedMoment(local.replace(tzinfo=_offset(offset, zone)), True, local.date())
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    zone = _offset(offset, zone) if offset else zone
+    local = datetime(int(year), month, day, h, int(minute), int(second_s or 0), micro, tzinfo=zone)
+    return ParsedMoment(local, True, local.date())
 
 
 def _from_iso(text: str, zone: tzinfo) -> ParsedMoment:
@@ -113,7 +114,8 @@ def parse_moment(
 def format_datetime(moment: ParsedMoment) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ` in UTC: the one date-time shape MoEngage segments on."""
     t = moment.instant.astimezone(UTC)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
+    fields = (t.year, t.month, t.day, t.hour, t.minute, t.second)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031 - half an f-string's cost
 
 
 def format_date(moment: ParsedMoment) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from mapping.dates import parse_moment
 from mapping.errors import MappingError, RuleError
@@ -27,7 +28,9 @@ MAX_STRING_LENGTH = 512
 MAX_ARRAY_ITEMS = 50
 FUTURE_TOLERANCE_SECONDS = 300
 ELEMENT_TYPES = ("event", "customer")
+_TRIM_ABOVE = min(MAX_STRING_LENGTH, MAX_ARRAY_ITEMS)  # no shorter text or list needs trimming
 _UNRENDERED = re.compile(r"\s*\{\{.*\}\}\s*", re.DOTALL)
+_CANONICAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 
 def attribute_name_problem(name: str) -> str | None:
@@ -39,6 +42,9 @@ def attribute_name_problem(name: str) -> str | None:
     if len(name) > MAX_NAME_LENGTH:
         return f"attribute name {name[:40]!r}... is longer than {MAX_NAME_LENGTH} characters"
     return None
+
+
+_name_problem = lru_cache(maxsize=4096)(attribute_name_problem)  # names repeat in every body
 
 
 def check_rule_attribute_names(attributes: object, where: str) -> None:
@@ -64,7 +70,7 @@ def customer_id(element: dict[str, object], index: int) -> str:
             "invalid_customer_id",
             f"element {index}: customer_id {text!r} is a value MoEngage forbids as a user id",
         )
-    if _UNRENDERED.fullmatch(text):
+    if "{{" in text and _UNRENDERED.fullmatch(text):
         raise MappingError(
             "invalid_customer_id",
             f"element {index}: customer_id is an unrendered Kognitiv placeholder: check the "
@@ -75,12 +81,15 @@ def customer_id(element: dict[str, object], index: int) -> str:
     return text
 
 
-def _clean_value(value: object, where: str, warnings: list[str]) -> object:
+def _clean_value(value: object, where: str, name: str, warnings: list[str]) -> object:
+    """`value` trimmed to MoEngage's limits (the label `where.name` is built only for a warning)."""
     if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
-        warnings.append(f"{where}: text longer than {MAX_STRING_LENGTH} characters was truncated")
+        warnings.append(
+            f"{where}.{name}: text longer than {MAX_STRING_LENGTH} characters was truncated"
+        )
         return value[:MAX_STRING_LENGTH]
     if isinstance(value, list) and len(value) > MAX_ARRAY_ITEMS:
-        warnings.append(f"{where}: list longer than {MAX_ARRAY_ITEMS} items was truncated")
+        warnings.append(f"{where}.{name}: list longer than {MAX_ARRAY_ITEMS} items was truncated")
         return value[:MAX_ARRAY_ITEMS]
     return value
 
@@ -93,7 +102,7 @@ def clean_attributes(
         raise MappingError("invalid_attributes", f"{where}: attributes must be a JSON object")
     cleaned: dict[str, object] = {}
     for name, value in attributes.items():
-        if problem := attribute_name_problem(name):
+        if problem := _name_problem(name):
             warnings.append(f"{where}: {problem}; it was left out")
             continue
         if value is None:
@@ -101,8 +110,23 @@ def clean_attributes(
         if limit is not None and len(cleaned) >= limit:
             warnings.append(f"{where}: more than {limit} attributes; the rest were left out")
             break
-        cleaned[name] = _clean_value(value, f"{where}.{name}", warnings)
+        if isinstance(value, str | list) and len(value) > _TRIM_ABOVE:
+            value = _clean_value(value, where, name, warnings)
+        cleaned[name] = value
     return cleaned
+
+
+def _epoch_seconds(value: object) -> float | None:
+    """The instant of a current_time, None when it is not a date-time. The shape the converters
+    produce (YYYY-MM-DDTHH:MM:SSZ) is read directly: parse_moment would reach the same
+    fromisoformat after trying the other formats."""
+    if isinstance(value, str) and _CANONICAL_DATETIME.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    moment = parse_moment(value, UTC)
+    return None if moment is None else moment.instant.timestamp()
 
 
 def _check_action(action: object, where: str, now: float, warnings: list[str]) -> dict:
@@ -120,11 +144,11 @@ def _check_action(action: object, where: str, now: float, warnings: list[str]) -
         )
     current = checked.get("current_time")
     if current is not None:
-        moment = parse_moment(current, UTC)
-        if moment is None:
+        seconds = _epoch_seconds(current)
+        if seconds is None:
             warnings.append(f"{where}.current_time is not a date-time; MoEngage's time is used")
             del checked["current_time"]
-        elif moment.instant.timestamp() > now + FUTURE_TOLERANCE_SECONDS:
+        elif seconds > now + FUTURE_TOLERANCE_SECONDS:
             warnings.append(
                 f"{where}.current_time is in the future (check KOGNITIV_TIMEZONE); "
                 "MoEngage rejects future events, so the time of receipt is used"

@@ -128,6 +128,8 @@ def compile_rules_collecting(
             rules[name] = compile_rule(name, raw, context)
         except RuleError as error:
             problems.append(str(error))
+        except RecursionError:
+            problems.append(f'rule "{name}" is nested too deeply')
     return rules, problems
 
 

@@ -96,7 +96,7 @@ class Placeholder:
         for path in self.paths:
             value: object = body
             for segment in path:
-                if isinstance(value, Mapping):
+                if isinstance(value, (dict, Mapping)):  # dict first: the fast check
                     value = value.get(segment, MISSING)
                 elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
                     value = value[int(segment)]

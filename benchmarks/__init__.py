@@ -1,0 +1,1 @@
+"""Benchmarks of the Kognitiv → MoEngage bridge: `python -m benchmarks` (see BENCHMARKS.md)."""

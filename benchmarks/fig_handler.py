@@ -1,0 +1,78 @@
+"""Figure 2: the HTTP trigger in dry-run, webhooks per second on one core.
+
+The decorated function itself (`function_app.kognitiv_webhook`) is called with real
+`azure.functions.HttpRequest` objects and `?dry_run=true`: function-key routing is the host's,
+everything after it is ours (Kognitiv bearer-token check, body checks, mapping, the JSON answer,
+the structured log line). Requests are built beforehand: building them is the worker's job."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import azure.functions as func
+
+from benchmarks.bodies import BodyFactory
+from benchmarks.harness import KOGNITIV_TOKEN, Context, Figure, use_settings
+
+TARGET = 20_000
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+
+def build_requests(factory: BodyFactory, count: int) -> list[func.HttpRequest]:
+    requests = []
+    for body in factory.stream(count):
+        route = {"event": body.event} if body.event else {}
+        url = "https://bench.azurewebsites.net/api/kognitiv" + (f"/{body.event}" * bool(body.event))
+        requests.append(
+            func.HttpRequest(
+                "POST",
+                url + "?dry_run=true",
+                headers={
+                    "Authorization": f"Bearer {KOGNITIV_TOKEN}",
+                    "Content-Type": "application/json",
+                },
+                params={"dry_run": "true"},
+                route_params=route,
+                body=body.raw,
+            )
+        )
+    return requests
+
+
+async def _pass(handler: Handler, requests: Sequence[func.HttpRequest]) -> float:
+    started = time.perf_counter()
+    for request in requests:
+        response = await handler(request)
+        if response.status_code != 200:
+            raise RuntimeError(f"the dry run answered {response.status_code}")
+    return time.perf_counter() - started
+
+
+def run(context: Context) -> Figure:
+    use_settings()
+    import function_app
+
+    handler: Handler = function_app.kognitiv_webhook.build().get_user_function()
+    factory = BodyFactory(seed=2)
+    count, rounds = context.size(5000, 50), context.size(7, 2)
+
+    async def measure() -> float:
+        await _pass(handler, build_requests(factory, count))  # warm
+        # new bodies every round: no cache is served by an earlier round
+        return min([await _pass(handler, build_requests(factory, count)) for _ in range(rounds)])
+
+    best = asyncio.run(measure())
+    rate = count / best
+    return Figure(
+        key="handler",
+        title="HTTP handler, dry run (webhooks/s, one core)",
+        value=round(rate),
+        unit="/s",
+        target=f"≥ {TARGET:,}",
+        met=rate >= TARGET,
+        anchor="MoEngage event API ceiling 500/s (30,000/min)",
+        details={"us_per_webhook": round(best / count * 1e6, 1), "webhooks_per_round": count},
+        note=f"{best / count * 1e6:.1f} µs per webhook",
+    )

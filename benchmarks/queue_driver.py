@@ -1,0 +1,96 @@
+"""Drive the queue trigger as the Functions host would: batches of `azure.functions`
+ServiceBusMessage objects (what the HTTP trigger enqueued: raw body plus application
+properties), `maxMessageBatchSize` at a time, one execution after the other, into
+`function_app.kognitiv_service_bus`. Service Bus itself is the in-memory FakeGateway."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from azure.functions.servicebus import ServiceBusMessage
+
+from benchmarks.bodies import Body
+from benchmarks.harness import ROOT, use_settings
+from bridge.queue_messages import first_message
+from tests.fakes import FakeGateway
+
+SECOND = timedelta(seconds=1)
+
+
+def host_service_bus_settings() -> dict[str, object]:
+    """`extensions.serviceBus` of host.json."""
+    host = json.loads((ROOT / "host.json").read_text())
+    return host["extensions"]["serviceBus"]
+
+
+def batch_size() -> int:
+    return int(host_service_bus_settings()["maxMessageBatchSize"])  # type: ignore[call-overload]
+
+
+def queue_message(body: Body, received: datetime) -> ServiceBusMessage:
+    """The message the HTTP trigger would have enqueued for this body. Ids are never reused:
+    the trigger skips ids this process delivered already (bridge.idempotency)."""
+    message_id = f"{body.event or body.kind}:{uuid.uuid4().hex}"
+    outgoing = first_message(body.raw, message_id, body.event, uuid.uuid4().hex, received)
+    return ServiceBusMessage(
+        body=outgoing.body,
+        message_id=outgoing.message_id,
+        application_properties=dict(outgoing.properties),
+        user_properties={},
+        delivery_count=1,
+        enqueued_time_utc=received,
+        content_type="application/json",
+    )
+
+
+def batches_of(bodies: Sequence[Body], size: int) -> list[list[ServiceBusMessage]]:
+    received = datetime.now(UTC) - SECOND
+    messages = [queue_message(body, received) for body in bodies]
+    return [messages[start : start + size] for start in range(0, len(messages), size)]
+
+
+@dataclass
+class QueueRun:
+    messages: int
+    seconds: float
+    batch_seconds: list[float]
+    gateway: FakeGateway
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds
+
+
+async def drive(base_url: str, batches: Sequence[Sequence[ServiceBusMessage]]) -> QueueRun:
+    """Run every batch through the trigger; raise unless each message was sent and delivered."""
+    use_settings(base_url)
+    import function_app
+    from bridge.runtime import CLIENTS, current_runtime
+
+    runtime = current_runtime()
+    gateway = FakeGateway()
+    runtime.gateway = gateway
+    handler = function_app.kognitiv_service_bus.build().get_user_function()
+    batch_seconds = []
+    started = time.perf_counter()
+    try:
+        for batch in batches:
+            batch_started = time.perf_counter()
+            await handler(list(batch))
+            batch_seconds.append(time.perf_counter() - batch_started)
+        seconds = time.perf_counter() - started
+    finally:
+        await CLIENTS.aclose()
+    messages = sum(len(batch) for batch in batches)
+    missing = sum(m.message_id not in runtime.delivered for batch in batches for m in batch)
+    if gateway.queue or gateway.dead or missing:
+        raise RuntimeError(
+            f"not every message was delivered: {missing} missing, {len(gateway.queue)} "
+            f"retries, {len(gateway.dead)} dead letters"
+        )
+    return QueueRun(messages, seconds, batch_seconds, gateway)
