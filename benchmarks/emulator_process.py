@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from benchmarks.harness import pin
-from moengage_emulator import Emulator, server
+from moengage_emulator import Emulator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,10 +20,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", required=True)
     args = parser.parse_args(argv)
     pin(args.core)
-    # The stdlib handler leaves Nagle's algorithm on: a response's body waits for the ACK of
-    # its headers, which the client delays (~40 ms on Linux loopback). MoEngage's front ends
-    # set TCP_NODELAY, so the stall is an emulator artefact, not latency to emulate.
-    server._Handler.disable_nagle_algorithm = True
     emulator = Emulator(
         app_id=args.app_id,
         api_key=args.api_key,

@@ -25,6 +25,7 @@ from mapping import MappingResult
 
 DEFAULT_RATE_PER_MINUTE = 20_000  # under MoEngage's bulk quota in either documented reading
 BATCH_LINES = 500
+LIMITER_WINDOW_SECONDS = 5
 BATCH_BYTES = 400_000
 
 
@@ -115,7 +116,10 @@ class Replayer:
         self.options = options
         self.progress = progress
         self.summary = ReplaySummary()
-        self.limiter = AsyncLimiter(options.rate_per_minute, 60)
+        # A 5-second bucket: a whole minute's bucket refills while a 429 is waited out and then
+        # bursts into the next window (measured: 1 429 per run with 60 s, 0 with 5 s).
+        self.bucket = options.rate_per_minute * LIMITER_WINDOW_SECONDS / 60
+        self.limiter = AsyncLimiter(self.bucket, LIMITER_WINDOW_SECONDS)
         self._batch: list[_Line] = []
         self._batch_bytes = 0
 
@@ -158,7 +162,10 @@ class Replayer:
         if not batch:
             return
         elements = sum(len(item.result.elements) for item in batch)
-        await self.limiter.acquire(min(elements, self.options.rate_per_minute))
+        while elements > 0:  # a batch may hold more elements than one bucket
+            portion = min(elements, self.bucket)
+            await self.limiter.acquire(portion)
+            elements -= portion
         report = await self.sender.deliver_units([item.result.elements for item in batch])
         self.summary.http_requests += report.http_requests
         for item, error in zip(batch, report.unit_errors(len(batch)), strict=True):

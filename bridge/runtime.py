@@ -65,7 +65,7 @@ class Runtime:
 
 
 CLIENTS = ClientProvider()
-_cache: tuple[tuple[str | None, ...], Runtime | ConfigurationError] | None = None
+_cache: tuple[tuple[object, ...], Runtime | ConfigurationError] | None = None
 
 
 def current_runtime() -> Runtime:

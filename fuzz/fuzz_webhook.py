@@ -125,32 +125,7 @@ def known_issue(element: dict, problem: str, now: float = NOW) -> bool:
     Each clause names its issue in SECURITY.md; delete it once the issue is fixed."""
     if STRICT:
         return False
-    for action in _actions(element):
-        # K1: passthrough actions keep user_time, platform and user_timezone_offset unchecked
-        if "user_time" in action and contract._timestamp(action["user_time"]) is None:
-            return True
-        platform = action.get("platform")
-        if platform is not None and str(platform).lower() not in contract.PLATFORMS:
-            return True
-        offset = action.get("user_timezone_offset")
-        if offset is not None and (
-            isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > 54000
-        ):
-            return True
-        if "current_time" in action:
-            # K1 (null), K2 (60-300 s ahead), K8 (epoch milliseconds or an epoch string, which
-            # the policy reads but MoEngage does not): current_time is kept as the body had it
-            current = contract._timestamp(action["current_time"])
-            if current is None or current > now + contract.FUTURE_TOLERANCE:
-                return True
-    flag = element.get("update_existing_only")
-    if element.get("type") == "customer" and flag is not None and not isinstance(flag, bool):
-        return True  # K1: update_existing_only is passed through unchecked
-    if "looks like a date" in problem:
-        return True  # K3: date-like text the passthrough cannot parse is sent as text
-    if "characters (max" in problem or "items (max" in problem:
-        return True  # K4: nested strings and lists are not trimmed (top level is checked below)
-    return "can not exceed" in problem  # K5: normalising or escaping can outgrow 128 KB
+    return "looks like a date" in problem  # K3: date-like text that is no date stays text
 
 
 def check_element(element: object, body_has_braces: bool) -> None:

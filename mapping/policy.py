@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from mapping.dates import parse_moment
+from mapping.dates import format_datetime, parse_moment
 from mapping.errors import MappingError, RuleError
 
 FORBIDDEN_CUSTOMER_IDS = frozenset(
@@ -26,8 +26,12 @@ MAX_NAME_LENGTH = 200
 MAX_ATTRIBUTES_PER_EVENT = 100
 MAX_STRING_LENGTH = 512
 MAX_ARRAY_ITEMS = 50
-FUTURE_TOLERANCE_SECONDS = 300
+FUTURE_TOLERANCE_SECONDS = 30  # MoEngage refuses future events; allow only clock skew
 ELEMENT_TYPES = ("event", "customer")
+PLATFORMS = {name.lower(): name for name in ("ANDROID", "iOS", "web", "TV", "unknown")}
+MAX_TIMEZONE_OFFSET = 54_000
+OPTIONAL_ACTION_FIELDS = frozenset({"platform", "app_version", "user_timezone_offset"})
+MAX_NESTING = 32
 _TRIM_ABOVE = min(MAX_STRING_LENGTH, MAX_ARRAY_ITEMS)  # no shorter text or list needs trimming
 _UNRENDERED = re.compile(r"\s*\{\{.*\}\}\s*", re.DOTALL)
 _CANONICAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
@@ -81,16 +85,32 @@ def customer_id(element: dict[str, object], index: int) -> str:
     return text
 
 
-def _clean_value(value: object, where: str, name: str, warnings: list[str]) -> object:
-    """`value` trimmed to MoEngage's limits (the label `where.name` is built only for a warning)."""
-    if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
-        warnings.append(
-            f"{where}.{name}: text longer than {MAX_STRING_LENGTH} characters was truncated"
-        )
-        return value[:MAX_STRING_LENGTH]
-    if isinstance(value, list) and len(value) > MAX_ARRAY_ITEMS:
-        warnings.append(f"{where}.{name}: list longer than {MAX_ARRAY_ITEMS} items was truncated")
-        return value[:MAX_ARRAY_ITEMS]
+def _clean_value(
+    value: object, where: str, name: str, warnings: list[str], depth: int = 0
+) -> object:
+    """`value` trimmed to MoEngage's limits, nested lists and objects included (the label
+    `where.name` is built only for a warning)."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_LENGTH:
+            warnings.append(
+                f"{where}.{name}: text longer than {MAX_STRING_LENGTH} characters was truncated"
+            )
+            return value[:MAX_STRING_LENGTH]
+        return value
+    if depth > MAX_NESTING:
+        return value
+    if isinstance(value, list):
+        if len(value) > MAX_ARRAY_ITEMS:
+            warnings.append(
+                f"{where}.{name}: list longer than {MAX_ARRAY_ITEMS} items was truncated"
+            )
+            value = value[:MAX_ARRAY_ITEMS]
+        return [_clean_value(item, where, name, warnings, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {
+            key: _clean_value(item, where, f"{name}.{key}", warnings, depth + 1)
+            for key, item in value.items()
+        }
     return value
 
 
@@ -110,7 +130,7 @@ def clean_attributes(
         if limit is not None and len(cleaned) >= limit:
             warnings.append(f"{where}: more than {limit} attributes; the rest were left out")
             break
-        if isinstance(value, str | list) and len(value) > _TRIM_ABOVE:
+        if isinstance(value, dict | list) or (isinstance(value, str) and len(value) > _TRIM_ABOVE):
             value = _clean_value(value, where, name, warnings)
         cleaned[name] = value
     return cleaned
@@ -129,6 +149,53 @@ def _epoch_seconds(value: object) -> float | None:
     return None if moment is None else moment.instant.timestamp()
 
 
+def _moment(value: object, where: str, warnings: list[str]) -> str | None:
+    """A current_time / user_time as `YYYY-MM-DDTHH:MM:SSZ` (epoch seconds or milliseconds and
+    ISO 8601 accepted); None, with a warning, when it is not a date-time."""
+    seconds = _epoch_seconds(value)
+    if seconds is None:
+        consequence = "MoEngage's time is used" if where.endswith("current_time") else "left out"
+        warnings.append(f"{where} is not a date-time; {consequence}")
+        return None
+    if isinstance(value, str) and _CANONICAL_DATETIME.fullmatch(value):
+        return value
+    moment = parse_moment(value, UTC)
+    return None if moment is None else format_datetime(moment)
+
+
+def _check_optional_fields(action: dict, where: str, warnings: list[str]) -> None:
+    """platform, app_version and user_timezone_offset as MoEngage accepts them, else left out
+    with a warning (inside a bulk request MoEngage would silently drop the whole element)."""
+    platform = action.get("platform")
+    if platform is not None:
+        canonical = PLATFORMS.get(str(platform).strip().lower())
+        if canonical is None:
+            warnings.append(f"{where}.platform must be one of {', '.join(PLATFORMS.values())}")
+            del action["platform"]
+        else:
+            action["platform"] = canonical
+    version = action.get("app_version")
+    if version is not None and not isinstance(version, str):
+        if isinstance(version, int | float) and not isinstance(version, bool):
+            action["app_version"] = str(version)
+        else:
+            warnings.append(f"{where}.app_version must be text; it was left out")
+            del action["app_version"]
+    offset = action.get("user_timezone_offset")
+    if offset is not None:
+        try:
+            seconds = int(offset) if not isinstance(offset, bool | float) else None
+        except (TypeError, ValueError):
+            seconds = None
+        if isinstance(offset, float) and offset.is_integer():
+            seconds = int(offset)
+        if seconds is None or abs(seconds) > MAX_TIMEZONE_OFFSET:
+            warnings.append(f"{where}.user_timezone_offset must be seconds within ±54000")
+            del action["user_timezone_offset"]
+        else:
+            action["user_timezone_offset"] = seconds
+
+
 def _check_action(action: object, where: str, now: float, warnings: list[str]) -> dict:
     if not isinstance(action, dict):
         raise MappingError("invalid_action", f"{where}: an action must be a JSON object")
@@ -137,24 +204,40 @@ def _check_action(action: object, where: str, now: float, warnings: list[str]) -
         raise MappingError("invalid_action", f"{where}: action needs a non-empty 'action' name")
     if len(name) > MAX_NAME_LENGTH:
         raise MappingError("invalid_action", f"{where}: action name is over 200 characters")
-    checked = dict(action)
+    checked = {key: value for key, value in action.items() if value is not None}
     if "attributes" in checked:
         checked["attributes"] = clean_attributes(
             checked["attributes"], f"{where}.attributes", warnings, MAX_ATTRIBUTES_PER_EVENT
         )
+    if checked.keys() & OPTIONAL_ACTION_FIELDS:
+        _check_optional_fields(checked, where, warnings)
+    for field in ("current_time", "user_time"):
+        if field in checked:
+            value = _moment(checked[field], f"{where}.{field}", warnings)
+            if value is None:
+                del checked[field]
+            else:
+                checked[field] = value
     current = checked.get("current_time")
-    if current is not None:
-        seconds = _epoch_seconds(current)
-        if seconds is None:
-            warnings.append(f"{where}.current_time is not a date-time; MoEngage's time is used")
-            del checked["current_time"]
-        elif seconds > now + FUTURE_TOLERANCE_SECONDS:
-            warnings.append(
-                f"{where}.current_time is in the future (check KOGNITIV_TIMEZONE); "
-                "MoEngage rejects future events, so the time of receipt is used"
-            )
-            del checked["current_time"]
+    if current is not None and (_epoch_seconds(current) or 0) > now + FUTURE_TOLERANCE_SECONDS:
+        warnings.append(
+            f"{where}.current_time is in the future (check KOGNITIV_TIMEZONE); "
+            "MoEngage rejects future events, so the time of receipt is used"
+        )
+        del checked["current_time"]
     return checked
+
+
+def _check_customer_flag(checked: dict, index: int, warnings: list[str]) -> None:
+    flag = checked.get("update_existing_only")
+    if flag is None or isinstance(flag, bool):
+        return
+    text = str(flag).strip().lower()
+    if text in ("true", "false"):
+        checked["update_existing_only"] = text == "true"
+        return
+    warnings.append(f"element {index}.update_existing_only must be true or false; left out")
+    del checked["update_existing_only"]
 
 
 def check_element(element: object, index: int, now: float, warnings: list[str]) -> dict:
@@ -166,12 +249,13 @@ def check_element(element: object, index: int, now: float, warnings: list[str]) 
         raise MappingError(
             "invalid_element", f"element {index}: type must be 'event' or 'customer'"
         )
-    checked = dict(element)
+    checked = {key: value for key, value in element.items() if value is not None}
     checked["customer_id"] = customer_id(element, index)
     if kind == "customer":
         checked["attributes"] = clean_attributes(
-            element.get("attributes", {}), f"element {index}.attributes", warnings
+            element.get("attributes") or {}, f"element {index}.attributes", warnings
         )
+        _check_customer_flag(checked, index, warnings)
         return checked
     actions = element.get("actions")
     if not isinstance(actions, list) or not actions:

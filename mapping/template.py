@@ -17,6 +17,7 @@ parsed as templates.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -161,9 +162,22 @@ def _literal(argument: str | None, expression: str) -> object:
     if argument is None or not argument.strip():
         raise RuleError(f"placeholder {{{{{expression}}}}}: default needs a value, e.g. default: 0")
     try:
-        return json.loads(argument)
+        value = json.loads(argument)
     except ValueError:
         return argument.strip()
+    if _non_finite(value):
+        raise RuleError(f"placeholder {{{{{expression}}}}}: NaN and Infinity cannot be sent")
+    return value
+
+
+def _non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(item) for item in value)
+    return False
 
 
 def compile_template(

@@ -278,8 +278,8 @@ def test_passthrough_current_time_normalised_in_program_zone() -> None:
     assert result.elements[0]["actions"][0] == {
         "action": "a",
         "current_time": "2026-03-14T14:30:00Z",
-        "user_time": "x",
     }
+    assert result.warnings == ["element 0.actions[0].user_time is not a date-time; left out"]
 
 
 @pytest.mark.parametrize(

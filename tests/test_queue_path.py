@@ -279,3 +279,19 @@ async def test_service_bus_function_runs_with_real_message_objects(settings_env,
 
     assert accepted_members(moengage) == ["100245", "9100"]
     assert [m.properties["dead_letter_reason"] for m in fake.dead] == ["invalid_payload"]
+
+
+@pytest.mark.parametrize("fault", [{"status": 503}, {"drop": True}, {"status": 429}])
+async def test_concurrent_chunks_failing_together_end_in_one_delivery_each(
+    processor, gateway, moengage, clock, fault
+):
+    moengage.inject(times=6, **fault)
+    batch = [message(reward(str(12_000 + i), rewardName="n" * 400), f"c{i}") for i in range(900)]
+
+    outcomes = await run_until_drained(processor, gateway, clock, batch)
+
+    delivered = [o.message_id.split("#")[0] for o in outcomes if o.outcome is Outcome.DELIVERED]
+    assert sorted(delivered) == sorted(f"c{i}" for i in range(900))
+    assert accepted_members(moengage) == sorted(str(12_000 + i) for i in range(900))
+    assert all(len(r.body) <= 100_000 for r in moengage.requests)
+    assert gateway.dead == []

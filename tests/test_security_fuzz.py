@@ -174,13 +174,16 @@ attribute_values = st.one_of(
 )
 attributes = st.dictionaries(attribute_names, attribute_values, max_size=12)
 past = datetime(2026, 3, 1, tzinfo=UTC)
-# K1, K2, K8 in SECURITY.md: passthrough keeps platform, user_time, user_timezone_offset,
-# update_existing_only and some current_time spellings (epoch milliseconds, epoch strings) as
-# sent, and MoEngage refuses the bad ones: only values MoEngage accepts are generated for them.
+# passthrough fields MoEngage is strict about, in good and bad spellings: the policy must
+# normalise or drop every bad one (a bad element inside a bulk request is silently lost)
 current_times = st.one_of(
     st.sampled_from(["03/14/2026 09:30:00", "2026-03-14T09:30:00Z", "3/1/2026", "not a date"]),
     st.integers(min_value=0, max_value=int(past.timestamp())),
+    st.integers(min_value=int(past.timestamp()) * 1000, max_value=int(past.timestamp()) * 1001),
+    st.just(str(int(past.timestamp()))),
+    st.just((datetime.now(UTC) + timedelta(seconds=120)).isoformat()),  # near future: dropped
     st.just((datetime.now(UTC) + timedelta(days=3)).isoformat()),  # dropped with a warning
+    st.none(),
     st.booleans(),
     st.lists(free_text, max_size=2),
     st.dictionaries(st.text(max_size=4), free_text, max_size=2),
@@ -190,10 +193,10 @@ actions = st.fixed_dictionaries(
     optional={
         "attributes": st.one_of(attributes, nested),
         "current_time": current_times,
-        "platform": st.sampled_from(PLATFORMS),
-        "user_time": st.just("2026-03-14T09:30:00Z"),
-        "user_timezone_offset": st.integers(min_value=-54000, max_value=54000),
-        "app_version": free_text,
+        "platform": st.one_of(st.sampled_from(PLATFORMS), free_text, st.integers()),
+        "user_time": st.one_of(st.just("2026-03-14T09:30:00Z"), current_times),
+        "user_timezone_offset": st.one_of(st.integers(), free_text, st.floats()),
+        "app_version": st.one_of(free_text, st.integers(), st.booleans(), st.none()),
     },
 )
 
@@ -213,7 +216,7 @@ elements = st.one_of(
         },
         optional={
             "attributes": st.one_of(attributes, attributes, nested),
-            "update_existing_only": st.booleans(),
+            "update_existing_only": st.one_of(st.booleans(), free_text, st.none()),
         },
     ),
 )
