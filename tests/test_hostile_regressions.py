@@ -26,6 +26,7 @@ def action(**fields) -> dict:
         ({"platform": "WEB"}, {"platform": "web"}, False),
         ({"platform": "xbox"}, {}, True),
         ({"platform": 7}, {}, True),
+        ({"platform": ""}, {}, True),
         ({"user_timezone_offset": "3600"}, {"user_timezone_offset": 3600}, False),
         ({"user_timezone_offset": 99_999}, {}, True),
         ({"user_timezone_offset": True}, {}, True),
