@@ -120,6 +120,13 @@ class BatchProcessor:
                 description = f"{error.code}: {error.message}"
                 outcomes[position] = self._dead(message, reason, description, now, letters)
                 continue
+            except Exception as error:  # a bug must not sink the batch: park this message
+                log.exception("internal error mapping message %s", message.message_id)
+                description = f"internal error while mapping ({type(error).__name__})"
+                outcomes[position] = self._dead(
+                    message, Reason.MAPPING_FAILED, description, now, letters
+                )
+                continue
             pending[position] = _Pending(message, result)
 
         await self._deliver(pending, outcomes, retries, letters, now)

@@ -202,7 +202,12 @@ async def handle_webhook(
     """Answer one Kognitiv delivery. Never raises."""
     started = time.perf_counter()
     correlation_id = uuid.uuid4().hex
-    response = await _handle(request, runtime_source, correlation_id)
+    try:
+        response = await _handle(request, runtime_source, correlation_id)
+    except Exception:  # a bug: answer JSON, keep the traceback for the logs
+        log.exception("internal error answering webhook %s", correlation_id)
+        message = f"unexpected error (correlation id {correlation_id}); nothing was delivered"
+        response = _error(BridgeError(500, "internal_error", message))
     response.headers.setdefault("X-Correlation-Id", correlation_id)
     error = response.body.get("error")
     fields = {

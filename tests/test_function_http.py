@@ -341,3 +341,19 @@ async def test_configuration_error_is_reported_without_secrets(settings_env, moe
     assert "MOENGAGE_DATA_CENTER" in body["error"]["message"]
     assert "01, 02, 03, 04, 05, 06, 101" in body["error"]["message"]
     assert API_KEY not in json.dumps(body)
+
+
+async def test_an_internal_error_still_answers_json(monkeypatch, moengage):
+    from bridge import webhook
+
+    def broken(*_args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(webhook, "map_request", broken)
+
+    status, body, response = await call_webhook(reward_request())
+
+    assert status == 500
+    assert body["error"]["code"] == "internal_error"
+    assert response.headers["X-Correlation-Id"] in body["error"]["message"]
+    assert moengage.requests == []

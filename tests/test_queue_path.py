@@ -295,3 +295,26 @@ async def test_concurrent_chunks_failing_together_end_in_one_delivery_each(
     assert accepted_members(moengage) == sorted(str(12_000 + i) for i in range(900))
     assert all(len(r.body) <= 100_000 for r in moengage.requests)
     assert gateway.dead == []
+
+
+async def test_a_mapping_bug_parks_only_that_message(processor, gateway, moengage, monkeypatch):
+    from bridge import queue_processor
+
+    real = queue_processor.map_request
+
+    def flaky(runtime, request):
+        if b"9901" in request.body:
+            raise KeyError("bug")
+        return real(runtime, request)
+
+    monkeypatch.setattr(queue_processor, "map_request", flaky)
+
+    outcomes = await processor.process(
+        [message(reward("9900"), "ok"), message(reward("9901"), "bug")]
+    )
+
+    assert [o.outcome for o in outcomes] == [Outcome.DELIVERED, Outcome.DEAD_LETTERED]
+    assert gateway.dead[0].properties["dead_letter_description"] == (
+        "internal error while mapping (KeyError)"
+    )
+    assert accepted_members(moengage) == ["9900"]
