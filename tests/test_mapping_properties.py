@@ -17,6 +17,7 @@ import mapping
 from mapping import ConversionContext, Mapper, MappingError, compile_rules
 from mapping.converters import ConversionError, to_boolean, to_number, to_string
 from mapping.dates import format_date, format_datetime, parse_moment
+from mapping.known_fields import KNOWN_KOGNITIV_FIELDS
 from mapping.policy import FORBIDDEN_CUSTOMER_IDS
 
 CTX = ConversionContext(ZoneInfo("UTC"), "MDY")
@@ -29,31 +30,7 @@ MOENGAGE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 DATE_ATTRIBUTES = frozenset({"issued_date", "redeemed_date", "enrolled_at"})
 NUMBER_ATTRIBUTES = frozenset({"reward_value", "reward_point_cost", "points_balance"})
 BOOLEAN_ATTRIBUTES = frozenset({"email_contact_allowed", "sms_contact_allowed"})
-FIELDS = sorted(
-    {
-        "event",
-        "memberId",
-        "memberEmail",
-        "memberFirstName",
-        "memberLastName",
-        "memberMobile",
-        "memberAddressCity",
-        "memberAddressCO",
-        "memberPointsAvailable",
-        "memberEmailContactAllowed",
-        "memberSmsContactAllowed",
-        "issuedDate",
-        "issuedTimestamp",
-        "issuedLocationName",
-        "redeemedDate",
-        "redeemedTimestamp",
-        "redeemedLocationName",
-        "rewardType",
-        "rewardName",
-        "rewardValue",
-        "rewardPointCost",
-    }
-)
+FIELDS = sorted(KNOWN_KOGNITIV_FIELDS)
 PROPERTY = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )

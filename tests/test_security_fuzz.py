@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from bridge.body import MAX_BODY_BYTES, MAX_DEPTH
 from fuzz import fuzz_mapping_rules, fuzz_webhook
 from mapping import MappingError
+from mapping.known_fields import KNOWN_KOGNITIV_FIELDS
 from mapping.policy import MAX_NAME_LENGTH, attribute_name_problem
 from moengage_emulator import contract
 from tests.conftest import APP_ID, call_webhook, fixture_body, http_request
@@ -125,28 +126,7 @@ def field_values(name: str) -> st.SearchStrategy:
 
 
 member_ids = st.one_of(st.just("100245"), st.from_regex(r"[A-Z]{0,3}-?[0-9]{3,12}", fullmatch=True))
-KOGNITIV_FIELDS = [
-    "memberId",
-    "memberEmail",
-    "memberFirstName",
-    "memberLastName",
-    "memberMobile",
-    "memberAddressCity",
-    "memberAddressCO",
-    "memberPointsAvailable",
-    "memberEmailContactAllowed",
-    "memberSmsContactAllowed",
-    "issuedDate",
-    "issuedTimestamp",
-    "issuedLocationName",
-    "redeemedDate",
-    "redeemedTimestamp",
-    "redeemedLocationName",
-    "rewardType",
-    "rewardName",
-    "rewardValue",
-    "rewardPointCost",
-]
+KOGNITIV_FIELDS = sorted(KNOWN_KOGNITIV_FIELDS - {"event"})
 kognitiv_bodies = st.builds(
     lambda extra, known, member, event: {
         **extra,
