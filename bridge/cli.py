@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "--settings",
         type=Path,
         metavar="FILE",
-        help="read app settings from a local.settings.json file (its Values) before running",
+        help="read app settings from a local.settings.json file (its Values); variables already "
+        "set in the environment win",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -129,12 +130,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_settings_file(path: Path) -> None:
-    """Copy a local.settings.json file's Values into the environment."""
+    """Copy a local.settings.json file's Values into the environment, without overriding it."""
     document = json.loads(path.read_text(encoding="utf-8-sig"))
     values = document.get("Values", {}) if isinstance(document, dict) else {}
     for name, value in values.items():
         if isinstance(value, str):
-            os.environ[name] = value
+            os.environ.setdefault(name, value)  # the environment wins over the file
 
 
 class Console:

@@ -137,6 +137,8 @@ class Replayer:
                     self.progress(offset, self.summary)
             await self._flush(failed)
         self.options.checkpoint.unlink(missing_ok=True)
+        if not self.summary.failed_total:
+            self.options.failed.unlink(missing_ok=True)  # no empty leftovers
         if self.progress:
             self.progress(offset, self.summary, True)
         return self.summary

@@ -230,3 +230,23 @@ def test_configuration_error_exits_2(settings_env):
     code, _, err = run("preview", "rewards_issued", str(FIXTURES / "rewards_issued.json"))
     assert code == 2
     assert "MOENGAGE_API_KEY is required" in err
+
+
+def test_settings_file_fills_in_but_the_environment_wins(tmp_path, settings_env):
+    settings_env.delenv("MOENGAGE_APP_ID")
+    settings_env.setenv("MOENGAGE_DATA_CENTER", "03")
+    values = {"MOENGAGE_APP_ID": "from-file", "MOENGAGE_DATA_CENTER": "02"}
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+
+    code, out, _ = run("--settings", str(path), "validate")
+
+    assert code == 0
+    assert "MoEngage DC 03, workspace from-file" in out
+
+
+def test_replay_leaves_no_empty_failed_file(tmp_path, moengage):
+    source = write_lines(tmp_path / "ok.jsonl", [reward("M-5")])
+    code, _, _ = run("replay", str(source), "--no-progress")
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.jsonl"]
