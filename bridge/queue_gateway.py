@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from azure.servicebus import ServiceBusMessage
 
 
+# Few, quick retries: the HTTP trigger falls back to direct delivery and the queue trigger is
+# redelivered, so a long SDK retry loop (11 s by default for an unreachable namespace) only
+# delays the answer.
+CLIENT_RETRIES = {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 4}
+
+
 class QueueGateway(Protocol):
     """What the bridge needs from a queue."""
 
@@ -91,7 +97,7 @@ class ServiceBusGateway:
         settings = self._settings
         if settings.kognitiv_service_bus is not None:
             self._client = ServiceBusClient.from_connection_string(
-                settings.kognitiv_service_bus.get_secret_value()
+                settings.kognitiv_service_bus.get_secret_value(), **CLIENT_RETRIES
             )
         else:
             from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
@@ -102,7 +108,7 @@ class ServiceBusGateway:
                 else DefaultAzureCredential()
             )
             self._client = ServiceBusClient(
-                settings.kognitiv_service_bus_namespace or "", credential
+                settings.kognitiv_service_bus_namespace or "", credential, **CLIENT_RETRIES
             )
         self._loop = loop
         return self._client

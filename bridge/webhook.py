@@ -5,6 +5,7 @@ half-sent batch behind."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ MAX_ELEMENT_BYTES = 128_000  # MoEngage's track APIs refuse bodies over 128 KB
 MAY_OUTGROW_BYTES = 40_000  # smaller bodies cannot grow past it (escaping at most triples text)
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 DEFAULT_RETRY_AFTER = 30
+ENQUEUE_TIMEOUT_SECONDS = 5.0  # then deliver directly, inside the sender's own patience
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ async def enqueue(
     message_id = message_id_for(result.rule, result.idempotency_key, body)
     message = first_message(request.body, message_id, event, correlation_id, datetime.now(UTC))
     try:
-        await runtime.gateway.send([message])
+        async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
+            await runtime.gateway.send([message])
     except Exception as error:  # any Service Bus failure: fall back, never lose the event
         log.warning(
             "Service Bus enqueue failed (%s): delivering event %s directly",
