@@ -152,7 +152,7 @@ async def test_service_bus_gateway_sends_to_the_configured_queues(monkeypatch):
         def get_queue_sender(self, queue):
             return _FakeSender(sent.setdefault(queue, []), limit=2)
 
-    monkeypatch.setattr(ServiceBusClient, "from_connection_string", lambda _: FakeClient())
+    monkeypatch.setattr(ServiceBusClient, "from_connection_string", lambda _, **kw: FakeClient())
     settings = Settings(
         moengage_app_id="a",
         moengage_api_key="k",
