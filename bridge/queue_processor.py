@@ -11,6 +11,7 @@ the batch and it is redelivered: a duplicate is preferred to a loss."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -38,6 +39,7 @@ from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from mapping import MappingResult
 
 log = logging.getLogger("kognitiv_bridge")
+WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB request of rewards)
 
 
 class Outcome(enum.StrEnum):
@@ -104,7 +106,13 @@ class BatchProcessor:
         retries: list[OutgoingMessage] = []
         letters: list[OutgoingMessage] = []
         pending: dict[int, _Pending] = {}
+        deliveries: list[asyncio.Task[None]] = []
+        wave: dict[int, _Pending] = {}
         for position, message in enumerate(messages):
+            if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is being mapped
+                deliveries.append(self._start(wave, outcomes, retries, letters, now))
+                wave = {}
+                await asyncio.sleep(0)
             if message.idempotency_key in self.delivered:
                 outcomes[position] = MessageOutcome(
                     message.message_id, Outcome.DELIVERED, message.event, attempt=message.attempt
@@ -127,14 +135,26 @@ class BatchProcessor:
                     message, Reason.MAPPING_FAILED, description, now, letters
                 )
                 continue
-            pending[position] = _Pending(message, result)
+            pending[position] = wave[position] = _Pending(message, result)
 
-        await self._deliver(pending, outcomes, retries, letters, now)
+        if wave:
+            deliveries.append(self._start(wave, outcomes, retries, letters, now))
+        await asyncio.gather(*deliveries)
         await self._settle(retries, letters)
         ordered = [outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
         self._log(messages, ordered, members, started)  # type: ignore[arg-type]
         return ordered
+
+    def _start(
+        self,
+        wave: dict[int, _Pending],
+        outcomes: dict[int, MessageOutcome],
+        retries: list[OutgoingMessage],
+        letters: list[OutgoingMessage],
+        now: datetime,
+    ) -> asyncio.Task[None]:
+        return asyncio.ensure_future(self._deliver(wave, outcomes, retries, letters, now))
 
     async def _deliver(
         self,
