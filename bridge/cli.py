@@ -93,9 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--rate",
         type=float,
-        default=None,
+        default=DEFAULT_RATE_PER_MINUTE,
         metavar="N",
-        help="MoEngage elements per minute (default 20000, under MoEngage's bulk quota)",
+        help="MoEngage elements per minute (default %(default)g, under MoEngage's bulk quota)",
     )
     replay.add_argument("--failed", type=Path, help="where failed lines go (FILE.failed.jsonl)")
     replay.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.checkpoint.json)")
@@ -116,7 +116,6 @@ def _parser() -> argparse.ArgumentParser:
             "--reason",
             action="append",
             default=[],
-            choices=None,
             help=f"filter by reason ({', '.join(DEAD_LETTER_REASONS)}, or the "
             "host's, e.g. MaxDeliveryCountExceeded); repeatable",
         )
@@ -258,7 +257,7 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
     options = ReplayOptions(
         path=args.file,
         dry_run=args.dry_run,
-        rate_per_minute=args.rate or DEFAULT_RATE_PER_MINUTE,
+        rate_per_minute=args.rate,
         failed_path=args.failed,
         checkpoint_path=args.checkpoint,
         restart=args.restart,
@@ -296,7 +295,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     if not args.file.is_file():
         console.error(f"no such file: {args.file}")
         return EXIT_USAGE
-    if args.rate is not None and args.rate <= 0:
+    if args.rate <= 0:
         console.error("--rate must be positive")
         return EXIT_USAGE
     return asyncio.run(_replay(args, runtime, console))

@@ -8,7 +8,7 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 # Application properties (the names a producer may also set when publishing to the queue).
 EVENT = "event"
@@ -168,18 +168,10 @@ def dead_letter_copy(
 
 def replay_copy(message: IncomingMessage, now: datetime) -> OutgoingMessage:
     """A dead letter sent back to the main queue: a fresh start for attempts and horizon."""
-    properties = {
-        key: value
-        for key, value in message.properties.items()
-        if key not in (DEAD_LETTER_REASON, DEAD_LETTER_DESCRIPTION)
-        and isinstance(value, str | int | float | bool)
-    }
+    properties = _copy_properties(message, now)
+    properties.pop(DEAD_LETTER_REASON, None)
+    properties.pop(DEAD_LETTER_DESCRIPTION, None)
     properties[ATTEMPT] = 0
     properties[FIRST_RECEIVED_UTC] = utc_text(now)
-    properties[IDEMPOTENCY_KEY] = message.idempotency_key
     message_id = f"{message.idempotency_key[:100]}#replay{int(now.timestamp())}"
     return OutgoingMessage(message.body, message_id, properties)
-
-
-def later(now: datetime, seconds: float) -> datetime:
-    return now + timedelta(seconds=seconds)

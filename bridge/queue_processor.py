@@ -29,7 +29,6 @@ from bridge.queue_messages import (
     OutgoingMessage,
     dead_letter_copy,
     jitter_factor,
-    later,
     retry_copy,
     retry_delay,
 )
@@ -110,35 +109,21 @@ class BatchProcessor:
         wave: dict[int, _Pending] = {}
         for position, message in enumerate(messages):
             if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is being mapped
-                deliveries.append(self._start(wave, outcomes, retries, letters, now))
+                deliveries.append(
+                    asyncio.ensure_future(self._deliver(wave, outcomes, retries, letters, now))
+                )
                 wave = {}
                 await asyncio.sleep(0)
-            if message.idempotency_key in self.delivered:
-                outcomes[position] = MessageOutcome(
-                    message.message_id, Outcome.DELIVERED, message.event, attempt=message.attempt
-                )
-                continue
-            try:
-                request = WebhookRequest(message.body, route_event=message.event)
-                _, result = map_request(self.runtime, request)
-            except BridgeError as error:
-                reason = Reason.MAPPING_FAILED
-                if error.status in (400, 413):
-                    reason = Reason.INVALID_PAYLOAD
-                description = f"{error.code}: {error.message}"
-                outcomes[position] = self._dead(message, reason, description, now, letters)
-                continue
-            except Exception as error:  # a bug must not sink the batch: park this message
-                log.exception("internal error mapping message %s", message.message_id)
-                description = f"internal error while mapping ({type(error).__name__})"
-                outcomes[position] = self._dead(
-                    message, Reason.MAPPING_FAILED, description, now, letters
-                )
-                continue
-            pending[position] = wave[position] = _Pending(message, result)
+            mapped = self._map(message, now, letters)
+            if isinstance(mapped, MessageOutcome):
+                outcomes[position] = mapped
+            else:
+                pending[position] = wave[position] = _Pending(message, mapped)
 
         if wave:
-            deliveries.append(self._start(wave, outcomes, retries, letters, now))
+            deliveries.append(
+                asyncio.ensure_future(self._deliver(wave, outcomes, retries, letters, now))
+            )
         await asyncio.gather(*deliveries)
         await self._settle(retries, letters)
         ordered = [outcomes[i] for i in range(len(messages))]
@@ -146,15 +131,25 @@ class BatchProcessor:
         self._log(messages, ordered, members, started)  # type: ignore[arg-type]
         return ordered
 
-    def _start(
-        self,
-        wave: dict[int, _Pending],
-        outcomes: dict[int, MessageOutcome],
-        retries: list[OutgoingMessage],
-        letters: list[OutgoingMessage],
-        now: datetime,
-    ) -> asyncio.Task[None]:
-        return asyncio.ensure_future(self._deliver(wave, outcomes, retries, letters, now))
+    def _map(
+        self, message: IncomingMessage, now: datetime, letters: list[OutgoingMessage]
+    ) -> MappingResult | MessageOutcome:
+        """The message's elements, or its final outcome when it needs no delivery: already
+        delivered by this instance, or dead-lettered because it cannot be mapped."""
+        if message.idempotency_key in self.delivered:
+            return MessageOutcome(
+                message.message_id, Outcome.DELIVERED, message.event, attempt=message.attempt
+            )
+        try:
+            request = WebhookRequest(message.body, route_event=message.event)
+            return map_request(self.runtime, request)[1]
+        except BridgeError as error:
+            reason = Reason.INVALID_PAYLOAD if error.status in (400, 413) else Reason.MAPPING_FAILED
+            return self._dead(message, reason, f"{error.code}: {error.message}", now, letters)
+        except Exception as error:  # a bug must not sink the batch: park this message
+            log.exception("internal error mapping message %s", message.message_id)
+            description = f"internal error while mapping ({type(error).__name__})"
+            return self._dead(message, Reason.MAPPING_FAILED, description, now, letters)
 
     async def _deliver(
         self,
@@ -222,7 +217,7 @@ class BatchProcessor:
                 f"({message.attempt + 1} attempts)"
             )
             return self._dead(message, Reason.RETRIES_EXHAUSTED, description, now, letters, event)
-        at = later(now, retry_delay(message.attempt, not_before, self._jitter))
+        at = now + timedelta(seconds=retry_delay(message.attempt, not_before, self._jitter))
         if not unlimited:
             at = min(at, max(deadline, now))
         retries.append(retry_copy(message, at, now))

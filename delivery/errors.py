@@ -59,4 +59,3 @@ class MoEngageUnavailable(DeliveryError):
         super().__init__(f"MoEngage is unavailable: {reason}", delivered=delivered)
         self.reason = reason
         self.retry_after = retry_after
-        self.rate_limited = reason.startswith("HTTP 429")

@@ -22,7 +22,7 @@ from tenacity import (
 
 from delivery.errors import DeliveryError, MoEngageRejected, MoEngageUnavailable
 from delivery.http import read_capped
-from delivery.payloads import MAX_BULK_BYTES, EncodedUnits, PlannedRequest, Slot, plan_requests
+from delivery.payloads import MAX_BULK_BYTES, EncodedUnits, PlannedRequest, Slot
 from delivery.ratelimit import RateLimitGate, seconds_until_reset
 from delivery.target import MoEngageTarget
 
@@ -41,12 +41,12 @@ class RetryPolicy:
 
 @dataclass
 class ChunkResult:
-    """What happened to the elements at `slots`: delivered (error None) or not."""
+    """What happened to the elements at `slots`: delivered (error None) or not (sent and
+    refused, or never sent because an earlier chunk halted the delivery)."""
 
     slots: tuple[Slot, ...]
     error: DeliveryError | None = None
     request_id: str | None = None
-    sent: bool = True
 
 
 @dataclass
@@ -127,10 +127,6 @@ class MoEngageSender:
         self.on_rate_limit = on_rate_limit
         self.http_requests = 0
 
-    def plan(self, elements: Sequence[dict]) -> list[PlannedRequest]:
-        """The requests `deliver` would make first (for dry runs and previews)."""
-        return plan_requests([elements], self.max_bytes)
-
     async def deliver(self, elements: Sequence[dict]) -> DeliveryReport:
         """Send one webhook's elements; raise the first failure, carrying how many elements
         MoEngage had already accepted."""
@@ -159,7 +155,7 @@ class MoEngageSender:
             nonlocal halt
             async with in_flight:
                 if halt is not None:
-                    outcomes[index] = [ChunkResult(tuple(chunk), halt, sent=False)]
+                    outcomes[index] = [ChunkResult(tuple(chunk), halt)]
                     return
                 outcomes[index] = await self._send_splitting(encoded, chunk, deadline)
                 halt = halt or next((r.error for r in outcomes[index] if halts(r.error)), None)
@@ -199,7 +195,7 @@ class MoEngageSender:
         results = await self._send_splitting(encoded, first, deadline)
         halt = next((r.error for r in results if halts(r.error)), None)
         if halt is not None:
-            return [*results, ChunkResult(tuple(second), halt, sent=False)]
+            return [*results, ChunkResult(tuple(second), halt)]
         return results + await self._send_splitting(encoded, second, deadline)
 
     async def _send_with_retries(self, request: PlannedRequest, deadline: float) -> str | None:

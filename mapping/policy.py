@@ -265,7 +265,3 @@ def check_element(element: object, index: int, now: float, warnings: list[str]) 
         for position, action in enumerate(actions)
     ]
     return checked
-
-
-def now_utc() -> float:
-    return datetime.now(UTC).timestamp()
