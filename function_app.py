@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import List  # noqa: UP035 - the worker refuses PEP 585 generics such as list[...]
 
 import azure.functions as func
 
@@ -48,6 +49,12 @@ async def kognitiv_webhook(req: func.HttpRequest) -> func.HttpResponse:
     return _to_http_response(await handle_webhook(request))
 
 
+@app.route(route="live", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def live(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/live: the platform's health check. Anonymous, so it says nothing but "alive"."""
+    return _to_http_response(WebhookResponse(200, {"status": "alive"}))
+
+
 @app.route(route="health", methods=["GET"])
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/health: settings validity, mode, data center, rules, last MoEngage problem."""
@@ -61,6 +68,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     connection="KOGNITIV_SERVICE_BUS",
     cardinality=func.Cardinality.MANY,
 )
-async def kognitiv_service_bus(messages: list[func.ServiceBusMessage]) -> None:
+async def kognitiv_service_bus(messages: List[func.ServiceBusMessage]) -> None:  # noqa: UP006
     """The durable path: Kognitiv bodies from the queue, delivered in bulk."""
     await process_queue_batch([_to_incoming(message) for message in messages])
