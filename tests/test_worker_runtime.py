@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,9 +37,9 @@ def worker() -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def package(worker: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The deployment package built from the repository's tracked files plus everything a
-    developer's checkout accumulates (which `.funcignore` must keep out)."""
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's tracked files plus everything a developer's checkout accumulates
+    (which `.funcignore` must keep out of the package)."""
     source = tmp_path_factory.mktemp("checkout")
     tracked = (
         subprocess.run(["git", "ls-files", "-z"], cwd=harness.ROOT, capture_output=True, check=True)
@@ -52,7 +53,15 @@ def package(worker: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory)
     for junk in LOCAL_JUNK:
         (source / junk).parent.mkdir(parents=True, exist_ok=True)
         (source / junk).write_text('{"memberEmail": "ana@example.com"}\n')
-    return harness.build_package(source, tmp_path_factory.mktemp("wwwroot"), worker[0])
+    return source
+
+
+@pytest.fixture(scope="session")
+def package(
+    worker: tuple[Path, Path], checkout: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The deployment package, with packages built for the worker's Python."""
+    return harness.build_package(checkout, tmp_path_factory.mktemp("wwwroot"), worker[0])
 
 
 # What a working checkout holds besides the app: CLI output with member data, local settings,
@@ -139,6 +148,41 @@ def test_package_carries_only_the_runtime_requirements(package: Path):
     assert {"azure_functions", "httpx", "pydantic", "pydantic_settings", "tenacity"} <= installed
     assert not {"pytest", "hypothesis", "ruff", "atheris", "pyinstrument"} & installed
     assert not {"kognitiv_moengage_bridge"} & installed  # no editable or built install of ours
+
+
+def test_package_imports_in_an_isolated_interpreter(checkout: Path, tmp_path: Path):
+    """On this suite's Python (CI runs 3.11, 3.12 and 3.13), with no site-packages and no
+    editable install: only what was published."""
+    base = Path(sys.executable).resolve()
+    app = harness.build_package(checkout, tmp_path / "wwwroot", base)
+    probe = (
+        "import json, sys\n"
+        "import function_app, bridge\n"
+        "names = sorted(f.get_function_name() for f in function_app.app.get_functions())\n"
+        "cli_only = sorted({'tqdm', 'aiolimiter'} & set(sys.modules))\n"
+        "print(json.dumps({'functions': names, 'bridge': bridge.__file__, 'cli': cli_only}))\n"
+    )
+    site = app / ".python_packages" / "lib" / "site-packages"
+    result = subprocess.run(
+        [
+            str(base),
+            "-I",
+            "-S",
+            "-c",
+            f"import sys; sys.path[:0] = {[str(app), str(site)]!r}\n{probe}",
+        ],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": os.environ.get("PATH", ""), **harness.example_settings()},
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["functions"] == sorted(FUNCTIONS)
+    assert answer["bridge"].startswith(str(app))
+    assert answer["cli"] == []
 
 
 # --- indexing ----------------------------------------------------------------------------------
