@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pathspec
 import pytest
 
 from bridge.settings import CLIENT_ID_SETTING, NAMESPACE_SETTING, SETTING_NAMES, Settings
@@ -479,8 +480,16 @@ def test_tool_venv_and_azd_state_are_neither_committed_nor_deployed() -> None:
     ignored = (ROOT / ".gitignore").read_text().split()
     assert ".venv-tools/" in ignored
     assert ".azure/" in ignored
-    not_deployed = (ROOT / ".funcignore").read_text().split()
-    assert {".venv-tools", ".azure", "infra"} <= set(not_deployed)
+    funcignore = pathspec.GitIgnoreSpec.from_lines((ROOT / ".funcignore").read_text().splitlines())
+    for path in (
+        ".venv-tools/bin/python",
+        ".azure/production/.env",
+        "infra/main.bicep",
+        "infra/.checkov.yaml",
+        "azure.yaml",
+        "requirements-tools.txt",
+    ):
+        assert funcignore.match_file(path), f"{path} would be deployed"
 
 
 # ---------------------------------------------------------------------------------------- checkov
