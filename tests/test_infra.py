@@ -555,3 +555,28 @@ def test_checkov_passes_offline(tool_python: Path) -> None:
     assert summary["parsing_errors"] == 0
     assert summary["passed"] > 20
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------------ README.md
+
+
+def test_readme_explains_deployment() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Deploy to Azure", 1)[1].split("\n## ", 1)[0]
+    for needed in (
+        "azd up",
+        "az group create",
+        "az functionapp create",
+        "--flexconsumption-location",
+        "--runtime python --runtime-version 3.11",
+        "az functionapp config appsettings set",
+        "func azure functionapp publish",
+        "az functionapp function keys list",
+        "/api/kognitiv/<event>?code=<function key>",
+        "/api/live",
+        "/api/health?code=",
+        "dry_run=true",
+    ):
+        assert needed in section, needed
+    # The hand-made dead-letter queue matches the Bicep one: letters never expire or move on.
+    assert f"--default-message-time-to-live {NEVER_EXPIRES} --max-delivery-count 2000" in section
