@@ -75,7 +75,7 @@ var deadLetterQueueName = '${serviceBusQueueName}-deadletter'
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 
-resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
   location: location
   tags: tags
@@ -83,7 +83,7 @@ resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
-  scope: resourceGroup
+  scope: rg
   params: {
     name: 'id-${resourceToken}'
     location: location
@@ -93,7 +93,7 @@ module identity 'modules/identity.bicep' = {
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
-  scope: resourceGroup
+  scope: rg
   params: {
     logAnalyticsName: 'log-${resourceToken}'
     applicationInsightsName: 'appi-${resourceToken}'
@@ -104,7 +104,7 @@ module monitoring 'modules/monitoring.bicep' = {
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
-  scope: resourceGroup
+  scope: rg
   params: {
     name: 'st${resourceToken}'
     location: location
@@ -115,7 +115,7 @@ module storage 'modules/storage.bicep' = {
 
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
-  scope: resourceGroup
+  scope: rg
   params: {
     name: 'kv-${resourceToken}'
     location: location
@@ -129,7 +129,7 @@ module keyVault 'modules/keyvault.bicep' = {
 
 module serviceBus 'modules/servicebus.bicep' = if (queueMode) {
   name: 'servicebus'
-  scope: resourceGroup
+  scope: rg
   params: {
     namespaceName: 'sb-${resourceToken}'
     location: location
@@ -141,7 +141,7 @@ module serviceBus 'modules/servicebus.bicep' = if (queueMode) {
 
 module roles 'modules/roles.bicep' = {
   name: 'roles'
-  scope: resourceGroup
+  scope: rg
   params: {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
@@ -188,7 +188,7 @@ var queueSettings = queueMode ? {
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
-  scope: resourceGroup
+  scope: rg
   // The identity must hold its roles before the app starts and resolves Key Vault references.
   dependsOn: [
     roles
@@ -210,7 +210,7 @@ module functionApp 'modules/functionapp.bicep' = {
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
-output AZURE_RESOURCE_GROUP string = resourceGroup.name
+output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output SERVICE_API_NAME string = functionApp.outputs.name
 output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'

@@ -54,4 +54,3 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
-output tableEndpoint string = storage.properties.primaryEndpoints.table
