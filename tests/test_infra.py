@@ -543,6 +543,7 @@ def test_checkov_passes_offline(tool_python: Path) -> None:
         cwd=ROOT,
         check=False,
     )
+    assert done.stdout.strip(), done.stderr[-2000:]
     report = json.loads(done.stdout)
     reports = report if isinstance(report, list) else [report]
     assert [r["check_type"] for r in reports] == ["bicep"]
