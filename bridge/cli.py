@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from bridge.errors import BridgeError
 from bridge.queue_gateway import QueueGateway, ServiceBusGateway
 from bridge.replay import (
+    CREDENTIALS_REFUSED,
     DEFAULT_RATE_PER_MINUTE,
     UNCONFIRMED,
     AlreadyReplayed,
@@ -373,8 +374,8 @@ def _interrupted_message(options: ReplayOptions, stopped: Interrupted) -> list[s
         ]
     else:
         lines = [
-            f"interrupted: lines 1-{done} are done ({counts}), checkpoint saved; run the same "
-            f"command again to resume at line {done + 1}"
+            f"interrupted: {done} lines done ({counts}), checkpoint saved; run the same command "
+            f"again to resume at line {done + 1}"
         ]
     unconfirmed = summary.failed.get(UNCONFIRMED, 0)
     if unconfirmed:
@@ -427,6 +428,12 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
             return EXIT_USAGE
         except CredentialsRefused as error:
             console.error(f"stopped: {error}; fix the settings and run again to resume")
+            refused = replayer.summary.failed.get(CREDENTIALS_REFUSED, 0)
+            if refused:  # refused alongside lines MoEngage accepted: not sent again by a resume
+                console.error(
+                    f"{refused} lines refused with these credentials are in {options.failed} "
+                    f"(reason {CREDENTIALS_REFUSED}): replay that file once the settings are fixed"
+                )
             return EXIT_CREDENTIALS
         except Interrupted as stopped:
             progress.close()

@@ -150,6 +150,33 @@ def test_replay_stops_when_moengage_refuses_the_key(tmp_path, moengage):
     assert "MOENGAGE_API_KEY" in err
 
 
+def test_replay_never_resends_what_moengage_accepted_before_refusing_the_key(tmp_path, moengage):
+    wanted = [f"K-{i:03d}" for i in range(500)]  # one batch: two bulk requests in flight at once
+    source = write_lines(tmp_path / "b.jsonl", [reward(member) for member in wanted])
+    moengage.inject(status=401, times=1)  # whichever request arrives first is refused
+
+    code, _, err = run("replay", str(source), "--no-progress")
+
+    assert code == 3
+    accepted = [e["customer_id"] for e in moengage.accepted]
+    failed = tmp_path / "b.jsonl.failed.jsonl"
+    refused = [json.loads(line)["memberId"] for line in failed.read_text().splitlines()]
+    assert sorted(accepted + refused) == wanted
+    assert accepted
+    assert refused
+    assert err.splitlines()[1] == (
+        f"{len(refused)} lines refused with these credentials are in {failed} "
+        "(reason credentials_refused): replay that file once the settings are fixed"
+    )
+
+    code, out, _ = run("replay", str(source), "--no-progress")  # resumes after that batch
+
+    assert code == 1
+    assert json.loads(out)["failed_by_reason"] == {"credentials_refused": len(refused)}
+    assert run("replay", str(failed), "--no-progress")[0] == 0
+    assert sorted(e["customer_id"] for e in moengage.accepted) == wanted  # each exactly once
+
+
 def test_replay_plain_progress_lines_when_not_a_terminal(tmp_path, moengage):
     source = write_lines(tmp_path / "b.jsonl", [reward("M-1")])
     code, _, err = run("replay", str(source))

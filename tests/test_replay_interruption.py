@@ -75,9 +75,9 @@ def write_source(path: Path) -> Path:
     return path
 
 
-def start_replay(source: Path | str) -> subprocess.Popen[str]:
+def start_replay(source: Path | str, *options: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bridge", "replay", str(source), "--no-progress"],
+        [sys.executable, "-m", "bridge", "replay", str(source), *(options or ["--no-progress"])],
         stdin=subprocess.PIPE if source == "-" else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -113,8 +113,8 @@ def test_a_stop_finishes_the_request_in_flight_and_the_resume_sends_the_rest_onc
     assert process.returncode == 130
     assert out == ""
     assert err == (
-        "interrupted: lines 1-1000 are done (1000 delivered, 0 failed), checkpoint saved; run "
-        "the same command again to resume at line 1001\n"
+        "interrupted: 1000 lines done (1000 delivered, 0 failed), checkpoint saved; run the same "
+        "command again to resume at line 1001\n"
     )
     assert accepted_members(moengage) == Counter(members(1000))
 
@@ -148,8 +148,8 @@ def test_a_second_stop_abandons_the_request_in_flight_and_records_its_lines(
     failed = tmp_path / "bodies.jsonl.failed.jsonl"
     assert err == (
         f"{ABANDONING}\n"
-        "interrupted: lines 1-1000 are done (500 delivered, 500 failed), checkpoint saved; run "
-        "the same command again to resume at line 1001\n"
+        "interrupted: 1000 lines done (500 delivered, 500 failed), checkpoint saved; run the same "
+        "command again to resume at line 1001\n"
         f"500 lines were abandoned in flight and may have reached MoEngage: they are in {failed} "
         "(reason unconfirmed); check before replaying that file\n"
     )
@@ -196,3 +196,26 @@ def test_a_stop_while_reading_standard_input_says_where_to_go_on(tmp_path, moeng
     assert cli.main(["replay", "-", "--no-progress"], stdout=out, stderr=io.StringIO()) == 0
     assert json.loads(out.getvalue())["delivered"] == 600
     assert accepted_members(moengage) == Counter(members(LINES))  # every member exactly once
+
+
+def test_a_stop_while_waiting_for_the_rate_limit_sends_nothing_more(tmp_path, moengage):
+    source = write_source(tmp_path / "bodies.jsonl")
+    process = start_replay(source, "--rate", "600")  # 50 elements per 5 s: the first batch waits
+    first = process.stderr.readline()  # progress starts once the stop handlers are in place
+    assert first.startswith("replay: 0 lines, 0 delivered, 0 failed")
+
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+
+    assert (process.returncode, out) == (130, "")
+    assert err == (
+        "stopping: nothing was in flight; saving the checkpoint\n"
+        "interrupted: 0 lines done (0 delivered, 0 failed), checkpoint saved; run the same "
+        "command again to resume at line 1\n"
+    )
+    assert moengage.requests == []
+
+    code, summary = resume(source)
+
+    assert (code, summary["resumed_at_line"], summary["delivered"]) == (0, 0, LINES)
+    assert accepted_members(moengage) == Counter(members(LINES))
