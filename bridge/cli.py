@@ -307,6 +307,7 @@ class ProgressReporter:
         self.bar = None
         self.started = time.monotonic()
         self.last = 0.0
+        self.first: int | None = None  # lines already done when this run started (a resume)
 
     def __call__(self, line: int, summary: ReplaySummary, final: bool = False) -> None:
         if not self.enabled:
@@ -323,10 +324,12 @@ class ProgressReporter:
                 delivered=summary.delivered, failed=summary.failed_total, refresh=final
             )
             return
+        if self.first is None:
+            self.first = summary.lines
         now = time.monotonic()
         if final or now - self.last >= 5:
             self.last = now
-            rate = summary.lines / max(now - self.started, 1e-9)
+            rate = (summary.lines - self.first) / max(now - self.started, 1e-9)
             print(
                 f"replay: {summary.lines} lines, {summary.delivered} delivered, "
                 f"{summary.failed_total} failed, {rate:.0f} lines/s",
@@ -336,6 +339,7 @@ class ProgressReporter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 @contextmanager
@@ -402,6 +406,26 @@ def _already_replayed_message(path: Path, saved: dict[str, object]) -> str:
     )
 
 
+def _replay_stopped(stopped: Exception, replayer: Replayer, console: Console) -> int:
+    """Explain why a replay stopped before its end; returns the exit code."""
+    options = replayer.options
+    if isinstance(stopped, AlreadyReplayed):
+        console.error(_already_replayed_message(options.path or Path("-"), stopped.saved))
+        return EXIT_USAGE
+    if isinstance(stopped, Interrupted):
+        for line in _interrupted_message(options, stopped):
+            console.error(line)
+        return EXIT_INTERRUPTED
+    console.error(f"stopped: {stopped}; fix the settings and run again to resume")
+    refused = replayer.summary.failed.get(CREDENTIALS_REFUSED, 0)
+    if refused:  # refused alongside lines MoEngage accepted: a resume does not send them again
+        console.error(
+            f"{refused} lines refused with these credentials are in {options.failed} "
+            f"(reason {CREDENTIALS_REFUSED}): replay that file once the settings are fixed"
+        )
+    return EXIT_CREDENTIALS
+
+
 async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) -> int:
     from delivery import MoEngageSender, RetryPolicy
     from delivery.http import new_client
@@ -423,23 +447,9 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
         try:
             with _stop_on_signals(replayer, console):
                 summary = await replayer.run()
-        except AlreadyReplayed as done:
-            console.error(_already_replayed_message(Path(args.file), done.saved))
-            return EXIT_USAGE
-        except CredentialsRefused as error:
-            console.error(f"stopped: {error}; fix the settings and run again to resume")
-            refused = replayer.summary.failed.get(CREDENTIALS_REFUSED, 0)
-            if refused:  # refused alongside lines MoEngage accepted: not sent again by a resume
-                console.error(
-                    f"{refused} lines refused with these credentials are in {options.failed} "
-                    f"(reason {CREDENTIALS_REFUSED}): replay that file once the settings are fixed"
-                )
-            return EXIT_CREDENTIALS
-        except Interrupted as stopped:
-            progress.close()
-            for line in _interrupted_message(options, stopped):
-                console.error(line)
-            return EXIT_INTERRUPTED
+        except (AlreadyReplayed, CredentialsRefused, Interrupted) as stopped:
+            progress.close()  # before the explanation, on a terminal
+            return _replay_stopped(stopped, replayer, console)
         finally:
             progress.close()
     console.print(

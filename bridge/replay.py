@@ -348,7 +348,7 @@ class Replayer:
             return 0, None
         if saved.get("completed"):
             raise AlreadyReplayed(saved)
-        self.next_line = int(saved.get("next_line", 0))
+        self.next_line = int(saved.get("next_line", saved.get("lines", 0)))  # or older format
         self.summary.resumed_at_line = self.next_line
         self.summary.lines = int(saved.get("lines", 0))
         self.summary.delivered = int(saved.get("delivered", 0))
