@@ -344,10 +344,11 @@ class ProgressReporter:
 
 @contextmanager
 def _stop_on_signals(replayer: Replayer, console: Console) -> Iterator[None]:
-    """SIGINT (Ctrl-C) and SIGTERM ask the replay to stop cleanly instead of raising in the
-    middle of a request; the handlers in place before are restored after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals are delivered to the main thread only
+    """SIGINT (Ctrl-C) and SIGTERM stop the replay cleanly: while lines are read and mapped
+    (nothing sent since the last checkpoint) at once, and while a batch is being sent or
+    recorded only once it is settled. The handlers in place before are restored after."""
+    if replayer.options.dry_run or threading.current_thread() is not threading.main_thread():
+        yield  # nothing is sent in a dry run; signals reach the main thread only
         return
     loop = asyncio.get_running_loop()
 
@@ -357,6 +358,9 @@ def _stop_on_signals(replayer: Replayer, console: Console) -> Iterator[None]:
             console.error(message)
 
     def on_signal(signum: int, frame: object) -> None:
+        if not replayer.settling and not replayer.stopping:
+            # Reading or mapping (possibly blocked reading standard input): stop right here.
+            raise Interrupted(replayer.summary, replayer.next_line)
         loop.call_soon_threadsafe(request_stop)
 
     signals = (signal.SIGINT, signal.SIGTERM)

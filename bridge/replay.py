@@ -168,6 +168,7 @@ class Replayer:
         self.limiter = AsyncLimiter(self.bucket, LIMITER_WINDOW_SECONDS)
         self.next_line = 0  # lines (blank ones too) settled so far: the resume point
         self.stopping = False
+        self.settling = False  # a batch is being sent or recorded: a stop must wait for it
         self._batch: list[_Line] = []
         self._batch_bytes = 0
         self._waiting: asyncio.Future[None] | None = None  # for the rate limit: nothing sent
@@ -175,9 +176,11 @@ class Replayer:
         self._refused = ""
 
     def stop(self) -> StopOutcome:
-        """A stop request. The first lets the requests in flight finish (their outcome is
-        recorded) and sends nothing more; a second abandons them: their lines are recorded as
-        unconfirmed and a resume does not send them again."""
+        """A stop request while a batch is settling (see `settling`; at any other moment the
+        run can simply be abandoned with `Interrupted`: nothing was sent since the last
+        checkpoint). The first lets the requests in flight finish (their outcome is recorded)
+        and sends nothing more; a second abandons them: their lines are recorded as unconfirmed
+        and a resume does not send them again."""
         if not self.stopping:
             self.stopping = True
             if self._waiting is not None:
@@ -229,6 +232,13 @@ class Replayer:
     async def _settle(self, failed: IO[bytes], offset: int, line_number: int) -> bool:
         """Deliver the batch and record every line's outcome, then the checkpoint. False when a
         stop request came before anything was sent (nothing recorded: the lines are not done)."""
+        self.settling = True
+        try:
+            return await self._settle_batch(failed, offset, line_number)
+        finally:
+            self.settling = False
+
+    async def _settle_batch(self, failed: IO[bytes], offset: int, line_number: int) -> bool:
         batch, self._batch, self._batch_bytes = self._batch, [], 0
         units = [item.result.elements for item in batch if item.result is not None]
         outcomes: list[str | None] = [None] * len(units)

@@ -3,6 +3,7 @@ real signal while a request is provably in flight (held at the emulator), then a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import itertools
@@ -18,6 +19,10 @@ from pathlib import Path
 import pytest
 
 from bridge import cli
+from bridge.replay import Interrupted, Replayer, ReplayOptions
+from bridge.runtime import current_runtime
+from delivery import MoEngageSender
+from delivery.http import new_client
 from moengage_emulator import Emulator
 from tests.conftest import fixture_body
 
@@ -198,7 +203,7 @@ def test_a_stop_while_reading_standard_input_says_where_to_go_on(tmp_path, moeng
     assert accepted_members(moengage) == Counter(members(LINES))  # every member exactly once
 
 
-def test_a_stop_while_waiting_for_the_rate_limit_sends_nothing_more(tmp_path, moengage):
+def test_a_stop_before_anything_was_sent_sends_nothing(tmp_path, moengage):
     source = write_source(tmp_path / "bodies.jsonl")
     process = start_replay(source, "--rate", "600")  # 50 elements per 5 s: the first batch waits
     first = process.stderr.readline()  # progress starts once the stop handlers are in place
@@ -208,10 +213,14 @@ def test_a_stop_while_waiting_for_the_rate_limit_sends_nothing_more(tmp_path, mo
     out, err = process.communicate(timeout=60)
 
     assert (process.returncode, out) == (130, "")
-    assert err == (
-        "stopping: nothing was in flight; saving the checkpoint\n"
+    interrupted = (
         "interrupted: 0 lines done (0 delivered, 0 failed), checkpoint saved; run the same "
         "command again to resume at line 1\n"
+    )
+    # mapping the first batch (stopped at once) or waiting for the rate limit (wait cancelled)
+    assert err in (
+        interrupted,
+        "stopping: nothing was in flight; saving the checkpoint\n" + interrupted,
     )
     assert moengage.requests == []
 
@@ -219,3 +228,25 @@ def test_a_stop_while_waiting_for_the_rate_limit_sends_nothing_more(tmp_path, mo
 
     assert (code, summary["resumed_at_line"], summary["delivered"]) == (0, 0, LINES)
     assert accepted_members(moengage) == Counter(members(LINES))
+
+
+async def test_a_stop_while_waiting_for_the_rate_limit_cancels_the_wait(tmp_path, moengage):
+    source = write_source(tmp_path / "bodies.jsonl")
+    runtime = current_runtime()
+    outcomes: list[str] = []
+
+    class StoppedWhileWaiting(Replayer):
+        async def _acquire(self, elements: float) -> None:
+            # the stop arrives once this wait has begun (50 of the batch's 500 elements fit)
+            asyncio.get_running_loop().call_soon(lambda: outcomes.append(self.stop()))
+            await super()._acquire(elements)
+
+    async with new_client() as client:
+        sender = MoEngageSender(runtime.target, client, gate=runtime.gate)
+        options = ReplayOptions(source, rate_per_minute=600)
+        with pytest.raises(Interrupted) as stopped:
+            await StoppedWhileWaiting(runtime, sender, options).run()
+
+    assert outcomes == ["stopping"]
+    assert (stopped.value.next_line, stopped.value.summary.lines) == (0, 0)
+    assert moengage.requests == []
