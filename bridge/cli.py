@@ -2,33 +2,47 @@
 
 Exit codes a script can rely on: 0 success; 1 problems found (invalid configuration reported by
 `validate`, a mapping error in `preview`, lines that failed in `replay`); 2 usage or configuration
-error; 3 MoEngage refused the credentials (replay stopped, checkpoint kept); 130 interrupted."""
+error (also: a settings file that cannot be read, Service Bus out of reach, a file already
+replayed to its end, command-line extras missing); 3 MoEngage refused the credentials (replay
+stopped, checkpoint kept); 130 interrupted (replay: checkpoint saved, resumable)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
+import logging
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from bridge.errors import BridgeError
 from bridge.queue_gateway import QueueGateway, ServiceBusGateway
 from bridge.replay import (
+    CREDENTIALS_REFUSED,
     DEFAULT_RATE_PER_MINUTE,
+    UNCONFIRMED,
+    AlreadyReplayed,
     CredentialsRefused,
+    Interrupted,
     Replayer,
     ReplayOptions,
     ReplaySummary,
+    count_lines,
 )
 from bridge.runtime import Runtime, current_runtime
-from bridge.settings import ConfigurationError
+from bridge.settings import ConfigurationError, Settings
 from bridge.validate import validate
+from bridge.version import VERSION
 from bridge.webhook import WebhookRequest, describe_plan, map_request
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_CREDENTIALS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -38,6 +52,19 @@ DEAD_LETTER_REASONS = (
     "moengage_rejected",
     "retries_exhausted",
 )
+CLI_EXTRAS = ("tqdm", "aiolimiter")  # requirements-cli.txt: never deployed with the function app
+LOCAL_SETTINGS = Path("local.settings.json")
+STOP_MESSAGES = {
+    "finishing": "stopping: waiting for the MoEngage requests in flight to finish so their "
+    "outcome is recorded (Ctrl-C again to abandon them)",
+    "stopping": "stopping: nothing was in flight; saving the checkpoint",
+    "abandoning": "abandoning the requests in flight: their lines are recorded as "
+    f"{UNCONFIRMED} in the failed file and are not sent again",
+}
+
+
+class SettingsFileError(ValueError):
+    """A --settings file that cannot be used; the message is one line for the operator."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,17 +76,23 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 problems found, 2 usage/configuration error, "
         "3 MoEngage refused the credentials, 130 interrupted.",
     )
-    parser.add_argument(
-        "--settings",
-        type=Path,
-        metavar="FILE",
-        help="read app settings from a local.settings.json file (its Values); variables already "
-        "set in the environment win",
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    settings_help = (
+        "read app settings from a local.settings.json file (its Values); variables already set "
+        "in the environment win"
+    )
+    parser.add_argument("--settings", type=Path, metavar="FILE", help=settings_help)
+    # The same option after the command (`validate --settings FILE`); SUPPRESS keeps a value
+    # given before the command when it is not repeated after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--settings", type=Path, metavar="FILE", default=argparse.SUPPRESS, help=settings_help
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser(
         "validate",
+        parents=[common],
         help="check settings and mapping rules exactly as the function loads them",
         description="Load settings and mapping rules as the function does and report every "
         "problem at once (unknown data center, bad time zone, rule errors, placeholders that "
@@ -69,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     preview = commands.add_parser(
         "preview",
+        parents=[common],
         help="show the MoEngage requests a webhook body would produce",
         description="Print the exact MoEngage request bodies a webhook body produces (the same "
         "code as ?dry_run=true), or the mapping error. Nothing is sent.",
@@ -82,13 +116,16 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay",
+        parents=[common],
         help="send a JSON-lines file of webhook bodies to MoEngage",
         description='Send each line (a webhook body, or {"event": name, "body": {...}}) '
         "through the same mapping and delivery code as the function, in bulk requests under a "
-        "client-side rate limit. Resumes from its checkpoint after an interruption. Failed lines "
-        "are written unchanged to a file that can itself be replayed.",
+        "client-side rate limit. Failed lines are written unchanged to a file that can itself "
+        "be replayed. A line is never sent twice: Ctrl-C (or SIGTERM) lets the requests in "
+        "flight finish and saves the checkpoint (exit 130), and running the same command again "
+        "resumes after it; a file replayed to its end is refused unless --restart.",
     )
-    replay.add_argument("file", type=Path, help="JSON-lines file (.jsonl)")
+    replay.add_argument("file", help="JSON-lines file (.jsonl), or - for standard input")
     replay.add_argument("--dry-run", action="store_true", help="map every line, send nothing")
     replay.add_argument(
         "--rate",
@@ -97,20 +134,33 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="MoEngage elements per minute (default %(default)g, under MoEngage's bulk quota)",
     )
-    replay.add_argument("--failed", type=Path, help="where failed lines go (FILE.failed.jsonl)")
+    replay.add_argument(
+        "--failed",
+        type=Path,
+        help="where failed lines go (FILE.failed.jsonl; stdin.failed.jsonl for standard input)",
+    )
     replay.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.checkpoint.json)")
-    replay.add_argument("--restart", action="store_true", help="ignore a saved checkpoint")
+    replay.add_argument(
+        "--restart",
+        action="store_true",
+        help="start from the first line, ignoring the checkpoint (sends a completed file again)",
+    )
     replay.add_argument("--no-progress", action="store_true", help="no progress output")
 
     dead = commands.add_parser(
         "deadletters",
+        parents=[common],
         help="list or replay dead-lettered queue messages",
         description="Read the dead-letter queues (the bridge's own and the main queue's) and "
         "send chosen messages back to the main queue once the cause is fixed.",
     )
     dead_commands = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = dead_commands.add_parser("list", help="show reason, event, age and id")
-    resend = dead_commands.add_parser("replay", help="send chosen dead letters back to the queue")
+    listing = dead_commands.add_parser(
+        "list", parents=[common], help="show reason, event, age and id"
+    )
+    resend = dead_commands.add_parser(
+        "replay", parents=[common], help="send chosen dead letters back to the queue"
+    )
     for sub in (listing, resend):
         sub.add_argument(
             "--reason",
@@ -130,11 +180,38 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_settings_file(path: Path) -> None:
     """Copy a local.settings.json file's Values into the environment, without overriding it."""
-    document = json.loads(path.read_text(encoding="utf-8-sig"))
-    values = document.get("Values", {}) if isinstance(document, dict) else {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise SettingsFileError(f"cannot read settings file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsFileError(f"settings file {path} is not UTF-8 text") from None
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        position = getattr(error, "lineno", "?"), getattr(error, "colno", "?")
+        raise SettingsFileError(
+            f"settings file {path} is not valid JSON (line {position[0]}, column {position[1]})"
+        ) from None
+    values = document.get("Values") if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise SettingsFileError(
+            f'settings file {path} has no "Values" object (the local.settings.json format)'
+        )
     for name, value in values.items():
         if isinstance(value, str):
             os.environ.setdefault(name, value)  # the environment wins over the file
+
+
+def missing_cli_extras() -> list[str]:
+    """The command-line extras (requirements-cli.txt) that are not installed."""
+    missing = []
+    for name in CLI_EXTRAS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 class Console:
@@ -145,7 +222,7 @@ class Console:
         print(text, file=self.out)
 
     def error(self, text: str) -> None:
-        print(text, file=self.err)
+        print(text, file=self.err, flush=True)
 
 
 def _runtime(console: Console) -> Runtime | None:
@@ -159,11 +236,19 @@ def _runtime(console: Console) -> Runtime | None:
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    if args.settings is None and LOCAL_SETTINGS.is_file():
+        console.error(
+            f"hint: {LOCAL_SETTINGS} is in this directory but was not read; "
+            f"add --settings {LOCAL_SETTINGS} to check it"
+        )
     report = validate()
+    for warning in report.warnings:
+        console.error(f"WARNING: {warning}")
     if args.json:
         document = {
             "ok": report.ok,
             "problems": report.problems,
+            "warnings": report.warnings,
             "notes": report.notes,
             "rules": report.rules,
         }
@@ -212,42 +297,137 @@ def cmd_preview(args: argparse.Namespace, console: Console) -> int:
 
 
 class ProgressReporter:
-    """A tqdm bar (rate, ETA) on a terminal; a plain line every few seconds otherwise."""
+    """Counts lines: a tqdm bar (rate, ETA) on a terminal; a plain line every few seconds
+    otherwise."""
 
-    def __init__(self, total: int, stream: IO[str], enabled: bool = True) -> None:
+    def __init__(self, total: int | None, stream: IO[str], enabled: bool = True) -> None:
+        self.total = total
         self.stream = stream
         self.enabled = enabled
         self.bar = None
         self.started = time.monotonic()
         self.last = 0.0
-        if enabled and stream.isatty():
-            from tqdm import tqdm
+        self.first: int | None = None  # lines already done when this run started (a resume)
 
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, file=stream, desc="replay")
-        self.position = 0
-
-    def __call__(self, offset: int, summary: ReplaySummary, final: bool = False) -> None:
+    def __call__(self, line: int, summary: ReplaySummary, final: bool = False) -> None:
         if not self.enabled:
             return
+        if self.bar is None and self.stream.isatty():
+            from tqdm import tqdm  # a command-line extra (requirements-cli.txt)
+
+            self.bar = tqdm(
+                total=self.total, initial=line, unit=" lines", file=self.stream, desc="replay"
+            )
         if self.bar is not None:
-            self.bar.update(offset - self.bar.n)
+            self.bar.update(line - self.bar.n)
             self.bar.set_postfix(
                 delivered=summary.delivered, failed=summary.failed_total, refresh=final
             )
             return
+        if self.first is None:
+            self.first = summary.lines
         now = time.monotonic()
         if final or now - self.last >= 5:
             self.last = now
-            rate = summary.lines / max(now - self.started, 1e-9)
-            line = (
+            rate = (summary.lines - self.first) / max(now - self.started, 1e-9)
+            print(
                 f"replay: {summary.lines} lines, {summary.delivered} delivered, "
-                f"{summary.failed_total} failed, {rate:.0f} lines/s"
+                f"{summary.failed_total} failed, {rate:.0f} lines/s",
+                file=self.stream,
             )
-            print(line, file=self.stream)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+
+@contextmanager
+def _stop_on_signals(replayer: Replayer, console: Console) -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM stop the replay cleanly: while lines are read and mapped
+    (nothing sent since the last checkpoint) at once, and while a batch is being sent or
+    recorded only once it is settled. The handlers in place before are restored after."""
+    if replayer.options.dry_run or threading.current_thread() is not threading.main_thread():
+        yield  # nothing is sent in a dry run; signals reach the main thread only
+        return
+    loop = asyncio.get_running_loop()
+
+    def request_stop() -> None:
+        message = STOP_MESSAGES.get(replayer.stop())
+        if message:
+            console.error(message)
+
+    def on_signal(signum: int, frame: object) -> None:
+        if not replayer.settling and not replayer.stopping:
+            # Reading or mapping (possibly blocked reading standard input): stop right here.
+            raise Interrupted(replayer.summary, replayer.next_line)
+        loop.call_soon_threadsafe(request_stop)
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, on_signal) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+def _interrupted_message(options: ReplayOptions, stopped: Interrupted) -> list[str]:
+    summary, done = stopped.summary, stopped.next_line
+    counts = f"{summary.delivered} delivered, {summary.failed_total} failed"
+    if options.path is None:
+        lines = [
+            f"interrupted: the first {done} lines of standard input are done ({counts}); "
+            f"to go on: tail -n +{done + 1} FILE | kognitiv-bridge replay -"
+        ]
+    else:
+        lines = [
+            f"interrupted: {done} lines done ({counts}), checkpoint saved; run the same command "
+            f"again to resume at line {done + 1}"
+        ]
+    unconfirmed = summary.failed.get(UNCONFIRMED, 0)
+    if unconfirmed:
+        lines.append(
+            f"{unconfirmed} lines were abandoned in flight and may have reached MoEngage: they "
+            f"are in {options.failed} (reason {UNCONFIRMED}); check before replaying that file"
+        )
+    return lines
+
+
+def _already_replayed_message(path: Path, saved: dict[str, object]) -> str:
+    saved_at = saved.get("saved_at")
+    when = (
+        datetime.fromtimestamp(saved_at, UTC).strftime(" on %Y-%m-%d %H:%M UTC")
+        if isinstance(saved_at, int | float)
+        else ""
+    )
+    failed = saved.get("failed")
+    failed_total = sum(failed.values()) if isinstance(failed, dict) else 0
+    return (
+        f"error: {path} was already replayed to its end{when} ({saved.get('lines', '?')} lines, "
+        f"{saved.get('delivered', '?')} delivered, {failed_total} failed); nothing was sent. "
+        "Use --restart to send it again"
+    )
+
+
+def _replay_stopped(stopped: Exception, replayer: Replayer, console: Console) -> int:
+    """Explain why a replay stopped before its end; returns the exit code."""
+    options = replayer.options
+    if isinstance(stopped, AlreadyReplayed):
+        console.error(_already_replayed_message(options.path or Path("-"), stopped.saved))
+        return EXIT_USAGE
+    if isinstance(stopped, Interrupted):
+        for line in _interrupted_message(options, stopped):
+            console.error(line)
+        return EXIT_INTERRUPTED
+    console.error(f"stopped: {stopped}; fix the settings and run again to resume")
+    refused = replayer.summary.failed.get(CREDENTIALS_REFUSED, 0)
+    if refused:  # refused alongside lines MoEngage accepted: a resume does not send them again
+        console.error(
+            f"{refused} lines refused with these credentials are in {options.failed} "
+            f"(reason {CREDENTIALS_REFUSED}): replay that file once the settings are fixed"
+        )
+    return EXIT_CREDENTIALS
 
 
 async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) -> int:
@@ -255,24 +435,25 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
     from delivery.http import new_client
 
     options = ReplayOptions(
-        path=args.file,
+        path=None if args.file == "-" else Path(args.file),
         dry_run=args.dry_run,
         rate_per_minute=args.rate,
         failed_path=args.failed,
         checkpoint_path=args.checkpoint,
         restart=args.restart,
     )
-    progress = ProgressReporter(args.file.stat().st_size, console.err, not args.no_progress)
+    total = None if options.path is None else count_lines(options.path)
+    progress = ProgressReporter(total, console.err, not args.no_progress)
     async with new_client() as client:
         policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
         replayer = Replayer(runtime, sender, options, progress)
         try:
-            summary = await replayer.run()
-        except CredentialsRefused as error:
-            progress.close()
-            console.error(f"stopped: {error}; fix the settings and run again to resume")
-            return EXIT_CREDENTIALS
+            with _stop_on_signals(replayer, console):
+                summary = await replayer.run()
+        except (AlreadyReplayed, CredentialsRefused, Interrupted) as stopped:
+            progress.close()  # before the explanation, on a terminal
+            return _replay_stopped(stopped, replayer, console)
         finally:
             progress.close()
     console.print(
@@ -289,14 +470,24 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
 
 
 def cmd_replay(args: argparse.Namespace, console: Console) -> int:
-    runtime = _runtime(console)
-    if runtime is None:
+    missing = missing_cli_extras()
+    if missing:
+        console.error(
+            f"error: replay needs {' and '.join(missing)} (command-line extras, not deployed "
+            "with the function app): pip install -r requirements-cli.txt (or pip install '.[cli]')"
+        )
         return EXIT_USAGE
-    if not args.file.is_file():
-        console.error(f"no such file: {args.file}")
+    if args.file == "-" and args.checkpoint is not None:
+        console.error("error: standard input cannot be resumed: --checkpoint needs a file")
+        return EXIT_USAGE
+    if args.file != "-" and not Path(args.file).is_file():
+        console.error(f"error: no such file: {args.file}")
         return EXIT_USAGE
     if args.rate <= 0:
-        console.error("--rate must be positive")
+        console.error("error: --rate must be positive")
+        return EXIT_USAGE
+    runtime = _runtime(console)
+    if runtime is None:
         return EXIT_USAGE
     return asyncio.run(_replay(args, runtime, console))
 
@@ -329,22 +520,55 @@ async def _deadletters(args: argparse.Namespace, gateway: QueueGateway, console:
     return EXIT_OK
 
 
+def _namespace(settings: Settings) -> str:
+    """The Service Bus host the settings name (never the connection string's key)."""
+    if settings.kognitiv_service_bus_namespace:
+        return settings.kognitiv_service_bus_namespace
+    connection = settings.kognitiv_service_bus
+    for part in (connection.get_secret_value() if connection else "").split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "endpoint":
+            return urlsplit(value.strip()).hostname or "?"
+    return "?"
+
+
+def _azure_error_line(error: Exception, settings: Settings) -> str:
+    """One line naming the failure: the exception's first line, without any secret."""
+    text = (str(error).strip().splitlines() or [""])[0]
+    connection = settings.kognitiv_service_bus
+    for part in (connection.get_secret_value() if connection else "").split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "sharedaccesskey" and value.strip():
+            text = text.replace(value.strip(), "***")
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+
+
 def cmd_deadletters(
     args: argparse.Namespace, console: Console, gateway: QueueGateway | None
 ) -> int:
-    if gateway is None:
-        runtime = _runtime(console)
-        if runtime is None:
-            return EXIT_USAGE
-        if not runtime.settings.queue_mode:
-            console.error(
-                "deadletters needs KOGNITIV_SERVICE_BUS (or "
-                "KOGNITIV_SERVICE_BUS__fullyQualifiedNamespace) and "
-                "KOGNITIV_SERVICE_BUS_QUEUE"
-            )
-            return EXIT_USAGE
-        gateway = ServiceBusGateway(runtime.settings)
-    return asyncio.run(_deadletters(args, gateway, console))
+    if gateway is not None:
+        return asyncio.run(_deadletters(args, gateway, console))
+    runtime = _runtime(console)
+    if runtime is None:
+        return EXIT_USAGE
+    settings = runtime.settings
+    if not settings.queue_mode:
+        console.error(
+            "deadletters needs KOGNITIV_SERVICE_BUS (or "
+            "KOGNITIV_SERVICE_BUS__fullyQualifiedNamespace) and "
+            "KOGNITIV_SERVICE_BUS_QUEUE"
+        )
+        return EXIT_USAGE
+    from azure.core.exceptions import AzureError
+
+    try:
+        return asyncio.run(_deadletters(args, ServiceBusGateway(settings), console))
+    except AzureError as error:
+        console.error(
+            f"error: cannot reach Service Bus {_namespace(settings)}: "
+            f"{_azure_error_line(error, settings)}"
+        )
+        return EXIT_USAGE
 
 
 def main(
@@ -356,6 +580,13 @@ def main(
 ) -> int:
     """Run one command; returns the exit code."""
     console = Console(stdout or sys.stdout, stderr or sys.stderr)
+    # Everything an operator needs is printed by the command itself. The function's own log
+    # lines (the webhook's missing-credential warning, a configuration error the command
+    # already reports) are for the function's logs: without this handler Python would print
+    # them on stderr as well.
+    bridge_log = logging.getLogger("kognitiv_bridge")
+    if not any(isinstance(handler, logging.NullHandler) for handler in bridge_log.handlers):
+        bridge_log.addHandler(logging.NullHandler())
     try:
         with redirect_stdout(console.out), redirect_stderr(console.err):
             args = _parser().parse_args(argv)
@@ -372,7 +603,7 @@ def main(
             return cmd_replay(args, console)
         return cmd_deadletters(args, console, gateway)
     except KeyboardInterrupt:
-        console.error("interrupted (replay resumes from its checkpoint)")
+        console.error("interrupted")
         return EXIT_INTERRUPTED
     except (OSError, ValueError) as error:
         console.error(f"error: {error}")

@@ -6,8 +6,7 @@ from __future__ import annotations
 from bridge.observations import HEALTH
 from bridge.runtime import Runtime, current_runtime
 from bridge.settings import ConfigurationError
-
-VERSION = "1.0.0"
+from bridge.version import VERSION
 
 
 def _auth_mode(runtime: Runtime) -> str:

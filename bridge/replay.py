@@ -1,21 +1,30 @@
-"""`replay FILE.jsonl`: send a file of webhook bodies through the same pipeline as the function.
+"""`replay FILE.jsonl` (or `-`, standard input): send a file of webhook bodies through the same
+pipeline as the function.
 
 Streaming (memory stays flat for a million lines), packed into bulk requests, held under a
 client-side rate limit, resumable from a checkpoint, and every line that fails is written
-unchanged to a file that can itself be replayed."""
+unchanged to a file that can itself be replayed.
+
+A line is never sent twice. Lines are settled a batch at a time (delivered, refused, or failed to
+map) and the checkpoint is written after each batch, so it never lags behind what MoEngage
+accepted. A stop request (Ctrl-C, SIGTERM: `stop()`) lets the requests in flight finish and
+records their outcome; a second one abandons them and records their lines as "unconfirmed" in the
+failed file, where a resume does not send them again. A file replayed to the end is refused
+(`AlreadyReplayed`) unless the run is restarted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
-
-from aiolimiter import AsyncLimiter
+from typing import IO, Literal
 
 from bridge.errors import BridgeError
 from bridge.runtime import Runtime
@@ -27,15 +36,36 @@ DEFAULT_RATE_PER_MINUTE = 20_000  # under MoEngage's bulk quota in either docume
 BATCH_LINES = 500
 LIMITER_WINDOW_SECONDS = 5
 BATCH_BYTES = 400_000
+STDIN_FAILED = Path("stdin.failed.jsonl")  # standard input's failed lines (current directory)
+UNCONFIRMED = "unconfirmed"  # in flight when abandoned: may or may not have reached MoEngage
+CREDENTIALS_REFUSED = "credentials_refused"
 
 
 class CredentialsRefused(RuntimeError):
     """MoEngage refused the key or account: stop, keep the checkpoint, fix the settings."""
 
 
+class AlreadyReplayed(RuntimeError):
+    """The file was replayed to its end before; sending it again needs a restart."""
+
+    def __init__(self, saved: dict[str, object]) -> None:
+        super().__init__("already replayed")
+        self.saved = saved
+
+
+class Interrupted(RuntimeError):
+    """Stopped on request. Every line before `next_line` is settled and checkpointed; the rest
+    was not sent."""
+
+    def __init__(self, summary: ReplaySummary, next_line: int) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+        self.next_line = next_line
+
+
 @dataclass
 class ReplayOptions:
-    path: Path
+    path: Path | None  # None: standard input (read once: no checkpoint, no resume)
     dry_run: bool = False
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
     failed_path: Path | None = None
@@ -44,10 +74,16 @@ class ReplayOptions:
 
     @property
     def failed(self) -> Path:
-        return self.failed_path or self.path.with_name(self.path.name + ".failed.jsonl")
+        if self.failed_path is not None:
+            return self.failed_path
+        if self.path is None:
+            return STDIN_FAILED
+        return self.path.with_name(self.path.name + ".failed.jsonl")
 
     @property
-    def checkpoint(self) -> Path:
+    def checkpoint(self) -> Path | None:
+        if self.path is None:
+            return None
         return self.checkpoint_path or self.path.with_name(self.path.name + ".checkpoint.json")
 
 
@@ -79,10 +115,12 @@ class ReplaySummary:
 @dataclass
 class _Line:
     raw: bytes
-    result: MappingResult
+    result: MappingResult | None = None
+    error: str | None = None  # the mapping error's code
 
 
-Progress = Callable[..., None]  # (offset, summary, final=False)
+Progress = Callable[..., None]  # (line number, summary, final=False)
+StopOutcome = Literal["finishing", "stopping", "abandoning", "already stopping"]
 
 
 def parse_line(raw: bytes) -> WebhookRequest:
@@ -99,6 +137,12 @@ def parse_line(raw: bytes) -> WebhookRequest:
         event = value["event"] if isinstance(value["event"], str) else None
         return WebhookRequest(json.dumps(value["body"]).encode(), route_event=event)
     return WebhookRequest(raw)
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file (for a progress bar's total), read in blocks."""
+    with path.open("rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
 class Replayer:
@@ -119,75 +163,174 @@ class Replayer:
         # A 5-second bucket: a whole minute's bucket refills while a 429 is waited out and then
         # bursts into the next window (measured: 1 429 per run with 60 s, 0 with 5 s).
         self.bucket = options.rate_per_minute * LIMITER_WINDOW_SECONDS / 60
+        from aiolimiter import AsyncLimiter  # a command-line extra (requirements-cli.txt)
+
         self.limiter = AsyncLimiter(self.bucket, LIMITER_WINDOW_SECONDS)
+        self.next_line = 0  # lines (blank ones too) settled so far: the resume point
+        self.stopping = False
+        self.settling = False  # a batch is being sent or recorded: a stop must wait for it
         self._batch: list[_Line] = []
         self._batch_bytes = 0
+        self._waiting: asyncio.Future[None] | None = None  # for the rate limit: nothing sent
+        self._in_flight: asyncio.Future[list[str | None]] | None = None
+        self._refused = ""
+
+    def stop(self) -> StopOutcome:
+        """A stop request while a batch is settling (see `settling`; at any other moment the
+        run can simply be abandoned with `Interrupted`: nothing was sent since the last
+        checkpoint). The first lets the requests in flight finish (their outcome is recorded)
+        and sends nothing more; a second abandons them: their lines are recorded as unconfirmed
+        and a resume does not send them again."""
+        if not self.stopping:
+            self.stopping = True
+            if self._waiting is not None:
+                self._waiting.cancel()
+            return "finishing" if self._in_flight is not None else "stopping"
+        if self._in_flight is not None and not self._in_flight.done():
+            self._in_flight.cancel()
+            return "abandoning"
+        return "already stopping"
 
     async def run(self) -> ReplaySummary:
         offset, failed_size = self._resume()
-        with self.options.path.open("rb") as source, self._open_failed(failed_size) as failed:
-            source.seek(offset)
+        if self.progress:
+            self.progress(self.next_line, self.summary)
+        with self._open_source(offset) as source, self._open_failed(failed_size) as failed:
+            line_number = self.next_line
             for raw in source:
                 offset += len(raw)
-                await self._take(raw, failed)
+                line_number += 1
+                self._take(raw)
                 if len(self._batch) >= BATCH_LINES or self._batch_bytes >= BATCH_BYTES:
-                    await self._flush(failed)
-                    self._save_checkpoint(offset, failed.tell())
+                    await self._settle(failed, offset, line_number)
+                    if self.stopping:
+                        raise Interrupted(self.summary, self.next_line)
                 if self.progress:
-                    self.progress(offset, self.summary)
-            await self._flush(failed)
-        self.options.checkpoint.unlink(missing_ok=True)
+                    self.progress(line_number, self.summary)
+            if not await self._settle(failed, offset, line_number):
+                raise Interrupted(self.summary, self.next_line)
+        if not self.options.dry_run:
+            self._save_checkpoint(offset, failed_size=0, completed=True)
         if not self.summary.failed_total:
             self.options.failed.unlink(missing_ok=True)  # no empty leftovers
         if self.progress:
-            self.progress(offset, self.summary, True)
+            self.progress(line_number, self.summary, True)
         return self.summary
 
-    async def _take(self, raw: bytes, failed: IO[bytes]) -> None:
+    def _take(self, raw: bytes) -> None:
         line = raw.rstrip(b"\r\n")
         if not line.strip():
             return
-        self.summary.lines += 1
         try:
             _, result = map_request(self.runtime, parse_line(line))
         except BridgeError as error:
-            self._fail(line, error.code, failed)
-            return
-        self.summary.mapped += 1
-        if self.options.dry_run:
+            self._batch.append(_Line(line, error=error.code))
             return
         self._batch.append(_Line(line, result))
         self._batch_bytes += len(line)
 
-    async def _flush(self, failed: IO[bytes]) -> None:
+    async def _settle(self, failed: IO[bytes], offset: int, line_number: int) -> bool:
+        """Deliver the batch and record every line's outcome, then the checkpoint. False when a
+        stop request came before anything was sent (nothing recorded: the lines are not done)."""
+        self.settling = True
+        try:
+            return await self._settle_batch(failed, offset, line_number)
+        finally:
+            self.settling = False
+
+    async def _settle_batch(self, failed: IO[bytes], offset: int, line_number: int) -> bool:
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        if not batch:
-            return
-        elements = sum(len(item.result.elements) for item in batch)
+        units = [item.result.elements for item in batch if item.result is not None]
+        outcomes: list[str | None] = [None] * len(units)
+        if units and not self.options.dry_run:
+            delivered = await self._deliver(units)
+            if delivered is None:
+                return False
+            outcomes = delivered
+            if CREDENTIALS_REFUSED in outcomes and None not in outcomes:
+                raise CredentialsRefused(self._refused)  # nothing accepted: resume sends it all
+        reasons = iter(outcomes)
+        for item in batch:
+            self.summary.lines += 1
+            if item.error is not None:
+                self._fail(item.raw, item.error, failed)
+                continue
+            self.summary.mapped += 1
+            reason = next(reasons)
+            if self.options.dry_run:
+                continue
+            if reason is None:
+                self.summary.delivered += 1
+            else:
+                self._fail(item.raw, reason, failed)
+        failed.flush()
+        self.next_line = line_number
+        self._save_checkpoint(offset, failed.tell())
+        if CREDENTIALS_REFUSED in outcomes:
+            raise CredentialsRefused(self._refused)
+        return True
+
+    async def _deliver(self, units: Sequence[Sequence[dict]]) -> list[str | None] | None:
+        """Per unit, None when delivered or why not; None overall when stopped before sending."""
+        remaining = sum(len(unit) for unit in units)
+        self._waiting = asyncio.ensure_future(self._acquire(remaining))
+        try:
+            await self._waiting
+        except asyncio.CancelledError:
+            if self.stopping and not _cancelling():
+                return None
+            raise
+        finally:
+            self._waiting = None
+        self._in_flight = asyncio.ensure_future(self._send(units))
+        try:
+            return await self._in_flight
+        except asyncio.CancelledError:
+            if _cancelling():
+                raise
+            return [UNCONFIRMED] * len(units)  # abandoned by a second stop request
+        finally:
+            self._in_flight = None
+
+    async def _acquire(self, elements: float) -> None:
         while elements > 0:  # a batch may hold more elements than one bucket
             portion = min(elements, self.bucket)
             await self.limiter.acquire(portion)
             elements -= portion
-        report = await self.sender.deliver_units([item.result.elements for item in batch])
+
+    async def _send(self, units: Sequence[Sequence[dict]]) -> list[str | None]:
+        report = await self.sender.deliver_units(units)
         self.summary.http_requests += report.http_requests
-        for item, error in zip(batch, report.unit_errors(len(batch)), strict=True):
+        outcomes: list[str | None] = []
+        for error in report.unit_errors(len(units)):
             if error is None:
-                self.summary.delivered += 1
+                outcomes.append(None)
             elif isinstance(error, MoEngageRejected) and error.is_configuration_error:
-                raise CredentialsRefused(error.message)
+                self._refused = error.message
+                outcomes.append(CREDENTIALS_REFUSED)
             elif isinstance(error, MoEngageUnavailable):
-                self._fail(item.raw, "moengage_unavailable", failed)
+                outcomes.append("moengage_unavailable")
             else:
-                self._fail(item.raw, f"moengage_rejected_{getattr(error, 'status', '')}", failed)
-        failed.flush()
+                outcomes.append(f"moengage_rejected_{getattr(error, 'status', '')}")
+        return outcomes
 
     def _fail(self, line: bytes, reason: str, failed: IO[bytes]) -> None:
         self.summary.failed[reason] += 1
         failed.write(line + b"\n")
 
     def _fingerprint(self) -> dict[str, object]:
+        assert self.options.path is not None
         stat = self.options.path.stat()
         return {"path": str(self.options.path.resolve()), "inode": stat.st_ino}
+
+    @contextmanager
+    def _open_source(self, offset: int) -> Iterator[IO[bytes]]:
+        if self.options.path is None:
+            yield sys.stdin.buffer
+            return
+        with self.options.path.open("rb") as source:
+            source.seek(offset)
+            yield source
 
     def _open_failed(self, keep: int | None) -> IO[bytes]:
         """A fresh failed-lines file, or the resumed run's, cut back to its last checkpoint."""
@@ -201,27 +344,37 @@ class Replayer:
     def _resume(self) -> tuple[int, int | None]:
         """(offset in the input, size of the failed file) from a matching checkpoint."""
         checkpoint = self.options.checkpoint
-        if self.options.restart or self.options.dry_run or not checkpoint.exists():
+        if checkpoint is None or self.options.dry_run:
+            return 0, None
+        if self.options.restart:
+            checkpoint.unlink(missing_ok=True)
+        if not checkpoint.exists():
             return 0, None
         try:
             saved = json.loads(checkpoint.read_text())
         except ValueError:
             return 0, None
-        if saved.get("file") != self._fingerprint():
+        if not isinstance(saved, dict) or saved.get("file") != self._fingerprint():
             return 0, None
-        self.summary.resumed_at_line = int(saved.get("lines", 0))
-        self.summary.lines = self.summary.resumed_at_line
+        if saved.get("completed"):
+            raise AlreadyReplayed(saved)
+        self.next_line = int(saved.get("next_line", saved.get("lines", 0)))  # or older format
+        self.summary.resumed_at_line = self.next_line
+        self.summary.lines = int(saved.get("lines", 0))
         self.summary.delivered = int(saved.get("delivered", 0))
         self.summary.mapped = int(saved.get("mapped", 0))
         self.summary.failed.update(saved.get("failed", {}))
         return int(saved.get("offset", 0)), int(saved.get("failed_size", 0))
 
-    def _save_checkpoint(self, offset: int, failed_size: int) -> None:
-        if self.options.dry_run:
+    def _save_checkpoint(self, offset: int, failed_size: int, completed: bool = False) -> None:
+        checkpoint = self.options.checkpoint
+        if self.options.dry_run or checkpoint is None:
             return
         data = {
             "file": self._fingerprint(),
+            "completed": completed,
             "offset": offset,
+            "next_line": self.next_line,
             "failed_size": failed_size,
             "mapped": self.summary.mapped,
             "lines": self.summary.lines,
@@ -229,6 +382,12 @@ class Replayer:
             "failed": dict(self.summary.failed),
             "saved_at": time.time(),
         }
-        temporary = self.options.checkpoint.with_suffix(".tmp")
+        temporary = checkpoint.with_suffix(".tmp")
         temporary.write_text(json.dumps(data))
-        os.replace(temporary, self.options.checkpoint)
+        os.replace(temporary, checkpoint)
+
+
+def _cancelling() -> bool:
+    """Whether the running task itself is being cancelled (not just a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bridge.mapping_config import build_mapper
 from bridge.settings import ConfigurationError, Settings, load_settings
+from delivery.datacenters import api_base_url
 from mapping import Mapper
 from mapping.known_fields import KNOWN_KOGNITIV_FIELDS
 
@@ -15,6 +16,7 @@ from mapping.known_fields import KNOWN_KOGNITIV_FIELDS
 @dataclass
 class ValidationReport:
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # valid, but not what production wants
     notes: list[str] = field(default_factory=list)
     settings: Settings | None = None
     rules: list[str] = field(default_factory=list)
@@ -58,6 +60,13 @@ def validate() -> ValidationReport:
     except ConfigurationError as error:
         report.problems.extend(error.problems)
         return report
+    settings = report.settings
+    if settings.moengage_api_base_url:
+        report.warnings.append(
+            f"MOENGAGE_API_BASE_URL={settings.moengage_api_base_url} overrides data center "
+            f"{settings.data_center}: everything is sent there, not to MoEngage "
+            f"({api_base_url(settings.data_center)}); remove it outside the emulator and tests"
+        )
     report.problems.extend(rule_problems)
     report.rules = mapper.event_names
     typos, notes = unresolvable_placeholders(mapper)

@@ -8,10 +8,12 @@ import zlib
 
 import httpx
 
+from bridge.version import VERSION
+
 TIMEOUT = httpx.Timeout(connect=3.0, read=8.0, write=5.0, pool=3.0)
 LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=60)
 MAX_RESPONSE_BYTES = 64 * 1024
-USER_AGENT = "kognitiv-moengage-bridge/1.0"
+USER_AGENT = f"kognitiv-moengage-bridge/{VERSION}"
 
 
 def new_client() -> httpx.AsyncClient:

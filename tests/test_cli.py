@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -125,7 +126,6 @@ def test_replay_delivers_in_bulk_and_writes_failed_lines(tmp_path, moengage):
     assert len(moengage.requests) <= 12
     failed = tmp_path / "bodies.jsonl.failed.jsonl"
     assert failed.read_text().splitlines() == bad
-    assert not (tmp_path / "bodies.jsonl.checkpoint.json").exists()
 
     code, out, _ = run("replay", str(failed), "--no-progress")
     assert json.loads(out)["failed"] == 2
@@ -142,37 +142,39 @@ def test_replay_accepts_event_wrappers_and_dry_run_sends_nothing(tmp_path, moeng
     assert moengage.requests == []
 
 
-def test_replay_resumes_from_its_checkpoint_without_duplicates(tmp_path, moengage, monkeypatch):
-    from bridge.replay import Replayer
-
-    source = write_lines(tmp_path / "b.jsonl", [reward(str(20_000 + i)) for i in range(1100)])
-    original = Replayer._save_checkpoint
-
-    def interrupt_after_first(self, offset, failed_size):
-        original(self, offset, failed_size)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Replayer, "_save_checkpoint", interrupt_after_first)
-    code, _, err = run("replay", str(source), "--no-progress")
-    assert code == 130
-    assert "checkpoint" in err
-    assert len(moengage.accepted) == 500
-
-    monkeypatch.setattr(Replayer, "_save_checkpoint", original)
-    code, out, _ = run("replay", str(source), "--no-progress")
-
-    assert code == 0
-    assert json.loads(out)["resumed_at_line"] == 500
-    members = [e["customer_id"] for e in moengage.accepted]
-    assert sorted(members) == sorted(str(20_000 + i) for i in range(1100))
-
-
 def test_replay_stops_when_moengage_refuses_the_key(tmp_path, moengage):
     moengage.inject(status=401, times=5)
     source = write_lines(tmp_path / "b.jsonl", [reward("M-1")])
     code, _, err = run("replay", str(source), "--no-progress")
     assert code == 3
     assert "MOENGAGE_API_KEY" in err
+
+
+def test_replay_never_resends_what_moengage_accepted_before_refusing_the_key(tmp_path, moengage):
+    wanted = [f"K-{i:03d}" for i in range(500)]  # one batch: two bulk requests in flight at once
+    source = write_lines(tmp_path / "b.jsonl", [reward(member) for member in wanted])
+    moengage.inject(status=401, times=1)  # whichever request arrives first is refused
+
+    code, _, err = run("replay", str(source), "--no-progress")
+
+    assert code == 3
+    accepted = [e["customer_id"] for e in moengage.accepted]
+    failed = tmp_path / "b.jsonl.failed.jsonl"
+    refused = [json.loads(line)["memberId"] for line in failed.read_text().splitlines()]
+    assert sorted(accepted + refused) == wanted
+    assert accepted
+    assert refused
+    assert err.splitlines()[1] == (
+        f"{len(refused)} lines refused with these credentials are in {failed} "
+        "(reason credentials_refused): replay that file once the settings are fixed"
+    )
+
+    code, out, _ = run("replay", str(source), "--no-progress")  # resumes after that batch
+
+    assert code == 1
+    assert json.loads(out)["failed_by_reason"] == {"credentials_refused": len(refused)}
+    assert run("replay", str(failed), "--no-progress")[0] == 0
+    assert sorted(e["customer_id"] for e in moengage.accepted) == wanted  # each exactly once
 
 
 def test_replay_plain_progress_lines_when_not_a_terminal(tmp_path, moengage):
@@ -249,4 +251,217 @@ def test_replay_leaves_no_empty_failed_file(tmp_path, moengage):
     source = write_lines(tmp_path / "ok.jsonl", [reward("M-5")])
     code, _, _ = run("replay", str(source), "--no-progress")
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.jsonl", "ok.jsonl.checkpoint.json"]
+
+
+def python_bridge(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m bridge ...` in a child process, with this test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def test_version_is_written_once_and_used_everywhere(tmp_path, moengage):
+    import tomllib
+    from importlib.metadata import version
+
+    from bridge.health import health_report
+    from bridge.version import VERSION
+
+    code, out, err = run("--version")
+    assert (code, out, err) == (0, f"kognitiv-bridge {VERSION}\n", "")
+    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
+    assert "version" not in project
+    assert "version" in project["dynamic"]
+    assert version("kognitiv-moengage-bridge") == VERSION  # the installed metadata reads it too
+    assert health_report()[1]["version"] == VERSION
+    source = write_lines(tmp_path / "one.jsonl", [reward("M-1")])
+    assert run("replay", str(source), "--no-progress")[0] == 0
+    [request] = moengage.requests
+    assert request.headers["user-agent"] == f"kognitiv-moengage-bridge/{VERSION}"
+
+
+def test_settings_option_is_accepted_after_the_command(tmp_path, settings_env):
+    settings_env.delenv("MOENGAGE_APP_ID")
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"Values": {"MOENGAGE_APP_ID": "from-file"}}))
+
+    code, out, _ = run("validate", "--settings", str(path))
+
+    assert code == 0
+    assert "workspace from-file" in out
+
+
+def test_settings_option_after_a_nested_command(tmp_path, settings_env):
+    settings_env.delenv("MOENGAGE_APP_ID")
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"Values": {"MOENGAGE_APP_ID": "from-file"}}))
+
+    code, out, _ = run("deadletters", "list", "--settings", str(path), gateway=dead_gateway())
+
+    assert code == 0
+    assert "3 dead letter(s)" in out
+    assert cli.current_runtime().settings.moengage_app_id == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read settings file {path}: No such file or directory"),
+        ('{"Values": }', "settings file {path} is not valid JSON (line 1, column 12)"),
+        ("[1, 2]", 'settings file {path} has no "Values" object (the local.settings.json format)'),
+    ],
+)
+def test_an_unusable_settings_file_is_one_line_and_exit_2(tmp_path, content, message):
+    path = tmp_path / "local.settings.json"
+    if content is not None:
+        path.write_text(content)
+
+    code, out, err = run("validate", "--settings", str(path))
+
+    assert (code, out) == (2, "")
+    assert err == "error: " + message.format(path=path) + "\n"
+
+
+def test_an_unreachable_service_bus_is_one_line_and_exit_2(settings_env):
+    secret = "s3cret-SharedAccessKey-value"
+    settings_env.setenv(
+        "KOGNITIV_SERVICE_BUS",
+        f"Endpoint=sb://127.0.0.1/;SharedAccessKeyName=operator;SharedAccessKey={secret}",
+    )
+    settings_env.setenv("KOGNITIV_SERVICE_BUS_QUEUE", "kognitiv-webhooks")
+
+    done = python_bridge("deadletters", "list")  # nothing listens on 127.0.0.1:5671 (AMQP)
+
+    assert (done.returncode, done.stdout) == (2, "")
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: cannot reach Service Bus 127.0.0.1: ServiceBusConnectionError: ")
+    assert secret not in done.stderr
+
+
+def test_commands_other_than_validate_do_not_print_the_webhook_credential_warning(settings_env):
+    # no KOGNITIV_AUTH_* (settings_env clears them): the function logs a warning at start-up
+    done = python_bridge("preview", "rewards_issued", str(FIXTURES / "rewards_issued.json"))
+    assert (done.returncode, done.stderr) == (0, "")
+
+    done = python_bridge("validate")
+    assert done.returncode == 0
+    assert "note: no Kognitiv credential configured" in done.stdout
+    assert "No Kognitiv credential is configured" not in done.stderr
+
+
+def test_validate_warns_loudly_when_the_base_url_overrides_the_data_center(moengage):
+    code, out, err = run("validate")
+
+    assert code == 0
+    assert err == (
+        f"WARNING: MOENGAGE_API_BASE_URL={moengage.base_url} overrides data center 01: "
+        "everything is sent there, not to MoEngage (https://api-01.moengage.com); remove it "
+        "outside the emulator and tests\n"
+    )
+    code, out, err = run("validate", "--json")
+    assert json.loads(out)["warnings"] == [err.removeprefix("WARNING: ").rstrip("\n")]
+
+
+def test_validate_without_an_override_has_no_warning(settings_env):
+    settings_env.delenv("MOENGAGE_API_BASE_URL")
+    code, _, err = run("validate")
+    assert (code, err) == (0, "")
+    assert json.loads(run("validate", "--json")[1])["warnings"] == []
+
+
+def test_validate_hints_at_a_local_settings_file_it_was_not_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    hint = (
+        "hint: local.settings.json is in this directory but was not read; "
+        "add --settings local.settings.json to check it"
+    )
+    assert hint not in run("validate")[2]
+
+    Path("local.settings.json").write_text(json.dumps({"Values": {}}))
+
+    assert hint + "\n" in run("validate")[2]
+    assert hint not in run("validate", "--settings", "local.settings.json")[2]
+
+
+def test_replay_reads_standard_input(tmp_path, moengage, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lines = [json.dumps(reward(f"S-{i}")) for i in range(3)] + ["not json"]
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(lines).encode() + b"\n"))
+    )
+
+    code, out, _ = run("replay", "-", "--no-progress")
+
+    assert code == 1
+    assert json.loads(out)["delivered"] == 3
+    assert sorted(e["customer_id"] for e in moengage.accepted) == ["S-0", "S-1", "S-2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdin.failed.jsonl"]  # no checkpoint
+    assert Path("stdin.failed.jsonl").read_text() == "not json\n"
+
+
+def test_replay_of_standard_input_cannot_take_a_checkpoint(tmp_path, moengage):
+    code, out, err = run("replay", "-", "--checkpoint", str(tmp_path / "c.json"))
+    assert (code, out) == (2, "")
+    assert err == "error: standard input cannot be resumed: --checkpoint needs a file\n"
+    assert moengage.requests == []
+
+
+def test_replay_refuses_a_completed_file_without_restart(tmp_path, moengage):
+    source = write_lines(tmp_path / "done.jsonl", [reward(f"D-{i}") for i in range(3)])
+    assert run("replay", str(source), "--no-progress")[0] == 0
+
+    code, out, err = run("replay", str(source), "--no-progress")
+
+    assert (code, out) == (2, "")
+    assert re.fullmatch(
+        rf"error: {re.escape(str(source))} was already replayed to its end on "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \(3 lines, 3 delivered, 0 failed\); nothing was sent\. "
+        r"Use --restart to send it again\n",
+        err,
+    )
+    assert len(moengage.accepted) == 3
+
+    code, out, _ = run("replay", str(source), "--no-progress", "--restart")
+    assert code == 0
+    assert json.loads(out)["delivered"] == 3
+    assert len(moengage.accepted) == 6
+
+
+def test_replay_without_the_command_line_extras_says_how_to_install_them(
+    tmp_path, moengage, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "aiolimiter", None)  # as if not installed
+    source = write_lines(tmp_path / "b.jsonl", [reward("M-1")])
+
+    code, out, err = run("replay", str(source))
+
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: replay needs aiolimiter (command-line extras, not deployed with the function "
+        "app): pip install -r requirements-cli.txt (or pip install '.[cli]')\n"
+    )
+    assert moengage.requests == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_replay_progress_on_a_terminal_counts_lines(tmp_path, moengage):
+    source = write_lines(tmp_path / "b.jsonl", [reward(f"P-{i}") for i in range(7)])
+    terminal = Terminal()
+
+    code = cli.main(["replay", str(source)], stdout=io.StringIO(), stderr=terminal)
+
+    assert code == 0
+    final = terminal.getvalue().split("\r")[-1]
+    assert final.startswith("replay: 100%")
+    assert " 7/7 " in final
+    assert " lines/s, delivered=7, failed=0]" in final
