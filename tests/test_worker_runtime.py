@@ -147,6 +147,7 @@ def test_package_carries_only_the_runtime_requirements(package: Path):
 
     assert {"azure_functions", "httpx", "pydantic", "pydantic_settings", "tenacity"} <= installed
     assert not {"pytest", "hypothesis", "ruff", "atheris", "pyinstrument"} & installed
+    assert not {"tqdm", "aiolimiter"} & installed  # command line only: requirements-cli.txt
     assert not {"kognitiv_moengage_bridge"} & installed  # no editable or built install of ours
 
 
