@@ -43,6 +43,7 @@ class _Missing:
 
 
 MISSING = _Missing()
+_FAILED = object()  # a value was there but did not convert (already reported)
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _WHOLE = re.compile(r"\s*\{\{(.*?)\}\}\s*", re.DOTALL)
@@ -79,6 +80,8 @@ class Placeholder:
     def resolve(self, state: RenderState, output: str) -> object:
         """The converted value, or MISSING; raises MappingError when a required value fails."""
         value = self._first_converted(state, output)
+        if value is _FAILED:
+            return MISSING  # reported; a default stands only for a value that is not there
         if value is not MISSING:
             return value
         if self.default is not MISSING:
@@ -128,6 +131,7 @@ class Placeholder:
             if self.required:
                 raise MappingError("invalid_field", message)
             state.warnings.append(message + "; the value was left out")
+            return _FAILED
         return MISSING
 
 

@@ -197,6 +197,16 @@ def test_unparseable_timestamp_falls_back_to_a_valid_date() -> None:
     assert warnings == []
 
 
+def test_a_default_stands_for_a_missing_value_not_for_one_that_fails() -> None:
+    rule = {"type": "customer", "customer_id": "{{m}}", "attributes": {}}
+    rule["attributes"]["n"] = "{{a or b | number | default: 0}}"
+    m = build(document={"r": rule})
+    assert m.map({"m": "M-1"}, "r").elements[0]["attributes"] == {"n": 0}
+    result = m.map({"m": "M-1", "a": "x", "b": "1/1/0001"}, "r")
+    assert result.elements[0]["attributes"] == {}
+    assert len(result.warnings) == 1
+
+
 def test_when_no_value_converts_there_is_one_warning_and_no_time() -> None:
     action, warnings = reward(issuedTimestamp="soon", issuedDate="later")
     assert "current_time" not in action
