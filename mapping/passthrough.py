@@ -1,7 +1,7 @@
 """Bodies that already have MoEngage's shape (the integration guide's template) pass through with
 their dates fixed: KLS renders `{{issuedDate}}` as `03/14/2026 09:30:00`, which MoEngage would
-store as text. Only textual date formats are converted; numbers and other strings are only
-trimmed (a points balance of "1773480600" must not become a date). .NET's empty dates
+store as text. Only textual date formats are converted; numbers and other strings are untouched
+(a points balance of "1773480600" must not become a date). .NET's empty dates
 (DateTime.MinValue, /Date(0)/) are no value and are left out."""
 
 from __future__ import annotations
@@ -40,12 +40,11 @@ def _moment(value: str, context: ConversionContext, warnings: list[str]) -> Pars
 
 
 def _normalise_value(value: object, context: ConversionContext, warnings: list[str]) -> object:
-    """Text trimmed and dates in MoEngage's format; None for an empty date (left out)."""
+    """Dates in MoEngage's format; None for an empty date (left out)."""
     if isinstance(value, str):
-        text = value.strip()
-        moment = _moment(text, context, warnings)
+        moment = _moment(value, context, warnings)
         if moment is None:
-            return text
+            return value
         if moment.empty:
             return None
         return format_datetime(moment) if moment.has_time else format_date(moment)

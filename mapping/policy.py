@@ -115,6 +115,7 @@ def _clean_value(
     """`value` trimmed to MoEngage's limits, nested lists and objects included; _DROP for an
     unrendered placeholder (the label `where.name` is built only for a warning)."""
     if isinstance(value, str):
+        value = value.strip()  # values are trimmed, at any depth, and not otherwise changed
         if is_unrendered(value):
             warnings.append(f"{where}.{name} {UNRENDERED_WARNING}; it was left out")
             return _DROP
@@ -152,7 +153,8 @@ def _clean_value(
 def _needs_cleaning(value: object) -> bool:
     """Cheap test first: most values are short text, small numbers or booleans."""
     if isinstance(value, str):
-        return len(value) > _TRIM_ABOVE or "{{" in value
+        padded = value[:1].isspace() or value[-1:].isspace()
+        return padded or len(value) > _TRIM_ABOVE or "{{" in value
     if isinstance(value, int):
         return not isinstance(value, bool) and abs(value) > MAX_EXACT_INTEGER
     return isinstance(value, dict | list)

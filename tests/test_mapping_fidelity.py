@@ -378,6 +378,14 @@ def test_values_without_a_filter_are_trimmed_too() -> None:
     assert result.elements[0]["attributes"] == {"tier": "Gold"}
 
 
+def test_values_are_trimmed_at_any_depth() -> None:
+    rule = {"type": "customer", "customer_id": "{{m}}", "attributes": {"tags": "{{tags}}"}}
+    body = {"m": "M-1", "tags": [" gold ", {"level": " 2 "}]}
+    result = build(document={"r": rule}).map(body, "r")
+    assert result.elements[0]["attributes"] == {"tags": ["gold", {"level": "2"}]}
+    assert result.warnings == []
+
+
 def test_passthrough_values_are_trimmed() -> None:
     body = {"type": "customer", "customer_id": " M-1 ", "attributes": {"tier": " Gold ", "n": 1}}
     elements, _ = passthrough(body)
