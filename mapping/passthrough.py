@@ -32,32 +32,41 @@ def event_name(body: Mapping[str, object]) -> str:
     return kind
 
 
-def _moment(value: str, context: ConversionContext, warnings: list[str]) -> ParsedMoment | None:
+def _moment(
+    value: str, context: ConversionContext, warnings: list[str], where: str
+) -> ParsedMoment | None:
     moment = parse_moment(value, context.zone, context.date_order, allow_epoch=False)
     if moment is not None and moment.note:
-        warnings.append(moment.note)
+        warnings.append(f"{where}: {moment.note}")
     return moment
 
 
-def _normalise_value(value: object, context: ConversionContext, warnings: list[str]) -> object:
+def _normalise_value(
+    value: object, context: ConversionContext, warnings: list[str], where: str
+) -> object:
     """Dates in MoEngage's format; None for an empty date (left out)."""
     if isinstance(value, str):
-        moment = _moment(value, context, warnings)
+        moment = _moment(value, context, warnings, where)
         if moment is None:
             return value
         if moment.empty:
             return None
         return format_datetime(moment) if moment.has_time else format_date(moment)
     if isinstance(value, dict):
-        return {key: _normalise_value(item, context, warnings) for key, item in value.items()}
+        return {
+            key: _normalise_value(item, context, warnings, f"{where}.{key}")
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        items = (_normalise_value(item, context, warnings) for item in value)
+        items = (_normalise_value(item, context, warnings, where) for item in value)
         return [item for item in items if item is not None]
     return value
 
 
-def _normalise_time(value: object, context: ConversionContext, warnings: list[str]) -> object:
-    moment = _moment(value, context, warnings) if isinstance(value, str) else None
+def _normalise_time(
+    value: object, context: ConversionContext, warnings: list[str], where: str
+) -> object:
+    moment = _moment(value, context, warnings, where) if isinstance(value, str) else None
     if moment is None:
         return value
     return None if moment.empty else format_datetime(moment)
@@ -71,23 +80,35 @@ def _normalise_element(
     result = dict(element)
     if isinstance(result.get("type"), str):
         result["type"] = result["type"].strip().lower()
+    where = f"element {index}"
     if isinstance(result.get("attributes"), dict):
-        result["attributes"] = _normalise_value(result["attributes"], context, warnings)
+        attributes = result["attributes"]
+        result["attributes"] = _normalise_value(
+            attributes, context, warnings, f"{where}.attributes"
+        )
     actions = result.get("actions")
     if isinstance(actions, list):
-        result["actions"] = [_normalise_action(action, context, warnings) for action in actions]
+        result["actions"] = [
+            _normalise_action(action, context, warnings, f"{where}.actions[{position}]")
+            for position, action in enumerate(actions)
+        ]
     return result
 
 
-def _normalise_action(action: object, context: ConversionContext, warnings: list[str]) -> object:
+def _normalise_action(
+    action: object, context: ConversionContext, warnings: list[str], where: str
+) -> object:
     if not isinstance(action, dict):
         return action
     result = dict(action)
     if isinstance(result.get("attributes"), dict):
-        result["attributes"] = _normalise_value(result["attributes"], context, warnings)
+        attributes = result["attributes"]
+        result["attributes"] = _normalise_value(
+            attributes, context, warnings, f"{where}.attributes"
+        )
     for name in _TIME_FIELDS:
         if name in result:
-            result[name] = _normalise_time(result[name], context, warnings)
+            result[name] = _normalise_time(result[name], context, warnings, f"{where}.{name}")
     return result
 
 

@@ -547,4 +547,8 @@ def test_daylight_saving_notes_become_warnings_in_rules_and_passthrough() -> Non
     }
     elements, warnings = passthrough(body, NEW_YORK)
     assert elements[0]["actions"][0]["current_time"] == "2024-03-10T07:30:00Z"
-    assert warnings == [GAP.format("America/New_York")]
+    assert warnings == ["element 0.actions[0].current_time: " + GAP.format("America/New_York")]
+    body = {"type": "customer", "customer_id": "M-1", "attributes": {"v": {"at": "11/3/2024 1:30"}}}
+    elements, warnings = passthrough(body, NEW_YORK)
+    assert elements[0]["attributes"] == {"v": {"at": "2024-11-03T06:30:00Z"}}
+    assert warnings == ["element 0.attributes.v.at: " + AMBIGUOUS.format("America/New_York")]
