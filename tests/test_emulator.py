@@ -381,7 +381,7 @@ def test_transition_without_elements_is_400(client: httpx.Client) -> None:
 
 
 def test_unknown_path_is_404_and_other_method_405(client: httpx.Client) -> None:
-    missing = client.post(f"/v1/users/{APP_ID}", json=EVENT)
+    missing = client.post(f"/v1/merge/{APP_ID}", json=EVENT)
     wrong_method = client.get(f"/v1/event/{APP_ID}")
 
     assert missing.status_code == 404
