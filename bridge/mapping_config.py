@@ -45,7 +45,9 @@ def load_documents(settings: Settings) -> dict[str, object]:
 
 
 def conversion_context(settings: Settings) -> ConversionContext:
-    return ConversionContext(settings.zone, settings.kognitiv_date_order)
+    return ConversionContext(
+        settings.zone, settings.kognitiv_date_order, settings.kognitiv_number_format
+    )
 
 
 def build_mapper(settings: Settings) -> tuple[Mapper, list[str]]:

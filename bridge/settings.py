@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from delivery.datacenters import normalise_data_center
+from mapping.converters import NUMBER_FORMATS, NumberFormat
 
 NAMESPACE_SETTING = "KOGNITIV_SERVICE_BUS__fullyQualifiedNamespace"
 CLIENT_ID_SETTING = "KOGNITIV_SERVICE_BUS__clientId"
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     kognitiv_mappings: str | None = None
     kognitiv_timezone: str = "UTC"
     kognitiv_date_order: Literal["MDY", "DMY"] = "MDY"
+    kognitiv_number_format: NumberFormat = "1,234.56"
     kognitiv_auth_username: str | None = None
     kognitiv_auth_password: SecretStr | None = None
     kognitiv_auth_password_previous: SecretStr | None = None
@@ -96,6 +98,15 @@ class Settings(BaseSettings):
     @classmethod
     def _date_order(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("kognitiv_number_format", mode="before")
+    @classmethod
+    def _number_format(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() in NUMBER_FORMATS:
+            return value.strip()
+        raise ValueError(
+            "must be 1,234.56 (decimal point, the default) or 1.234,56 (decimal comma)"
+        )
 
     @field_validator("kognitiv_timezone")
     @classmethod

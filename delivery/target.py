@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from delivery.datacenters import api_base_url
 
-ENDPOINT_KINDS = ("event", "customer", "transition")
+ENDPOINT_KINDS = ("event", "customer", "device", "transition")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ expected refusals, or a broken invariant:
 - every planned request is strict UTF-8 JSON (no NaN or Infinity) within MoEngage's size limit
   for its endpoint, and the emulator's contract accepts it whole: HTTP 200, no element rejected,
   dropped or flagged as a data-policy violation;
-- body values are data: `{{...}}` only reaches the output if the body contained it.
+- body values are data, never rendered; and no value holding a `{{...}}` placeholder is sent.
 
 Known, reported problems are skipped (see SECURITY.md, "Known issues"); set FUZZ_STRICT=1 to
 check them too, e.g. to confirm a fix.
@@ -53,13 +53,14 @@ with _instrumentation():
     from delivery.payloads import MAX_BULK_BYTES, plan_requests
     from mapping import Mapper, MappingError, MappingResult
     from mapping.policy import (
-        ELEMENT_TYPES,
         FORBIDDEN_CUSTOMER_IDS,
         MAX_ARRAY_ITEMS,
         MAX_ATTRIBUTES_PER_EVENT,
         MAX_STRING_LENGTH,
+        PASSTHROUGH_ELEMENT_TYPES,
         attribute_name_problem,
     )
+    from mapping.unrendered import is_unrendered
     from moengage_emulator import contract
 
 APP_ID = "fuzz-app"
@@ -94,16 +95,13 @@ MAPPER = build_fuzz_mapper()
 EVENTS: tuple[str | None, ...] = (None, *sorted(MAPPER.rules))
 
 
-def _strings(value: object):
+def _values(value: object):
+    """The text values (not keys) of a JSON value."""
     if isinstance(value, str):
         yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _values(item)
 
 
 def _actions(element: dict) -> list[dict]:
@@ -115,6 +113,8 @@ def _attribute_sets(element: dict) -> list[tuple[dict, int | None]]:
     """Each attributes object of an element, with the attribute count the policy allows."""
     if element.get("type") == "customer":
         return [(element.get("attributes") or {}, None)]
+    if element.get("type") == "device":
+        return []  # device attribute names are MoEngage's own (moe_push_opted, moe_gaid, ...)
     limit = MAX_ATTRIBUTES_PER_EVENT
     return [(action["attributes"], limit) for action in _actions(element) if "attributes" in action]
 
@@ -128,17 +128,16 @@ def known_issue(element: dict, problem: str, now: float = NOW) -> bool:
     return "looks like a date" in problem  # K3: date-like text that is no date stays text
 
 
-def check_element(element: object, body_has_braces: bool) -> None:
+def check_element(element: object) -> None:
     """What mapping.policy promises for every element, checked directly."""
     assert isinstance(element, dict), element
-    assert element.get("type") in ELEMENT_TYPES
+    assert element.get("type") in PASSTHROUGH_ELEMENT_TYPES
     customer_id = element["customer_id"]
     assert isinstance(customer_id, str), customer_id
     assert customer_id == customer_id.strip()
     assert customer_id.lower() not in FORBIDDEN_CUSTOMER_IDS
     assert len(customer_id) <= MAX_STRING_LENGTH
-    if not body_has_braces:
-        assert all("{{" not in text for text in _strings(element)), element
+    assert not any(is_unrendered(text) for text in _values(element)), element
     if element["type"] == "event":
         assert element["actions"]
         for action in element["actions"]:
@@ -148,7 +147,7 @@ def check_element(element: object, body_has_braces: bool) -> None:
         assert isinstance(attributes, dict)
         assert limit is None or len(attributes) <= limit
         for name, value in attributes.items():
-            assert attribute_name_problem(name) is None, name
+            assert attribute_name_problem(name, element["type"] == "customer") is None, name
             assert value is not None
             assert not isinstance(value, str) or len(value) <= MAX_STRING_LENGTH
             assert not isinstance(value, list) or len(value) <= MAX_ARRAY_ITEMS
@@ -157,9 +156,8 @@ def check_element(element: object, body_has_braces: bool) -> None:
 def check_result(result: MappingResult, body: dict) -> None:
     assert result.elements
     assert all(isinstance(warning, str) for warning in result.warnings)
-    body_has_braces = any("{{" in text for text in _strings(body))
     for element in result.elements:
-        check_element(element, body_has_braces)
+        check_element(element)
     for request in plan_requests([result.elements]):
         assert request.kind in contract.ENDPOINTS
         request.body.decode("utf-8")  # strict UTF-8: a lone surrogate travels escaped

@@ -1,6 +1,11 @@
 """Type conversions a mapping rule can ask for. KLS renders every placeholder inside a quoted JSON
 string, so numbers, booleans and dates arrive as text and must be turned back into real types
-before MoEngage sees them."""
+before MoEngage sees them.
+
+A converter returns the value, raises ConversionError when the value cannot be read, or raises
+NoValue when the value is one of .NET's ways of saying "nothing" (DateTime.MinValue, epoch 0):
+then the field counts as missing. Notes worth a warning (a local time that does not exist, say)
+are appended to `notes` when the caller passes a list."""
 
 from __future__ import annotations
 
@@ -11,31 +16,75 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
 from functools import lru_cache
+from typing import Literal
 
-from mapping.dates import DateOrder, format_date, format_datetime, parse_moment
+from mapping.dates import DateOrder, ParsedMoment, format_date, format_datetime, parse_moment
 
 
 class ConversionError(ValueError):
     """The value cannot be read as the requested type (the message never quotes the value)."""
 
 
+class NoValue(Exception):
+    """The value stands for "no value" (.NET's empty date): the field counts as missing."""
+
+
+NumberFormat = Literal["1,234.56", "1.234,56"]
+NUMBER_FORMATS: tuple[NumberFormat, ...] = ("1,234.56", "1.234,56")
+
+
 @dataclass(frozen=True, slots=True)
 class ConversionContext:
     zone: tzinfo
     date_order: DateOrder
+    number_format: NumberFormat = "1,234.56"
 
 
-Converter = Callable[[object, ConversionContext], object]
+Converter = Callable[..., object]  # (value, context, notes=None) -> converted value
 
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
+# Grouped thousands, by number format: 1,234.56 or 1.234,56 (groups of exactly three digits).
+_GROUPED = {
+    "1,234.56": re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII),
+    "1.234,56": re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?", re.ASCII),
+}
+_EXAMPLE = {"1,234.56": "1,250.50", "1.234,56": "1.250,50"}
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+", re.ASCII)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+MAX_EXACT_INTEGER = 2**53 - 1  # MoEngage stores numbers as doubles: larger integers change
 MAX_NUMBER_TEXT = 100  # longer digit strings are not amounts (and int() refuses > 4300 digits)
 _TRUE = frozenset({"true", "yes", "y", "1", "on", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "off", "f"})
 
 
-def to_number(value: object, _: ConversionContext) -> int | float:
-    """Integers stay integers ("1000" -> 1000); anything with a fraction becomes a float."""
+def _plain(text: str, number_format: NumberFormat) -> str:
+    """`text` with the program's group separators removed and a `.` decimal point."""
+    if _GROUPED[number_format].fullmatch(text):
+        group, point = (",", ".") if number_format == "1,234.56" else (".", ",")
+        return text.replace(group, "").replace(point, ".")
+    if number_format == "1.234,56":
+        if "." in text:
+            raise ConversionError("expected a number such as 1250 or 1.250,50 (decimal comma)")
+        if _DECIMAL_COMMA.fullmatch(text):
+            return text.replace(",", ".")
+    return text
+
+
+def to_number(
+    value: object, context: ConversionContext, notes: list[str] | None = None
+) -> int | float:
+    """Integers stay integers ("1000" -> 1000); anything with a fraction becomes a float. Text is
+    read in the program's number format (`1,234.56` or `1.234,56`). Integers MoEngage cannot
+    store exactly (beyond ±2**53 - 1) are refused: such digits are ids, to be sent as text."""
+    number = _number(value, context)
+    if isinstance(number, int) and abs(number) > MAX_EXACT_INTEGER:
+        raise ConversionError(
+            "a whole number beyond ±9007199254740991 cannot be stored exactly by MoEngage "
+            "(send ids as text: | string)"
+        )
+    return number
+
+
+def _number(value: object, context: ConversionContext) -> int | float:
     if isinstance(value, bool):
         raise ConversionError("a boolean is not a number")
     if isinstance(value, int):
@@ -47,20 +96,20 @@ def to_number(value: object, _: ConversionContext) -> int | float:
     if isinstance(value, str):
         text = value.strip()
         whole, point, fraction = text.partition(".")
-        if len(text) <= MAX_NUMBER_TEXT and text.isascii() and (whole + fraction).isdigit():
+        plain_ok = len(text) <= MAX_NUMBER_TEXT and text.isascii() and (whole + fraction).isdigit()
+        if plain_ok and (not point or context.number_format == "1,234.56"):
             return float(text) if point else int(text)  # "1000", "10.00": what _NUMBER reads
-        if _THOUSANDS.fullmatch(text):
-            text = text.replace(",", "")
+        text = _plain(text, context.number_format)
         if len(text) <= MAX_NUMBER_TEXT and _NUMBER.fullmatch(text):
             if text.lstrip("+-").isdigit():
                 return int(text)
             number = float(text)
             if math.isfinite(number):
                 return number
-    raise ConversionError("expected a number such as 1250 or 10.50")
+    raise ConversionError(f"expected a number such as 1250 or {_EXAMPLE[context.number_format]}")
 
 
-def to_integer(value: object, context: ConversionContext) -> int:
+def to_integer(value: object, context: ConversionContext, notes: list[str] | None = None) -> int:
     number = to_number(value, context)
     if isinstance(number, float):
         if not number.is_integer():
@@ -69,7 +118,7 @@ def to_integer(value: object, context: ConversionContext) -> int:
     return number
 
 
-def to_boolean(value: object, _: ConversionContext) -> bool:
+def to_boolean(value: object, _: ConversionContext, notes: list[str] | None = None) -> bool:
     """Accepts .NET's True/False and the usual spellings (yes/no, 1/0, on/off)."""
     if isinstance(value, bool):
         return value
@@ -84,35 +133,48 @@ def to_boolean(value: object, _: ConversionContext) -> bool:
     raise ConversionError("expected a boolean such as True or False")
 
 
+_DATETIME_EXPECTED = (
+    "expected a date-time such as MM/DD/YYYY HH:MM:SS, M/D/YYYY h:mm:ss PM, ISO 8601, "
+    "/Date(ms)/ or epoch seconds"
+)
+
+
+def _moment(value: object, context: ConversionContext, notes: list[str] | None) -> ParsedMoment:
+    moment = parse_moment(value, context.zone, context.date_order)
+    if moment is None:
+        raise ConversionError(_DATETIME_EXPECTED)
+    if moment.empty:
+        raise NoValue
+    if moment.note and notes is not None:
+        notes.append(moment.note)
+    return moment
+
+
 @lru_cache(maxsize=4096)
-def _datetime_text(value: str, zone: tzinfo, order: DateOrder) -> str | None:
-    """Cached: a rule often reads one date field twice (`current_time` and an attribute)."""
-    moment = parse_moment(value, zone, order)
-    return None if moment is None else format_datetime(moment)
+def _datetime_text(value: str, zone: tzinfo, order: DateOrder) -> tuple[str, str | None]:
+    """Cached: a rule often reads one date field twice (`current_time` and an attribute).
+    Returns (text, note); values that do not convert raise (and are not cached)."""
+    moment = _moment(value, ConversionContext(zone, order), None)
+    return format_datetime(moment), moment.note
 
 
-def to_datetime(value: object, context: ConversionContext) -> str:
-    if isinstance(value, str):
-        text = _datetime_text(value, context.zone, context.date_order)
-    else:
-        moment = parse_moment(value, context.zone, context.date_order)
-        text = None if moment is None else format_datetime(moment)
-    if text is None:
-        raise ConversionError(
-            "expected a date-time such as MM/DD/YYYY HH:MM:SS, M/D/YYYY h:mm:ss PM, "
-            "ISO 8601 or epoch seconds"
-        )
+def to_datetime(value: object, context: ConversionContext, notes: list[str] | None = None) -> str:
+    if not isinstance(value, str):
+        return format_datetime(_moment(value, context, notes))
+    text, note = _datetime_text(value, context.zone, context.date_order)
+    if note and notes is not None:
+        notes.append(note)
     return text
 
 
-def to_date(value: object, context: ConversionContext) -> str:
-    moment = parse_moment(value, context.zone, context.date_order)
-    if moment is None:
-        raise ConversionError("expected a date such as MM/DD/YYYY or YYYY-MM-DD")
-    return format_date(moment)
+def to_date(value: object, context: ConversionContext, notes: list[str] | None = None) -> str:
+    try:
+        return format_date(_moment(value, context, notes))
+    except ConversionError:
+        raise ConversionError("expected a date such as MM/DD/YYYY or YYYY-MM-DD") from None
 
 
-def to_string(value: object, _: ConversionContext) -> str:
+def to_string(value: object, _: ConversionContext, notes: list[str] | None = None) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):

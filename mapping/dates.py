@@ -1,11 +1,15 @@
 """Parse the date renderings Kognitiv (a .NET platform) produces; format them the way MoEngage
 recognises dates (`YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DD`). Anything else is stored by MoEngage as
-a plain string and silently breaks date segments and triggers, so this module is strict."""
+a plain string and silently breaks date segments and triggers, so this module is strict.
+
+Local (naive) times are read the way .NET's `TimeZoneInfo.ConvertTimeToUtc` reads them: a time
+that occurs twice when clocks go back is standard time; a time inside the spring-forward gap does
+not exist and is moved forward by the gap. Both come with a note for the warnings."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Literal
 
@@ -26,16 +30,32 @@ _ISO = re.compile(
     re.ASCII,
 )
 _EPOCH = re.compile(r"-?\d{9,13}(?:\.\d+)?", re.ASCII)
+# .NET's JSON date: /Date(1709820309000)/ or /Date(1709820309000+0100)/, slashes maybe escaped.
+# The milliseconds are UTC; the offset only says where the value was local.
+_DOTNET_JSON = re.compile(r"\\?/Date\((-?\d{1,15})([+-]\d{4})?\)\\?/", re.ASCII)
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # larger than this is milliseconds (year 5138 in seconds)
+_DOTNET_MIN_VALUE = datetime(1, 1, 1)  # DateTime.MinValue: .NET's "no date"
+_EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+AMBIGUOUS_NOTE = (
+    "the local time occurs twice in {zone} (clocks went back); it was read as standard time, "
+    "as Kognitiv's platform reads it"
+)
+GAP_NOTE = (
+    "the local time does not exist in {zone} (clocks went forward); it was moved forward by the gap"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedMoment:
-    """A parsed value: an aware instant, and whether the source carried a time of day."""
+    """A parsed value: an aware instant, whether the source carried a time of day, the calendar
+    date as written (or, for epoch values, in the program's zone), whether it is one of .NET's
+    "no value" dates (DateTime.MinValue, epoch 0), and a note worth a warning."""
 
     instant: datetime
     has_time: bool
     local_date: date
+    empty: bool = False
+    note: str | None = None
 
 
 def _offset(text: str | None, default: tzinfo) -> tzinfo:
@@ -49,38 +69,68 @@ def _offset(text: str | None, default: tzinfo) -> tzinfo:
     return timezone(timedelta(minutes=sign * (hours * 60 + minutes)))
 
 
+def localize(naive: datetime, zone: tzinfo) -> tuple[datetime, str | None]:
+    """`naive` read in `zone` as .NET does, and a note when the wall-clock time was ambiguous or
+    did not exist."""
+    early = naive.replace(tzinfo=zone, fold=0)
+    late = naive.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return early, None
+    name = str(zone)
+    if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        return early, GAP_NOTE.format(zone=name)  # fold 0 uses the offset before the jump
+    standard = [reading for reading in (early, late) if not reading.dst()]
+    chosen = standard[0] if len(standard) == 1 else late
+    return chosen, AMBIGUOUS_NOTE.format(zone=name)
+
+
 def _from_slash(match: re.Match[str], zone: tzinfo, order: DateOrder) -> ParsedMoment:
     first, second, year, hour, minute, second_s, fraction, meridiem, offset = match.groups()
     month, day = (int(first), int(second)) if order == "MDY" else (int(second), int(first))
     if hour is None:
-        local = datetime(int(year), month, day, tzinfo=zone)
-        return ParsedMoment(local, False, local.date())
+        naive = datetime(int(year), month, day)
+        local, note = localize(naive, zone)
+        return ParsedMoment(local, False, naive.date(), naive == _DOTNET_MIN_VALUE, note)
     h = int(hour)
     if meridiem:
         if not 1 <= h <= 12:
             raise ValueError("hour out of range for AM/PM")
         h = h % 12 + (12 if meridiem.lower() == "pm" else 0)
     micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
-    zone = _offset(offset, zone) if offset else zone
-    local = datetime(int(year), month, day, h, int(minute), int(second_s or 0), micro, tzinfo=zone)
-    return ParsedMoment(local, True, local.date())
+    naive = datetime(int(year), month, day, h, int(minute), int(second_s or 0), micro)
+    if offset:
+        local, note = naive.replace(tzinfo=_offset(offset, zone)), None
+    else:
+        local, note = localize(naive, zone)
+    return ParsedMoment(local, True, naive.date(), naive == _DOTNET_MIN_VALUE, note)
 
 
 def _from_iso(text: str, zone: tzinfo) -> ParsedMoment:
     if len(text) == 10:
         day = date.fromisoformat(text)
-        local = datetime(day.year, day.month, day.day)
-        return ParsedMoment(local.replace(tzinfo=zone), False, day)
+        naive = datetime(day.year, day.month, day.day)
+        local, note = localize(naive, zone)
+        return ParsedMoment(local, False, day, naive == _DOTNET_MIN_VALUE, note)
     value = datetime.fromisoformat(text.replace(",", ".").replace("z", "Z"))
+    empty = value.replace(tzinfo=None) == _DOTNET_MIN_VALUE
+    note = None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return ParsedMoment(value, True, value.date())
+        value, note = localize(value, zone)
+    return ParsedMoment(value, True, value.date(), empty, note)
 
 
-def _from_epoch(number: float) -> ParsedMoment:
+def _from_epoch(number: float, zone: tzinfo) -> ParsedMoment:
     seconds = number / 1000 if abs(number) >= _EPOCH_MS_THRESHOLD else number
     instant = datetime.fromtimestamp(seconds, UTC)
-    return ParsedMoment(instant, True, instant.date())
+    return ParsedMoment(instant, True, instant.astimezone(zone).date(), number == 0)
+
+
+def _from_dotnet_json(match: re.Match[str]) -> ParsedMoment:
+    milliseconds, offset = match.groups()
+    instant = _EPOCH_START + timedelta(milliseconds=int(milliseconds))
+    local = instant.astimezone(_offset(offset, UTC)) if offset else instant
+    empty = int(milliseconds) == 0 or instant.replace(tzinfo=None) == _DOTNET_MIN_VALUE
+    return ParsedMoment(instant, True, local.date(), empty)
 
 
 def parse_moment(
@@ -93,7 +143,7 @@ def parse_moment(
         if isinstance(value, bool):
             return None
         if isinstance(value, int | float):
-            return _from_epoch(float(value)) if allow_epoch and value == value else None
+            return _from_epoch(float(value), zone) if allow_epoch and value == value else None
         if not isinstance(value, str):
             return None
         text = value.strip()
@@ -102,8 +152,12 @@ def parse_moment(
             moment = _from_slash(match, zone, order)
         elif _ISO.fullmatch(text):
             moment = _from_iso(text.replace(" ", "T", 1) if len(text) > 10 else text, zone)
+        elif match := _DOTNET_JSON.fullmatch(text):
+            moment = _from_dotnet_json(match)
         elif allow_epoch and _EPOCH.fullmatch(text):
-            moment = _from_epoch(float(text))
+            moment = _from_epoch(float(text), zone)
+        if moment is not None and moment.empty:  # never sent: a representable stand-in instant
+            return replace(moment, instant=_DOTNET_MIN_VALUE.replace(tzinfo=UTC), note=None)
         if moment is not None:
             moment.instant.astimezone(UTC)  # out of range in UTC (year 0 or 10000) -> None
         return moment
@@ -119,7 +173,5 @@ def format_datetime(moment: ParsedMoment) -> str:
 
 
 def format_date(moment: ParsedMoment) -> str:
-    """`YYYY-MM-DD`: the calendar date as written when no time was given, else the UTC date."""
-    if not moment.has_time:
-        return moment.local_date.isoformat()
-    return moment.instant.astimezone(UTC).date().isoformat()
+    """`YYYY-MM-DD`: the calendar date as written (a birthday stays on its day in every zone)."""
+    return moment.local_date.isoformat()

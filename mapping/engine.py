@@ -68,8 +68,9 @@ class Mapper:
                 raise MappingError("invalid_event", 'the body\'s "event" field must be a name')
             return self._map_rule(self.rule_for(named), body)
         if is_moengage_shaped(body):
-            elements = passthrough_elements(body, self.context)
-            return self._finish(event_name(body), PASSTHROUGH, elements, [], None)
+            warnings: list[str] = []
+            elements = passthrough_elements(body, self.context, warnings)
+            return self._finish(event_name(body), PASSTHROUGH, elements, warnings, None)
         raise MappingError(
             "missing_event",
             "cannot tell which event this is: call /api/kognitiv/<event>, add a top-level "

@@ -10,16 +10,32 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from mapping.converters import MAX_EXACT_INTEGER
 from mapping.dates import format_datetime, parse_moment
 from mapping.errors import MappingError, RuleError
+from mapping.unrendered import UNRENDERED_WARNING, is_unrendered
 
+# MoEngage's list (Data API overview, "Request Body"), compared without case.
 FORBIDDEN_CUSTOMER_IDS = frozenset(
     {
         "", "unknown", "guest", "null", "0", "1", "true", "false", "user_attribute_unique_id",
-        "na", "n/a", "dummy_seller_code", "user_id", "id", "customer_id", "uid", "userid", "none",
-        "-2", "-1", "2",
+        "(empty)", "na", "n/a", "dummy_seller_code", "user_id", "id", "customer_id", "uid",
+        "userid", "none", "-2", "-1", "2",
     }
 )  # fmt: skip
+# MoEngage's standard user attributes with the reserved prefix that the Track User API may write
+# (Data API overview, "User Attributes"; data.yaml UserAttributes), with the JSON type each takes.
+# Every other `moe_` name stays blocked.
+STANDARD_MOE_USER_ATTRIBUTES: dict[str, type] = {
+    "moe_unsubscribe": bool,  # true: no emails are sent
+    "moe_spam": bool,
+    "moe_hard_bounce": bool,
+    "moe_wa_subscription": bool,
+    "moe_sub_w": bool,
+    "moe_sms_subscription": str,
+    "moe_email_optin_status": str,
+    "moe_em_unsub_categories": str,
+}
 BLOCKED_ATTRIBUTE_NAMES = frozenset({"", "id", "_id"})
 RESERVED_PREFIX = "moe_"
 MAX_NAME_LENGTH = 200
@@ -27,20 +43,25 @@ MAX_ATTRIBUTES_PER_EVENT = 100
 MAX_STRING_LENGTH = 512
 MAX_ARRAY_ITEMS = 50
 FUTURE_TOLERANCE_SECONDS = 30  # MoEngage refuses future events; allow only clock skew
-ELEMENT_TYPES = ("event", "customer")
+ELEMENT_TYPES = ("event", "customer")  # what a rule writes
+PASSTHROUGH_ELEMENT_TYPES = (*ELEMENT_TYPES, "device")  # what MoEngage-shaped bodies may carry
+DEVICE_PLATFORMS = {name.lower(): name for name in ("ANDROID", "iOS", "web", "TV")}
 PLATFORMS = {name.lower(): name for name in ("ANDROID", "iOS", "web", "TV", "unknown")}
 MAX_TIMEZONE_OFFSET = 54_000
 OPTIONAL_ACTION_FIELDS = frozenset({"platform", "app_version", "user_timezone_offset"})
+_ACTION_TEXT_FIELDS = ("platform", "app_version")
 MAX_NESTING = 32
 _TRIM_ABOVE = min(MAX_STRING_LENGTH, MAX_ARRAY_ITEMS)  # no shorter text or list needs trimming
-_UNRENDERED = re.compile(r"\s*\{\{.*\}\}\s*", re.DOTALL)
 _CANONICAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 
-def attribute_name_problem(name: str) -> str | None:
-    """Why MoEngage would refuse this attribute name, or None when it is fine."""
+def attribute_name_problem(name: str, user: bool = False) -> str | None:
+    """Why MoEngage would refuse this attribute name, or None when it is fine (`user`: a user
+    attribute, where MoEngage's standard `moe_` attributes such as moe_unsubscribe are allowed)."""
     if name.strip() in BLOCKED_ATTRIBUTE_NAMES:
         return f"attribute name {name!r} is blocked by MoEngage"
+    if user and name in STANDARD_MOE_USER_ATTRIBUTES:
+        return None
     if name.lower().startswith(RESERVED_PREFIX):
         return f"attribute name {name[:40]!r} uses MoEngage's reserved prefix 'moe_'"
     if len(name) > MAX_NAME_LENGTH:
@@ -51,11 +72,11 @@ def attribute_name_problem(name: str) -> str | None:
 _name_problem = lru_cache(maxsize=4096)(attribute_name_problem)  # names repeat in every body
 
 
-def check_rule_attribute_names(attributes: object, where: str) -> None:
+def check_rule_attribute_names(attributes: object, where: str, user: bool = False) -> None:
     """Refuse a rule whose literal attribute names MoEngage would block (a config error)."""
     if isinstance(attributes, dict):
         for name in attributes:
-            if problem := attribute_name_problem(name):
+            if problem := attribute_name_problem(name, user):
                 raise RuleError(f"{where}: {problem}")
 
 
@@ -74,7 +95,7 @@ def customer_id(element: dict[str, object], index: int) -> str:
             "invalid_customer_id",
             f"element {index}: customer_id {text!r} is a value MoEngage forbids as a user id",
         )
-    if "{{" in text and _UNRENDERED.fullmatch(text):
+    if is_unrendered(text):
         raise MappingError(
             "invalid_customer_id",
             f"element {index}: customer_id is an unrendered Kognitiv placeholder: check the "
@@ -85,18 +106,31 @@ def customer_id(element: dict[str, object], index: int) -> str:
     return text
 
 
+_DROP = object()  # a value that must not be sent (an unrendered placeholder)
+
+
 def _clean_value(
     value: object, where: str, name: str, warnings: list[str], depth: int = 0
 ) -> object:
-    """`value` trimmed to MoEngage's limits, nested lists and objects included (the label
-    `where.name` is built only for a warning)."""
+    """`value` trimmed to MoEngage's limits, nested lists and objects included; _DROP for an
+    unrendered placeholder (the label `where.name` is built only for a warning)."""
     if isinstance(value, str):
+        value = value.strip()  # values are trimmed, at any depth, and not otherwise changed
+        if is_unrendered(value):
+            warnings.append(f"{where}.{name} {UNRENDERED_WARNING}; it was left out")
+            return _DROP
         if len(value) > MAX_STRING_LENGTH:
             warnings.append(
                 f"{where}.{name}: text longer than {MAX_STRING_LENGTH} characters was truncated"
             )
             return value[:MAX_STRING_LENGTH]
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INTEGER:
+        warnings.append(
+            f"{where}.{name}: an integer beyond ±{MAX_EXACT_INTEGER} would not be stored exactly "
+            "by MoEngage; it was sent as text"
+        )
+        return str(value)
     if depth > MAX_NESTING:
         return value
     if isinstance(value, list):
@@ -105,33 +139,64 @@ def _clean_value(
                 f"{where}.{name}: list longer than {MAX_ARRAY_ITEMS} items was truncated"
             )
             value = value[:MAX_ARRAY_ITEMS]
-        return [_clean_value(item, where, name, warnings, depth + 1) for item in value]
+        items = (_clean_value(item, where, name, warnings, depth + 1) for item in value)
+        return [item for item in items if item is not _DROP]
     if isinstance(value, dict):
-        return {
-            key: _clean_value(item, where, f"{name}.{key}", warnings, depth + 1)
+        entries = (
+            (key, _clean_value(item, where, f"{name}.{key}", warnings, depth + 1))
             for key, item in value.items()
-        }
+        )
+        return {key: item for key, item in entries if item is not _DROP}
     return value
 
 
+def _needs_cleaning(value: object) -> bool:
+    """Cheap test first: most values are short text, small numbers or booleans."""
+    if isinstance(value, str):
+        padded = value[:1].isspace() or value[-1:].isspace()
+        return padded or len(value) > _TRIM_ABOVE or "{{" in value
+    if isinstance(value, int):
+        return not isinstance(value, bool) and abs(value) > MAX_EXACT_INTEGER
+    return isinstance(value, dict | list)
+
+
+def _standard_type_problem(name: str, value: object) -> str | None:
+    expected = STANDARD_MOE_USER_ATTRIBUTES.get(name)
+    if expected is None or type(value) is expected:
+        return None
+    kind = "true or false" if expected is bool else "text"
+    return f"{name} is MoEngage's standard attribute and must be {kind}"
+
+
 def clean_attributes(
-    attributes: object, where: str, warnings: list[str], limit: int | None = None
+    attributes: object,
+    where: str,
+    warnings: list[str],
+    limit: int | None = None,
+    user: bool = False,
 ) -> dict[str, object]:
-    """Drop blocked names, trim long text and lists, keep at most `limit` attributes."""
+    """Drop blocked names and unrendered placeholders, trim long text and lists, send integers
+    MoEngage cannot store exactly as text, keep at most `limit` attributes. `user`: user
+    attributes, where MoEngage's standard `moe_` attributes are allowed with their type."""
     if not isinstance(attributes, dict):
         raise MappingError("invalid_attributes", f"{where}: attributes must be a JSON object")
     cleaned: dict[str, object] = {}
     for name, value in attributes.items():
-        if problem := _name_problem(name):
+        if problem := _name_problem(name, user):
             warnings.append(f"{where}: {problem}; it was left out")
             continue
         if value is None:
             continue
+        if user and (problem := _standard_type_problem(name, value)):
+            warnings.append(f"{where}: {problem}; it was left out")
+            continue
         if limit is not None and len(cleaned) >= limit:
             warnings.append(f"{where}: more than {limit} attributes; the rest were left out")
             break
-        if isinstance(value, dict | list) or (isinstance(value, str) and len(value) > _TRIM_ABOVE):
+        if _needs_cleaning(value):
             value = _clean_value(value, where, name, warnings)
+            if value is _DROP:
+                continue
         cleaned[name] = value
     return cleaned
 
@@ -150,17 +215,21 @@ def _epoch_seconds(value: object) -> float | None:
 
 
 def _moment(value: object, where: str, warnings: list[str]) -> str | None:
-    """A current_time / user_time as `YYYY-MM-DDTHH:MM:SSZ` (epoch seconds or milliseconds and
-    ISO 8601 accepted); None, with a warning, when it is not a date-time."""
-    seconds = _epoch_seconds(value)
-    if seconds is None:
-        consequence = "MoEngage's time is used" if where.endswith("current_time") else "left out"
-        warnings.append(f"{where} is not a date-time; {consequence}")
-        return None
-    if isinstance(value, str) and _CANONICAL_DATETIME.fullmatch(value):
+    """A current_time / user_time as `YYYY-MM-DDTHH:MM:SSZ` (epoch seconds or milliseconds,
+    ISO 8601 and .NET's /Date(ms)/ accepted); None when it is not a date-time (with a warning) or
+    is .NET's empty date (DateTime.MinValue, epoch 0: no value, so MoEngage's time is used)."""
+    canonical = isinstance(value, str) and _CANONICAL_DATETIME.fullmatch(value)
+    if canonical and _epoch_seconds(value) is not None:
         return value
     moment = parse_moment(value, UTC)
-    return None if moment is None else format_datetime(moment)
+    if moment is not None and moment.empty:
+        return None
+    if moment is None:
+        consequence = "MoEngage's time is used" if where.endswith("current_time") else "left out"
+        problem = UNRENDERED_WARNING if is_unrendered(value) else "is not a date-time"
+        warnings.append(f"{where} {problem}; {consequence}")
+        return None
+    return format_datetime(moment)
 
 
 def _check_optional_fields(action: dict, where: str, warnings: list[str]) -> None:
@@ -204,7 +273,13 @@ def _check_action(action: object, where: str, now: float, warnings: list[str]) -
         raise MappingError("invalid_action", f"{where}: action needs a non-empty 'action' name")
     if len(name) > MAX_NAME_LENGTH:
         raise MappingError("invalid_action", f"{where}: action name is over 200 characters")
+    if is_unrendered(name):
+        raise MappingError("invalid_action", f"{where}: action name {UNRENDERED_WARNING}")
     checked = {key: value for key, value in action.items() if value is not None}
+    for key in _ACTION_TEXT_FIELDS:
+        if key in checked and is_unrendered(checked[key]):
+            warnings.append(f"{where}.{key} {UNRENDERED_WARNING}; it was left out")
+            del checked[key]
     if "attributes" in checked:
         checked["attributes"] = clean_attributes(
             checked["attributes"], f"{where}.attributes", warnings, MAX_ATTRIBUTES_PER_EVENT
@@ -240,20 +315,49 @@ def _check_customer_flag(checked: dict, index: int, warnings: list[str]) -> None
     del checked["update_existing_only"]
 
 
+def _check_device(checked: dict, index: int, warnings: list[str]) -> dict:
+    """A device element as MoEngage's Track Device API documents it: a device_id, and attributes
+    with a platform (ANDROID, iOS, web, TV) and a push_id. Device attribute names are MoEngage's
+    own (moe_push_opted, moe_gaid, ...), so only the values are cleaned."""
+    where = f"element {index}"
+    device_id = checked.get("device_id")
+    if not isinstance(device_id, str) or not device_id.strip() or is_unrendered(device_id):
+        raise MappingError("invalid_element", f"{where}: a device needs a device_id")
+    checked["device_id"] = device_id.strip()
+    attributes = checked.get("attributes")
+    if not isinstance(attributes, dict):
+        raise MappingError("invalid_element", f"{where}: a device needs attributes")
+    cleaned = {}
+    for name, value in attributes.items():
+        value = _clean_value(value, f"{where}.attributes", name, warnings)
+        if value is not _DROP and value is not None:
+            cleaned[name] = value
+    platform = DEVICE_PLATFORMS.get(str(cleaned.get("platform", "")).strip().lower())
+    if platform is None:
+        allowed = ", ".join(DEVICE_PLATFORMS.values())
+        raise MappingError("invalid_element", f"{where}: a device's platform must be {allowed}")
+    if not isinstance(cleaned.get("push_id"), str) or not cleaned["push_id"].strip():
+        raise MappingError("invalid_element", f"{where}: a device needs attributes.push_id")
+    checked["attributes"] = {**cleaned, "platform": platform}
+    return checked
+
+
 def check_element(element: object, index: int, now: float, warnings: list[str]) -> dict:
     """Return a copy of one MoEngage element that satisfies the data rules, or raise."""
     if not isinstance(element, dict):
         raise MappingError("invalid_element", f"element {index} must be a JSON object")
     kind = element.get("type")
-    if kind not in ELEMENT_TYPES:
+    if kind not in PASSTHROUGH_ELEMENT_TYPES:
         raise MappingError(
-            "invalid_element", f"element {index}: type must be 'event' or 'customer'"
+            "invalid_element", f"element {index}: type must be 'event', 'customer' or 'device'"
         )
     checked = {key: value for key, value in element.items() if value is not None}
     checked["customer_id"] = customer_id(element, index)
+    if kind == "device":
+        return _check_device(checked, index, warnings)
     if kind == "customer":
         checked["attributes"] = clean_attributes(
-            element.get("attributes") or {}, f"element {index}.attributes", warnings
+            element.get("attributes") or {}, f"element {index}.attributes", warnings, user=True
         )
         _check_customer_flag(checked, index, warnings)
         return checked

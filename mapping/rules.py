@@ -78,7 +78,7 @@ def _check_element_template(element: object, where: str) -> None:
     if not isinstance(element.get("customer_id"), str):
         raise RuleError(f'{where}: "customer_id" is required, e.g. "{{{{memberId | required}}}}"')
     if kind == "customer":
-        check_rule_attribute_names(element.get("attributes"), f"{where}.attributes")
+        check_rule_attribute_names(element.get("attributes"), f"{where}.attributes", user=True)
         return
     actions = element.get("actions")
     if not isinstance(actions, list) or not actions:

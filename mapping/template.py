@@ -4,10 +4,11 @@ Placeholder syntax, as KLS admins already write it, plus a few filters:
 
     {{memberId}}                               a field of the body
     {{member.address.city}}                    a dotted path (list items by index: items.0.sku)
-    {{issuedTimestamp or issuedDate}}          the first present of several fields
+    {{issuedTimestamp or issuedDate}}          the first of several fields that converts
     {{rewardValue | number}}                   a type: datetime date number integer boolean string
     {{memberId | required}}                    missing -> the webhook is refused (422)
     {{channel | default: "web"}}               used when every field is missing
+    {{emailAllowed | boolean | not}}           a boolean, negated (allowed -> unsubscribed)
 
 A placeholder that is the whole JSON value keeps its converted type; one inside a longer string is
 rendered as text. A missing optional value drops the key. Body values are data: they are never
@@ -22,8 +23,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from mapping.converters import CONVERTERS, ConversionContext, ConversionError, Converter, to_string
+from mapping.converters import (
+    CONVERTERS,
+    ConversionContext,
+    ConversionError,
+    Converter,
+    NoValue,
+    to_string,
+)
 from mapping.errors import MappingError, RuleError
+from mapping.unrendered import UNRENDERED_WARNING, is_unrendered
 
 
 class _Missing:
@@ -34,6 +43,7 @@ class _Missing:
 
 
 MISSING = _Missing()
+_FAILED = object()  # a value was there but did not convert (already reported)
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _WHOLE = re.compile(r"\s*\{\{(.*?)\}\}\s*", re.DOTALL)
@@ -65,51 +75,82 @@ class Placeholder:
     converter: Converter | None
     required: bool
     default: object
+    negate: bool = False
 
     def resolve(self, state: RenderState, output: str) -> object:
         """The converted value, or MISSING; raises MappingError when a required value fails."""
-        value = self._lookup(state.body)
-        if value is MISSING:
-            if self.default is not MISSING:
-                return self.default
-            if self.required:
-                raise MappingError(
-                    "missing_field",
-                    f"required field {' or '.join(self.sources)} is missing "
-                    f'(rule "{state.rule}", output "{output}")',
-                )
-            return MISSING
-        if self.converter is None:
+        value = self._first_converted(state, output)
+        if value is _FAILED:
+            return MISSING  # reported; a default stands only for a value that is not there
+        if value is not MISSING:
             return value
-        try:
-            return self.converter(value, state.context)
-        except ConversionError as error:
+        if self.default is not MISSING:
+            return self.default
+        if self.required:
+            raise MappingError(
+                "missing_field",
+                f"required field {' or '.join(self.sources)} is missing "
+                f'(rule "{state.rule}", output "{output}")',
+            )
+        return MISSING
+
+    def _first_converted(self, state: RenderState, output: str) -> object:
+        """The first source that is present and converts (`a or b`), or MISSING; a value that
+        does not convert is reported only when no later source converts either."""
+        failure: ConversionError | None = None
+        for source, path in zip(self.sources, self.paths, strict=True):
+            value = _lookup(state.body, path)
+            if value is MISSING:
+                continue
+            if is_unrendered(value):
+                state.warnings.append(
+                    f'field {source} {UNRENDERED_WARNING} (rule "{state.rule}", output '
+                    f'"{output}"); the value was left out'
+                )
+                continue
+            if self.converter is None:
+                return value
+            notes: list[str] = []
+            try:
+                converted = self.converter(value, state.context, notes)
+            except NoValue:
+                continue
+            except ConversionError as error:
+                failure = failure or error
+                continue
+            for note in notes:
+                state.warnings.append(
+                    f'field {source} (rule "{state.rule}", output "{output}"): {note}'
+                )
+            return (not converted) if self.negate else converted
+        if failure is not None:
             message = (
                 f"field {' or '.join(self.sources)} is not a valid {self.converter_name} "
-                f'(rule "{state.rule}", output "{output}"): {error}'
+                f'(rule "{state.rule}", output "{output}"): {failure}'
             )
             if self.required:
-                raise MappingError("invalid_field", message) from None
+                raise MappingError("invalid_field", message)
             state.warnings.append(message + "; the value was left out")
-            return MISSING
-
-    def _lookup(self, body: Mapping[str, object]) -> object:
-        for path in self.paths:
-            value: object = body
-            for segment in path:
-                if isinstance(value, (dict, Mapping)):  # dict first: the fast check
-                    value = value.get(segment, MISSING)
-                elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
-                    value = value[int(segment)]
-                else:
-                    value = MISSING
-                    break
-            if value is None or value is MISSING:
-                continue
-            if isinstance(value, str) and not value.strip():
-                continue
-            return value
+            return _FAILED
         return MISSING
+
+
+def _lookup(body: Mapping[str, object], path: tuple[str, ...]) -> object:
+    """The value at `path`, text trimmed; MISSING when absent, null or blank."""
+    value: object = body
+    for segment in path:
+        if isinstance(value, (dict, Mapping)):  # dict first: the fast check
+            value = value.get(segment, MISSING)
+        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+            value = value[int(segment)]
+        else:
+            return MISSING
+    if value is None:
+        return MISSING
+    if isinstance(value, str):
+        value = value.strip()
+        return value if value else MISSING
+    return value
 
 
 def parse_placeholder(expression: str, context: ConversionContext) -> Placeholder:
@@ -123,6 +164,7 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
             )
     converter_name: str | None = None
     required = False
+    negate = False
     default: object = MISSING
     for raw in filters:
         match = _FILTER.fullmatch(raw)
@@ -135,19 +177,27 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
             required = True
         elif name == "optional":
             required = False
+        elif name == "not":
+            negate = True
         elif name == "default":
             default = _literal(argument, expression)
         else:
-            known = ", ".join([*CONVERTERS, "required", "optional", "default: <value>"])
+            known = ", ".join([*CONVERTERS, "not", "required", "optional", "default: <value>"])
             raise RuleError(
                 f"placeholder {{{{{expression}}}}}: unknown filter {name!r}; use {known}"
             )
+    if negate and converter_name != "boolean":
+        raise RuleError(
+            f"placeholder {{{{{expression}}}}}: 'not' negates booleans: add '| boolean'"
+        )
     converter = CONVERTERS[converter_name] if converter_name else None
     if default is not MISSING and converter is not None:
         try:
             default = converter(default, context)
         except ConversionError as error:
             raise RuleError(f"placeholder {{{{{expression}}}}}: default {error}") from None
+        except NoValue:
+            raise RuleError(f"placeholder {{{{{expression}}}}}: default is an empty date") from None
     return Placeholder(
         sources=sources,
         paths=tuple(tuple(source.split(".")) for source in sources),
@@ -155,6 +205,7 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
         converter=converter,
         required=required,
         default=default,
+        negate=negate,
     )
 
 

@@ -19,20 +19,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 SUCCESS_MESSAGE = "Your request has been accepted and will be processed soon."
 SINGLE_LIMIT = 131072  # 128 KB for track event / track user
 BULK_LIMIT = 102400  # 100 KB for bulk import (the stricter reading of the docs)
-ENDPOINTS = ("event", "customer", "transition")
+ENDPOINTS = ("event", "customer", "device", "transition")  # POST /v1/{endpoint}/{workspace}
+USER_OPERATIONS = ("merge", "delete")  # POST /v1/customer/{operation}?app_id={workspace}
+MAX_MERGE_PAIRS = 50
+# The data overview's list, word for word ("Request Body"), compared without case.
 FORBIDDEN_IDS = frozenset(
     {
         *("unknown", "guest", "null", "0", "1", "true", "false", "user_attribute_unique_id"),
-        *("na", "n/a", "dummy_seller_code", "user_id", "id", "customer_id", "uid", "userid"),
-        *("none", "-2", "-1", "2", ""),
+        *("(empty)", "na", "n/a", "", "dummy_seller_code", "user_id", "id", "customer_id"),
+        *("uid", "userid", "none", "-2", "-1", "2"),
+    }
+)
+# Standard user attributes with the reserved prefix that Track User may create or update (data
+# overview "User Attributes", data.yaml UserAttributes): not a policy violation on a user.
+STANDARD_MOE_USER_ATTRIBUTES = frozenset(
+    {
+        *("moe_unsubscribe", "moe_spam", "moe_hard_bounce", "moe_sms_subscription"),
+        *("moe_email_optin_status", "moe_wa_subscription", "moe_em_unsub_categories"),
+        *("moe_sub_w", "moe_mweb", "moe_gaid"),
     }
 )
 PLATFORMS = frozenset({"android", "ios", "web", "tv", "unknown"})
+DEVICE_PLATFORMS = frozenset({"android", "ios", "web", "tv"})  # data.yaml DeviceAttributes
+EPOCH_MS_THRESHOLD = 100_000_000_000  # a larger epoch is milliseconds (year 5138 in seconds)
+IDENTITY_TYPES = ("customer_id", "moengage_id")
 FUTURE_TOLERANCE = 60.0
 MAX_ACTION_ATTRIBUTES = 100
 MAX_STRING = 512
@@ -41,7 +56,9 @@ MAX_NAME = 200
 BLOCKED_NAMES = frozenset({"id", "_id", ""})
 _MISSING = "MissingAttributeError"
 
-_ROUTE = re.compile(r"^/v1/(event|customer|transition)/([^/]+)/?$")
+_ROUTE = re.compile(r"^/v1/(event|customer|device|transition)/([^/]+)/?$")
+_USER_OPERATION = re.compile(r"^/v1/customer/(merge|delete)/?$")
+_EPOCH_TEXT = re.compile(r"\d{9,13}", re.ASCII)
 _MOE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z)?$")
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE_LIKE = re.compile(
@@ -54,6 +71,11 @@ _DATE_LIKE = re.compile(
 def request_id() -> str:
     """MoEngage tags every answer with an 8-letter id; clients log it, so mimic it."""
     return "".join(random.choices(string.ascii_letters, k=8))
+
+
+def merge_success_body() -> dict[str, Any]:
+    """Merge Users answers with an operation, not a message (data.yaml /customer/merge)."""
+    return {"status": "success", "operation": "created"}
 
 
 def success_body() -> dict[str, Any]:
@@ -90,10 +112,17 @@ class Verdict:
     dropped: list[Any] = field(default_factory=list)
     rejected: list[tuple[Any, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    merges: list[tuple[str, str]] = field(default_factory=list)  # (merged_user, retained_user)
+    deletion: tuple[str, str] | None = None  # (identity_type, identity_value)
 
 
-def match_route(path: str) -> tuple[str, str] | None:
-    """Split ``/v1/{endpoint}/{workspace}`` so the server can 404 anything else."""
+def match_route(path: str, query: str = "") -> tuple[str, str | None] | None:
+    """``/v1/{endpoint}/{workspace}``, or ``/v1/customer/{merge|delete}?app_id={workspace}``
+    (the workspace None when the query has no app_id), so the server can 404 anything else."""
+    found = _USER_OPERATION.match(path)
+    if found:
+        app_ids = parse_qs(query).get("app_id")
+        return found.group(1), (app_ids[0] if app_ids else None)
     found = _ROUTE.match(path)
     return (found.group(1), unquote(found.group(2))) if found else None
 
@@ -120,7 +149,7 @@ def element_count(endpoint: str, body: bytes) -> int:
 
 def check_request(
     endpoint: str,
-    workspace: str,
+    workspace: str | None,
     headers: Mapping[str, str],
     body: bytes,
     *,
@@ -129,6 +158,8 @@ def check_request(
     now: float,
 ) -> Verdict:
     """Apply the contract in MoEngage's order: auth, app key, media type, size, JSON, shape."""
+    if endpoint in USER_OPERATIONS:
+        return _check_user_operation(endpoint, workspace, headers, body, app_id, api_key)
     problem = (
         _check_auth(headers.get("authorization"), workspace, app_id, api_key)
         or _check_headers(headers, app_id)
@@ -199,6 +230,80 @@ def _check_size(endpoint: str, size: int) -> Problem | None:
     return None
 
 
+def _check_user_operation(
+    operation: str,
+    workspace: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    app_id: str,
+    api_key: str,
+) -> Verdict:
+    """Merge Users and Delete User: the workspace is the app_id query parameter."""
+    if not workspace:
+        message = "app_id is required in path/query params."
+        return Verdict(400, fail_body(None, message, "ParamsRequired"))
+    problem = (
+        _check_auth(headers.get("authorization"), app_id, app_id, api_key)
+        or _check_headers(headers, app_id)
+        or _check_size(operation, len(body))
+    )
+    if problem:
+        return Verdict(problem.status, problem.body())
+    if workspace != app_id:
+        message = "App key mismatch in params and authentication."
+        return Verdict(409, fail_body(None, message, "Authentication required."))
+    try:
+        payload = parse_json(body)
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, dict):
+        message = "A valid JSON document is required."
+        return Verdict(400, fail_body(None, message, "Body type is not JSON"))
+    if operation == "merge":
+        return _check_merge(payload)
+    return _check_delete(payload)
+
+
+def _check_merge(payload: dict[str, Any]) -> Verdict:
+    """``{"merge_data": [{"merged_user": ..., "retained_user": ...}, ...]}``, at most 50 pairs."""
+    pairs = payload.get("merge_data")
+    if not isinstance(pairs, list) or not pairs:
+        problem = Problem("merge_data", "merge_data must be a non-empty array", _MISSING)
+        return Verdict(400, problem.body())
+    if len(pairs) > MAX_MERGE_PAIRS:
+        message = f"A maximum of {MAX_MERGE_PAIRS} users can be merged in a single call"
+        return Verdict(400, Problem("merge_data", message).body())
+    merges: list[tuple[str, str]] = []
+    for pair in pairs:
+        if not isinstance(pair, dict):
+            return Verdict(400, Problem("merge_data", "each pair must be an object").body())
+        for key in ("merged_user", "retained_user"):
+            if not isinstance(pair.get(key), str) or not pair[key].strip():
+                message = f"{key} is expected to be String or Unicode String."
+                return Verdict(400, Problem(key, message, _MISSING).body())
+        merges.append((pair["merged_user"], pair["retained_user"]))
+    return Verdict(200, merge_success_body(), merges=merges)
+
+
+def _check_delete(payload: dict[str, Any]) -> Verdict:
+    """One user a call: ``{"identity_type": "customer_id", "identity_value": ...}`` (the path's
+    body); the components' ``{"identifiers": [{"identifier_type", "identifier"}]}`` reading is
+    accepted too, with one identifier."""
+    identifiers = payload.get("identifiers")
+    if isinstance(identifiers, list) and len(identifiers) == 1:
+        first = identifiers[0] if isinstance(identifiers[0], dict) else {}
+        kind, value = first.get("identifier_type"), first.get("identifier")
+    else:
+        kind, value = payload.get("identity_type"), payload.get("identity_value")
+    if kind not in IDENTITY_TYPES:
+        message = "identity_type must be customer_id or moengage_id"
+        return Verdict(400, Problem("identity_type", message, _MISSING).body())
+    if not isinstance(value, str) or not value.strip():
+        message = "identity_value is not found in the payload"
+        return Verdict(400, Problem("identity_value", message, _MISSING).body())
+    return Verdict(200, success_body(), deletion=(kind, value))
+
+
 def _check_payload(endpoint: str, payload: dict[str, Any], now: float) -> Verdict:
     """Single endpoints fail the request on a bad element; bulk answers 200 and drops it."""
     if endpoint != "transition":
@@ -216,7 +321,7 @@ def _check_payload(endpoint: str, payload: dict[str, Any], now: float) -> Verdic
     for element in elements:
         kind = element.get("type") if isinstance(element, dict) else None
         if isinstance(kind, str) and kind in ("customer", "event", "device"):
-            problem = None if kind == "device" else check_element(kind, element, now)
+            problem = check_element(kind, element, now)
             if problem:
                 verdict.rejected.append((element, problem.message))
             else:
@@ -230,18 +335,45 @@ def _check_payload(endpoint: str, payload: dict[str, Any], now: float) -> Verdic
 
 
 def check_element(kind: str, element: dict[str, Any], now: float) -> Problem | None:
-    """Validate one customer or event element (same rules inside and outside a transition)."""
+    """Validate one customer, event or device element (same rules inside and outside a
+    transition)."""
     problem = _check_customer_id(element)
     if problem:
         return problem
     if kind == "event":
         return _check_event(element, now)
+    if kind == "device":
+        return _check_device(element)
     attributes = element.get("attributes")
     if attributes is not None and not isinstance(attributes, dict):
         return Problem("attributes", "attributes must be an object")
     flag = element.get("update_existing_only")
     if flag is not None and not isinstance(flag, bool):
         return Problem("update_existing_only", "update_existing_only must be a boolean")
+    return None
+
+
+def _check_device(element: dict[str, Any]) -> Problem | None:
+    """Track Device: a device_id and attributes with a platform and a push_id (data.yaml
+    CreateDeviceRequest; the 400 examples). RudderStack sends ``android``: the platform is read
+    without case."""
+    device_id = element.get("device_id")
+    if device_id is None:
+        return Problem("device_id", "'device_id' is not found in the payload", _MISSING)
+    if not isinstance(device_id, str) or not device_id.strip():
+        return Problem("device_id", "device_id must be a non-empty string")
+    attributes = element.get("attributes")
+    if attributes is None:
+        return Problem("attributes", "'attributes' is not found in the payload", _MISSING)
+    if not isinstance(attributes, dict):
+        return Problem("attributes", "attributes must be an object")
+    platform = attributes.get("platform")
+    if platform is None:
+        return Problem("platform", "'platform' is not found in payload", _MISSING)
+    if not isinstance(platform, str) or platform.lower() not in DEVICE_PLATFORMS:
+        return Problem("platform", "'platform' is not a valid platform.", "ValueError")
+    if attributes.get("push_id") is None:
+        return Problem("push_id", "'push_id' is not found in payload", _MISSING)
     return None
 
 
@@ -285,7 +417,8 @@ def _check_action(action: Any, now: float) -> Problem | None:
         return Problem("platform", "platform must be one of ANDROID, iOS, web, TV, unknown")
     for key in ("current_time", "user_time"):
         if key in action and _timestamp(action[key]) is None:
-            return Problem(key, f"{key} must be ISO 8601 with a time zone or epoch seconds")
+            message = f"{key} must be ISO 8601 with a time zone or epoch seconds or milliseconds"
+            return Problem(key, message)
     current = _timestamp(action.get("current_time"))
     if current is not None and current > now + FUTURE_TOLERANCE:
         return Problem("current_time", "current_time can not be in the future")
@@ -298,18 +431,23 @@ def _check_action(action: Any, now: float) -> Problem | None:
 
 
 def _timestamp(value: Any) -> float | None:
-    """Epoch seconds of an ISO 8601 string with zone, or of an epoch number; None if neither."""
+    """Epoch seconds of an ISO 8601 string with zone, or of an epoch in seconds or milliseconds
+    (a number, or digits as text as the reference's examples send them); None if neither."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str) and _EPOCH_TEXT.fullmatch(value.strip()):
+        number = float(value.strip())
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return parsed.timestamp() if parsed.tzinfo is not None else None
+    else:
         return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
+    return number / 1000 if abs(number) >= EPOCH_MS_THRESHOLD else number
 
 
 def policy_violations(element: dict[str, Any]) -> list[str]:
@@ -322,7 +460,7 @@ def policy_violations(element: dict[str, Any]) -> list[str]:
     if kind == "customer":
         attributes = element.get("attributes")
         if isinstance(attributes, dict):
-            found.extend(_attribute_violations(who, attributes))
+            found.extend(_attribute_violations(who, attributes, STANDARD_MOE_USER_ATTRIBUTES))
         return found
     for action in element.get("actions") or []:
         name = action.get("action", "")
@@ -338,11 +476,14 @@ def policy_violations(element: dict[str, Any]) -> list[str]:
     return found
 
 
-def _attribute_violations(where: str, attributes: dict[str, Any]) -> list[str]:
+def _attribute_violations(
+    where: str, attributes: dict[str, Any], standard: frozenset[str] = frozenset()
+) -> list[str]:
     found: list[str] = []
     for name, value in attributes.items():
         label = f"{where}: attribute {name!r}"
-        if name.strip().lower() in BLOCKED_NAMES or name.lower().startswith("moe_"):
+        reserved = name.lower().startswith("moe_") and name not in standard
+        if name.strip().lower() in BLOCKED_NAMES or reserved:
             found.append(f"{label}: name is blocked by MoEngage")
         if len(name) > MAX_NAME:
             found.append(f"{label}: name longer than {MAX_NAME} characters")

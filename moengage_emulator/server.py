@@ -129,6 +129,9 @@ class Emulator:
         self._dropped: list[Any] = []
         self._rejected: list[tuple[Any, str]] = []
         self._violations: list[str] = []
+        self._profiles: dict[str, dict[str, Any]] = {}
+        self._merges: list[tuple[str, str]] = []
+        self._deletions: list[tuple[str, str]] = []
         self._window: int | None = None
         self._used = 0
 
@@ -223,6 +226,26 @@ class Emulator:
             return list(self._violations)
 
     @property
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """User attributes by customer_id, as accepted elements, merges and deletions left them:
+        a deleted id updated later is a new profile; a merge moves the merged user's attributes
+        to the retained user (its own values for the rest)."""
+        with self._lock:
+            return copy.deepcopy(self._profiles)
+
+    @property
+    def merges(self) -> list[tuple[str, str]]:
+        """Every (merged_user, retained_user) pair applied, in order."""
+        with self._lock:
+            return list(self._merges)
+
+    @property
+    def deletions(self) -> list[tuple[str, str]]:
+        """Every (identity_type, identity_value) deleted, in order."""
+        with self._lock:
+            return list(self._deletions)
+
+    @property
     def faults(self) -> list[Fault]:
         with self._lock:
             return copy.deepcopy(self._faults)
@@ -264,12 +287,48 @@ class Emulator:
             if self._window == window:
                 self._used = max(0, self._used - count)
 
-    def _keep(self, verdict: contract.Verdict) -> None:
+    def _keep(self, verdict: contract.Verdict) -> contract.Verdict:
+        """Record what MoEngage would keep; a deletion of an unknown customer_id becomes the
+        documented 400 "Not Found" instead."""
         with self._lock:
+            if verdict.deletion is not None and not self._delete(*verdict.deletion):
+                message = f"User doesn't exists with customer id {verdict.deletion[1]}"
+                return contract.Verdict(400, contract.fail_body(None, message, "Not Found"))
             self._accepted.extend(verdict.accepted)
             self._dropped.extend(verdict.dropped)
             self._rejected.extend(verdict.rejected)
             self._violations.extend(verdict.violations)
+            for element in verdict.accepted:
+                self._update_profile(element)
+            for merged, retained in verdict.merges:
+                self._merge(merged, retained)
+            return verdict
+
+    def _update_profile(self, element: dict[str, Any]) -> None:
+        kind, user = element.get("type"), str(element.get("customer_id"))
+        if kind == "event":
+            self._profiles.setdefault(user, {})
+        elif kind == "customer":
+            if user not in self._profiles and element.get("update_existing_only") is True:
+                return
+            self._profiles.setdefault(user, {}).update(element.get("attributes") or {})
+
+    def _merge(self, merged: str, retained: str) -> None:
+        """A pair whose merged user is unknown is skipped, as MoEngage skips failed pairs."""
+        if merged == retained or merged not in self._profiles:
+            return
+        self._profiles.setdefault(retained, {}).update(self._profiles.pop(merged))
+        self._merges.append((merged, retained))
+
+    def _delete(self, identity_type: str, value: str) -> bool:
+        """Forget the user; False when a customer_id is unknown (a moengage_id cannot be
+        checked: the emulator assigns none)."""
+        if identity_type == "customer_id":
+            if value not in self._profiles:
+                return False
+            del self._profiles[value]
+        self._deletions.append((identity_type, value))
+        return True
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -286,6 +345,14 @@ class Emulator:
                 "dropped": copy.deepcopy(self._dropped),
                 "rejected": [{"element": e, "reason": r} for e, r in self._rejected],
                 "violations": list(self._violations),
+            }
+
+    def _profile_snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "profiles": copy.deepcopy(self._profiles),
+                "merges": [list(pair) for pair in self._merges],
+                "deletions": [list(pair) for pair in self._deletions],
             }
 
     def _request_log(self) -> list[dict[str, Any]]:
@@ -399,7 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
         delay = em.latency + (fault.latency if fault else 0.0)
         if delay > 0:
             time.sleep(delay)
-        route = contract.match_route(path)
+        route = contract.match_route(path, query)
         count: int | str = contract.element_count(route[0], body) if route else "-"
         if fault and fault.drop:
             self._record(path, query, body, 0, None)
@@ -423,7 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
         em._log(self.command, path, status, count)
 
     def _answer(
-        self, route: tuple[str, str], body: bytes, count: int
+        self, route: tuple[str, str | None], body: bytes, count: int
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         em = self.server.emulator
         ok, quota_headers, window = em._reserve(count)
@@ -434,10 +501,11 @@ class _Handler(BaseHTTPRequestHandler):
         verdict = contract.check_request(
             *route, headers, body, app_id=em.app_id, api_key=em.api_key, now=em.clock()
         )
+        if verdict.status == 200:
+            verdict = em._keep(verdict)
         if verdict.status != 200:
             em._release(window, count)
             return verdict.status, verdict.body, {}
-        em._keep(verdict)
         return 200, verdict.body, quota_headers
 
     def _record(self, path: str, query: str, body: bytes, status: int, response: Any) -> None:
@@ -484,6 +552,7 @@ def _control(handler: _Handler, path: str, body: bytes) -> None:
         "/_emulator/health": ("GET", lambda _: (200, {"status": "ok"})),
         "/_emulator/accepted": ("GET", lambda _: (200, em._snapshot())),
         "/_emulator/requests": ("GET", lambda _: (200, em._request_log())),
+        "/_emulator/profiles": ("GET", lambda _: (200, em._profile_snapshot())),
         "/_emulator/faults": ("POST", lambda data: _add_fault(em, data)),
         "/_emulator/reset": ("POST", lambda _: _reset(em)),
         "/_emulator/latency": ("PUT", lambda data: _set_latency(em, data)),

@@ -129,7 +129,12 @@ def test_customer_is_accepted(emulator: Emulator, client: httpx.Client) -> None:
 
 
 def test_transition_accepts_every_element(emulator: Emulator, client: httpx.Client) -> None:
-    device = {"type": "device", "customer_id": "M-1001", "anything": 1}
+    device = {
+        "type": "device",
+        "customer_id": "M-1001",
+        "device_id": "d-1",
+        "attributes": {"platform": "ANDROID", "push_id": "token-1"},
+    }
     elements = [CUSTOMER, EVENT, device]
     response = post(client, "transition", {"type": "transition", "elements": elements})
 
@@ -298,7 +303,7 @@ def test_empty_actions_is_400(client: httpx.Client) -> None:
         (
             {"action": "x", "user_time": "03/14/2026"},
             "user_time",
-            "user_time must be ISO 8601 with a time zone or epoch seconds",
+            "user_time must be ISO 8601 with a time zone or epoch seconds or milliseconds",
         ),
     ],
 )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -18,9 +19,11 @@ from mapping import ConversionContext, Mapper, MappingError, compile_rules
 from mapping.converters import ConversionError, to_boolean, to_number, to_string
 from mapping.dates import format_date, format_datetime, parse_moment
 from mapping.known_fields import KNOWN_KOGNITIV_FIELDS
-from mapping.policy import FORBIDDEN_CUSTOMER_IDS
+from mapping.policy import FORBIDDEN_CUSTOMER_IDS, STANDARD_MOE_USER_ATTRIBUTES
+from mapping.unrendered import is_unrendered
 
 CTX = ConversionContext(ZoneInfo("UTC"), "MDY")
+DECIMAL_COMMA = ConversionContext(ZoneInfo("UTC"), "DMY", "1.234,56")
 CHICAGO = ZoneInfo("America/Chicago")
 NOW = datetime(2026, 4, 1, tzinfo=UTC).timestamp()
 DOCUMENT = json.loads((Path(mapping.__file__).parent / "default_mappings.json").read_text())
@@ -193,6 +196,14 @@ def _strings(value: object):
             yield from _strings(item)
 
 
+def _text_values(value: object):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _text_values(item)
+
+
 def _check_customer_id(element: dict) -> None:
     cid = element["customer_id"]
     assert isinstance(cid, str)
@@ -203,11 +214,13 @@ def _check_customer_id(element: dict) -> None:
     assert not re.fullmatch(r"\{\{.*\}\}", cid, re.DOTALL)
 
 
-def _check_attributes(attributes: dict, *, from_rule: bool) -> None:
+def _check_attributes(attributes: dict, *, from_rule: bool, user: bool = False) -> None:
     assert isinstance(attributes, dict)
     for name, value in attributes.items():
         assert name.strip() not in ("", "id", "_id")
-        assert not name.lower().startswith("moe_")
+        assert not name.lower().startswith("moe_") or (
+            user and name in STANDARD_MOE_USER_ATTRIBUTES
+        )
         assert value is not None
         if isinstance(value, str):
             assert len(value) <= 512
@@ -228,14 +241,13 @@ def _check_attributes(attributes: dict, *, from_rule: bool) -> None:
 def check_elements(elements: list, body: dict, *, from_rule: bool) -> None:
     assert elements
     json.dumps(elements, allow_nan=False)  # valid JSON for MoEngage: no NaN or Infinity
-    body_has_braces = any("{{" in text for text in _strings(body))
-    for text in _strings(elements):
-        assert "{{" not in text or body_has_braces, text
+    for text in _text_values(elements):
+        assert not is_unrendered(text), text  # never a placeholder, from the rule or the body
     for element in elements:
         assert element["type"] in ("event", "customer")
         _check_customer_id(element)
         if element["type"] == "customer":
-            _check_attributes(element["attributes"], from_rule=from_rule)
+            _check_attributes(element["attributes"], from_rule=from_rule, user=True)
             continue
         assert element["actions"]
         for action in element["actions"]:
@@ -429,12 +441,22 @@ def test_parse_and_format_never_raise(value: object) -> None:
 
 
 @PROPERTY
-@given(value=st.integers(min_value=-(10**30), max_value=10**30))
+@given(value=st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1))
 def test_integer_text_converts_back_exactly(value: int) -> None:
     assert to_number(str(value), CTX) == value
     assert type(to_number(str(value), CTX)) is int
     assert to_number(f"  {value}  ", CTX) == value
     assert to_number(f"{value:,}", CTX) == value
+    assert to_number(f"{value:,}".replace(",", "."), DECIMAL_COMMA) == value
+
+
+@PROPERTY
+@given(value=st.integers(min_value=2**53, max_value=10**30), sign=st.sampled_from([1, -1]))
+def test_integers_moengage_cannot_store_exactly_are_refused(value: int, sign: int) -> None:
+    with pytest.raises(ConversionError, match="cannot be stored exactly"):
+        to_number(str(sign * value), CTX)
+    with pytest.raises(ConversionError, match="cannot be stored exactly"):
+        to_number(sign * value, CTX)
 
 
 @PROPERTY

@@ -189,11 +189,19 @@ def test_or_fallback_with_converter_converts_the_chosen_value() -> None:
     assert value == "2026-03-14T09:30:00Z"
 
 
-def test_or_fallback_does_not_skip_a_present_but_invalid_value() -> None:
-    # the first present value is used; if it cannot be converted it is dropped with a warning
+def test_or_takes_the_first_value_that_converts() -> None:
     value, warnings = render({"k": "{{a or b | number}}", "z": 1}, {"a": "abc", "b": "5"})
+    assert value == {"k": 5, "z": 1}
+    assert warnings == []
+
+
+def test_or_with_no_value_that_converts_is_dropped_with_one_warning() -> None:
+    value, warnings = render({"k": "{{a or b | number}}", "z": 1}, {"a": "abc", "b": "x"})
     assert value == {"z": 1}
-    assert len(warnings) == 1
+    assert warnings == [
+        'field a or b is not a valid number (rule "test_rule", output "k"): '
+        "expected a number such as 1250 or 1,250.50; the value was left out"
+    ]
 
 
 BODY = {
@@ -344,22 +352,32 @@ def test_optional_failed_conversion_in_interpolation_drops_key() -> None:
 @pytest.mark.parametrize(
     "template", ["{{name}}", "{{name | string}}", "Hi {{name}}", "{{name or other}}"]
 )
-def test_body_values_with_placeholders_stay_literal(template: str) -> None:
+def test_body_values_with_placeholders_are_never_rendered_and_never_sent(template: str) -> None:
     body = {"name": "{{memberEmail}}", "memberEmail": "secret@example.com"}
-    value, _ = render(template, body)
-    assert "{{memberEmail}}" in value
-    assert "secret@example.com" not in value
+    value, warnings = render({"k": template, "z": 0}, body)
+    assert value == {"z": 0}
+    assert len(warnings) == 1
+    assert "unrendered Kognitiv placeholder" in warnings[0]
+    assert "secret@example.com" not in warnings[0]
 
 
-def test_body_values_with_placeholders_stay_literal_through_mapper() -> None:
-    m = mapper({"custom": event_rule({"note": "{{note | string}}"})})
+def test_or_skips_an_unrendered_value_for_the_next_field() -> None:
+    value, warnings = render({"k": "{{name or other}}"}, {"name": "{{x}}", "other": "Ana"})
+    assert value == {"k": "Ana"}
+    assert warnings == [
+        "field name holds an unrendered Kognitiv placeholder (a field unknown to Kognitiv) "
+        '(rule "test_rule", output "k"); the value was left out'
+    ]
+
+
+def test_body_values_with_placeholders_are_dropped_through_mapper() -> None:
+    m = mapper({"custom": event_rule({"note": "{{note | string}}", "keep": "{{k}}"})})
     result = m.map(
-        {"memberId": "M-1", "note": "{{memberEmail}} {{memberId | required}}", "memberEmail": "x"},
+        {"memberId": "M-1", "note": "{{memberEmail}} {{memberId | required}}", "k": "x"},
         "custom",
     )
-    assert result.elements[0]["actions"][0]["attributes"] == {
-        "note": "{{memberEmail}} {{memberId | required}}"
-    }
+    assert result.elements[0]["actions"][0]["attributes"] == {"keep": "x"}
+    assert len(result.warnings) == 1
 
 
 # --- placeholder parsing errors ------------------------------------------------------------
