@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from bridge.errors import BridgeError
-from bridge.queue_gateway import QueueGateway, ServiceBusGateway
+from bridge.queue_gateway import QueueGateway, ServiceBusConfig, ServiceBusGateway
 from bridge.replay import (
     DEFAULT_RATE_PER_MINUTE,
     CredentialsRefused,
@@ -343,7 +343,7 @@ def cmd_deadletters(
                 "KOGNITIV_SERVICE_BUS_QUEUE"
             )
             return EXIT_USAGE
-        gateway = ServiceBusGateway(runtime.settings)
+        gateway = ServiceBusGateway(ServiceBusConfig.from_settings(runtime.settings))
     return asyncio.run(_deadletters(args, gateway, console))
 
 
