@@ -19,6 +19,7 @@ TABLE_NAME = "kognitivdelivered"
 STORAGE_SETTING = "AzureWebJobsStorage"
 TIMEOUT_SECONDS = 10.0  # a slow record must not hold the batch past its lock
 MAX_PARALLEL_READS = 16
+CLIENT_RETRIES = {"retry_total": 1, "retry_backoff_factor": 0.5, "retry_backoff_max": 2}
 TRANSACTION_SIZE = 100  # Table Storage's limit per entity-group transaction
 # Azurite's well-known development account (public, documented; not a secret).
 DEVELOPMENT_STORAGE = (
@@ -76,20 +77,26 @@ class TableDeliveryRecord:
         loop = asyncio.get_running_loop()
         if self._client is not None and self._loop is loop:
             return self._client
+        from azure.core.pipeline.transport import AsyncioRequestsTransport
         from azure.data.tables.aio import TableServiceClient
 
+        # requests (already an azure-core dependency) run off the event loop: no aiohttp
+        options = {**CLIENT_RETRIES, "transport": AsyncioRequestsTransport()}
         config = self._config
         if config.connection_string:
-            service = TableServiceClient.from_connection_string(config.connection_string)
+            service = TableServiceClient.from_connection_string(config.connection_string, **options)
         else:
             from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
+            transport = AsyncioRequestsTransport()
             credential = (
-                ManagedIdentityCredential(client_id=config.client_id)
+                ManagedIdentityCredential(client_id=config.client_id, transport=transport)
                 if config.client_id
-                else DefaultAzureCredential()
+                else DefaultAzureCredential(transport=transport)
             )
-            service = TableServiceClient(config.table_endpoint or "", credential=credential)
+            service = TableServiceClient(
+                config.table_endpoint or "", credential=credential, **options
+            )
         self._client = await service.create_table_if_not_exists(self._table_name)
         self._loop = loop
         return self._client
