@@ -7,8 +7,8 @@ PERMANENT_STATUSES = frozenset({400, 401, 403, 409, 415})
 CONFIGURATION_STATUSES = frozenset({401, 403, 409})
 _HINTS: dict[int | str, str] = {
     400: "MoEngage refused the request as malformed",
-    "account": "MoEngage refused the request without naming an element (an account-level "
-    "refusal, e.g. a blocked account)",
+    "account": "MoEngage refused the request as malformed or for the account, naming no "
+    "element (e.g. a blocked account)",
     401: "MoEngage refused the credentials: check MOENGAGE_APP_ID, MOENGAGE_API_KEY and "
     "MOENGAGE_DATA_CENTER",
     403: "MoEngage says the account is suspended or blocked",

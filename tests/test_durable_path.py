@@ -45,7 +45,6 @@ def bus(settings_env, clock, monkeypatch):
     """Queue mode on a Service Bus model; the trigger's clock is the virtual one."""
     settings_env.setenv("KOGNITIV_SERVICE_BUS", CONNECTION)
     settings_env.setenv("KOGNITIV_SERVICE_BUS_QUEUE", QUEUE)
-    settings_env.delenv("AzureWebJobsStorage", raising=False)
     model = ServiceBusModel(clock)
     GATEWAYS.install(model.gateway(QUEUE, DEAD))
     monkeypatch.setattr(queue_trigger, "CLOCK", TriggerClock(clock.wall, clock.sleep))
@@ -349,7 +348,6 @@ async def test_the_same_message_id_twice_in_a_batch_is_sent_once(settings_env, c
                                                                  monkeypatch):  # fmt: skip
     settings_env.setenv("KOGNITIV_SERVICE_BUS", CONNECTION)
     settings_env.setenv("KOGNITIV_SERVICE_BUS_QUEUE", QUEUE)
-    settings_env.delenv("AzureWebJobsStorage", raising=False)
     basic_tier = ServiceBusModel(clock, duplicate_window=timedelta(0))  # no duplicate detection
     GATEWAYS.install(basic_tier.gateway(QUEUE, DEAD))
     monkeypatch.setattr(queue_trigger, "CLOCK", TriggerClock(clock.wall, clock.sleep))
