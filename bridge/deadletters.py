@@ -110,9 +110,6 @@ async def replay_letters(
         return chosen
     now = datetime.now(UTC)
     places = {(item.source, item.sequence) for item in chosen if item.sequence is not None}
-    replayed = await gateway.replay_dead_letters(
-        places,  # type: ignore[arg-type]
-        lambda letter: replay_copy(letter, now),
-    )
+    replayed = await gateway.replay_dead_letters(places, lambda letter: replay_copy(letter, now))
     done = {(letter.source, letter.sequence_number) for letter in replayed}
     return [item for item in chosen if (item.source, item.sequence) in done]

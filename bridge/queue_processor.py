@@ -148,15 +148,7 @@ class BatchProcessor:
                 deliveries.append(asyncio.ensure_future(self._deliver(wave, batch)))
                 wave = {}
                 await asyncio.sleep(0)
-            key = message.idempotency_key
-            if key and key in done:
-                outcome = Outcome.DELIVERED
-            elif key and key in seen:
-                outcome = Outcome.DUPLICATE
-            else:
-                outcome = None
-                if key:
-                    seen.add(key)
+            outcome = _repeat(message.idempotency_key, done, seen)
             if outcome is not None:
                 batch.outcomes[position] = MessageOutcome(
                     message.message_id, outcome, message.event, attempt=message.attempt
@@ -373,6 +365,19 @@ async def settle_writes(
                 raise SettlementError("could not write retries or dead letters") from error
             await sleep(delay)
             delay *= 2
+
+
+def _repeat(key: str | None, done: set[str], seen: set[str]) -> Outcome | None:
+    """DELIVERED when the event was delivered before, DUPLICATE when it came earlier in this
+    batch, else None (and the key is noted). A message without a key is never a repeat."""
+    if not key:
+        return None
+    if key in done:
+        return Outcome.DELIVERED
+    if key in seen:
+        return Outcome.DUPLICATE
+    seen.add(key)
+    return None
 
 
 def _accepted_elements(report: DeliveryReport, units: int) -> list[set[int]]:
