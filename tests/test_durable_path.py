@@ -304,6 +304,30 @@ async def test_a_failing_wave_holds_only_its_messages(bus, host, moengage, monke
     assert members(moengage) == sorted(f"9{index:03d}" for index in range(500))
 
 
+async def test_one_message_failing_to_settle_never_fails_its_neighbours(
+    bus, host, moengage, monkeypatch
+):
+    real = queue_processor.dead_letter_copy
+
+    def broken_for_one(message, *args):
+        if message.message_id == "q0":
+            raise KeyError("bug")
+        return real(message, *args)
+
+    monkeypatch.setattr(queue_processor, "dead_letter_copy", broken_for_one)
+    rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    for index in range(3):
+        publish(bus, reward(f"920{index}"), message_id=f"q{index}")
+    moengage.inject(status=400, times=3, body=rejected)  # bisected down to q0
+
+    await host.run_once()
+
+    assert host.errors == []
+    assert members(moengage) == ["9201", "9202"]
+    [held] = bus.queue(QUEUE).all()  # q0 could not be dead-lettered: kept as a retry instead
+    assert held.message_id == "q0#r1"
+
+
 # 10. The queue-mode fallback never delivers twice ----------------------------------------------
 async def test_a_slow_but_successful_enqueue_is_not_also_delivered_directly(bus, host, moengage):
     bus.faults.lose_acks = 1  # stored, but the answer times out
@@ -415,6 +439,19 @@ async def test_selective_replays_never_move_other_letters(bus, host, moengage):
         [f"140{index:02d}" for index in range(12)] + ["14100", "14200"]
     )
     assert dead.all() == dead.dead_letter.all() == bus.queue(QUEUE).dead_letter.all() == []
+
+
+async def test_dead_letters_are_listed_page_by_page(bus):
+    for index in range(600):
+        bus.queue(DEAD).accept(f"l{index}", b"{}", {"dead_letter_reason": "mapping_failed"})
+
+    code, listing = await asyncio.to_thread(
+        run_cli, "deadletters", "list", "--json", "--limit", "1000", gateway=GATEWAYS.get()
+    )
+
+    assert code == 0
+    assert len(listing.splitlines()) == 600
+    assert all(stored.delivery_count == 0 for stored in bus.queue(DEAD).all())
 
 
 # 15. Timeouts hold ------------------------------------------------------------------------------
