@@ -34,6 +34,7 @@ def _to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
         properties=dict(message.application_properties or message.user_properties or {}),
         delivery_count=message.delivery_count or 1,
         enqueued_time=message.enqueued_time_utc,
+        sequence_number=message.sequence_number,
     )
 
 

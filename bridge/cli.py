@@ -26,7 +26,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from bridge.errors import BridgeError
-from bridge.queue_gateway import QueueGateway, ServiceBusGateway
+from bridge.queue_gateway import QueueGateway, ServiceBusConfig, ServiceBusGateway
 from bridge.replay import (
     CREDENTIALS_REFUSED,
     DEFAULT_RATE_PER_MINUTE,
@@ -562,7 +562,9 @@ def cmd_deadletters(
     from azure.core.exceptions import AzureError
 
     try:
-        return asyncio.run(_deadletters(args, ServiceBusGateway(settings), console))
+        return asyncio.run(
+            _deadletters(args, ServiceBusGateway(ServiceBusConfig.from_settings(settings)), console)
+        )
     except AzureError as error:
         console.error(
             f"error: cannot reach Service Bus {_namespace(settings)}: "

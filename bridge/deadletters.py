@@ -23,7 +23,8 @@ MAX_SCAN = 5000
 
 @dataclass(frozen=True)
 class LetterView:
-    """What an operator sees of a dead letter: never the body (member data)."""
+    """What an operator sees of a dead letter: never the body (member data). `source` is the
+    place it sits in and `sequence` its number there (what a replay receives it by)."""
 
     id: str
     reason: str
@@ -31,6 +32,8 @@ class LetterView:
     age: str
     attempt: int
     description: str
+    source: str = ""
+    sequence: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -70,6 +73,8 @@ def view(letter: IncomingMessage, now: datetime) -> LetterView:
         age=_age(since, now),
         attempt=letter.attempt,
         description=mask_pii(str(properties.get(DEAD_LETTER_DESCRIPTION) or ""))[:300],
+        source=letter.source,
+        sequence=letter.sequence_number,
     )
 
 
@@ -96,14 +101,15 @@ async def replay_letters(
     events: Sequence[str] = (),
     dry_run: bool = False,
 ) -> list[LetterView]:
-    """Send the chosen dead letters back to the main queue (attempts and horizon reset)."""
+    """Send the chosen dead letters back to the main queue (attempts and horizon reset).
+    Letters are chosen by peeking; only the chosen ones are then received, by sequence
+    number."""
     candidates = await list_letters(gateway, reasons, events, limit=MAX_SCAN)
     chosen = [item for item in candidates if not ids or item.id in ids]
     if dry_run or not chosen:
         return chosen
     now = datetime.now(UTC)
-    replayed = await gateway.replay_dead_letters(
-        {item.id for item in chosen}, lambda letter: replay_copy(letter, now)
-    )
-    done = {letter.message_id for letter in replayed}
-    return [item for item in chosen if item.id in done]
+    places = {(item.source, item.sequence) for item in chosen if item.sequence is not None}
+    replayed = await gateway.replay_dead_letters(places, lambda letter: replay_copy(letter, now))
+    done = {(letter.source, letter.sequence_number) for letter in replayed}
+    return [item for item in chosen if (item.source, item.sequence) in done]

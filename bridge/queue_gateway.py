@@ -9,17 +9,19 @@ that completes the batch when the function returns."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.queue_messages import IncomingMessage, OutgoingMessage
-from bridge.settings import Settings
+from bridge.settings import CLIENT_ID_SETTING, NAMESPACE_SETTING, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.servicebus import ServiceBusMessage
 
 
-# Few, quick retries: the HTTP trigger falls back to direct delivery and the queue trigger is
+# Few, quick retries: the HTTP trigger sends again itself and the queue trigger is
 # redelivered, so a long SDK retry loop (11 s by default for an unreachable namespace) only
 # delays the answer.
 CLIENT_RETRIES = {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 4}
@@ -35,13 +37,50 @@ class QueueGateway(Protocol):
         """Write to the dead-letter queue with reason and description; raise on failure."""
 
     async def peek_dead_letters(self, limit: int) -> list[IncomingMessage]:
-        """Read dead letters without removing them."""
+        """Read dead letters from every place they can be, without locking or counting a
+        delivery; each carries its `source` and `sequence_number`."""
 
     async def replay_dead_letters(
-        self, message_ids: set[str], copy: Callable[[IncomingMessage], OutgoingMessage]
+        self, chosen: set[tuple[str, int]], copy: Callable[[IncomingMessage], OutgoingMessage]
     ) -> list[IncomingMessage]:
-        """Send `copy(letter)` to the main queue for each chosen dead letter, then remove the
-        letter (in that order: a failure leaves a duplicate, never a loss)."""
+        """For each chosen (source, sequence number): send `copy(letter)` to the main queue,
+        then remove the letter (in that order: a failure leaves a duplicate, never a loss).
+        Letters not chosen are never abandoned."""
+
+
+@dataclass(frozen=True)
+class ServiceBusConfig:
+    """The Service Bus settings alone: read even when other settings are wrong, so the queue
+    trigger can still hold its messages while the configuration is being fixed."""
+
+    queue: str
+    dead_letter_queue: str
+    connection_string: str | None = None
+    namespace: str | None = None
+    client_id: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServiceBusConfig:
+        secret = settings.kognitiv_service_bus
+        return cls(
+            queue=settings.kognitiv_service_bus_queue or "",
+            dead_letter_queue=settings.dead_letter_queue,
+            connection_string=secret.get_secret_value() if secret else None,
+            namespace=settings.kognitiv_service_bus_namespace,
+            client_id=settings.kognitiv_service_bus_client_id,
+        )
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ServiceBusConfig:
+        queue = environ.get("KOGNITIV_SERVICE_BUS_QUEUE") or ""
+        return cls(
+            queue=queue,
+            dead_letter_queue=environ.get("KOGNITIV_SERVICE_BUS_DEAD_LETTER_QUEUE")
+            or f"{queue}-deadletter",
+            connection_string=environ.get("KOGNITIV_SERVICE_BUS") or None,
+            namespace=environ.get(NAMESPACE_SETTING) or None,
+            client_id=environ.get(CLIENT_ID_SETTING) or None,
+        )
 
 
 def to_service_bus_message(message: OutgoingMessage) -> ServiceBusMessage:
@@ -60,7 +99,7 @@ def _text(value: object) -> object:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def from_received(message: Any) -> IncomingMessage:
+def from_received(message: Any, source: str = "") -> IncomingMessage:
     """An azure-servicebus received message -> IncomingMessage (the CLI's dead-letter reads)."""
     properties = {
         str(_text(key)): _text(value)
@@ -71,45 +110,54 @@ def from_received(message: Any) -> IncomingMessage:
         properties["dead_letter_description"] = message.dead_letter_error_description or ""
     return IncomingMessage(
         body=b"".join(message.body),
-        message_id=str(message.message_id),
+        message_id=str(message.message_id or ""),
         properties=properties,
         delivery_count=message.delivery_count or 1,
         enqueued_time=message.enqueued_time_utc,
+        sequence_number=message.sequence_number,
+        source=source,
     )
 
 
-class ServiceBusGateway:
-    """QueueGateway over Azure Service Bus: a connection string or managed identity."""
+DEAD_LETTER_SUFFIX = "/$DeadLetterQueue"
+PEEK_PAGE = 250
+RECEIVE_PAGE = 100
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._queue = settings.kognitiv_service_bus_queue or ""
-        self._dead_letter_queue = settings.dead_letter_queue
-        self._client: Any = None
+
+class ServiceBusGateway:
+    """QueueGateway over Azure Service Bus: a connection string or managed identity. `client`
+    replaces the SDK client (tests give a model of the service)."""
+
+    def __init__(self, config: ServiceBusConfig, client: Any = None) -> None:
+        self._config = config
+        self._queue = config.queue
+        self._dead_letter_queue = config.dead_letter_queue
+        self._client: Any = client
+        self._fixed_client = client is not None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _get_client(self) -> Any:
+        if self._fixed_client:
+            return self._client
         loop = asyncio.get_running_loop()
         if self._client is not None and self._loop is loop:
             return self._client
         from azure.servicebus.aio import ServiceBusClient
 
-        settings = self._settings
-        if settings.kognitiv_service_bus is not None:
+        config = self._config
+        if config.connection_string is not None:
             self._client = ServiceBusClient.from_connection_string(
-                settings.kognitiv_service_bus.get_secret_value(), **CLIENT_RETRIES
+                config.connection_string, **CLIENT_RETRIES
             )
         else:
             from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
             credential = (
-                ManagedIdentityCredential(client_id=settings.kognitiv_service_bus_client_id)
-                if settings.kognitiv_service_bus_client_id
+                ManagedIdentityCredential(client_id=config.client_id)
+                if config.client_id
                 else DefaultAzureCredential()
             )
-            self._client = ServiceBusClient(
-                settings.kognitiv_service_bus_namespace or "", credential, **CLIENT_RETRIES
-            )
+            self._client = ServiceBusClient(config.namespace or "", credential, **CLIENT_RETRIES)
         self._loop = loop
         return self._client
 
@@ -145,43 +193,121 @@ class ServiceBusGateway:
         await self._send_to(self._dead_letter_queue, messages)
 
     async def peek_dead_letters(self, limit: int) -> list[IncomingMessage]:
+        """Peek page by page (by sequence number) through every dead-letter place: peeking
+        takes no lock and counts no delivery, and it also shows deferred letters."""
         found: list[IncomingMessage] = []
         client = self._get_client()
-        for queue, sub_queue in self._dead_letter_sources():
+        for source, queue, sub_queue in self._dead_letter_sources():
             async with client.get_queue_receiver(queue, sub_queue=sub_queue) as receiver:
-                peeked = await receiver.peek_messages(max_message_count=limit - len(found))
-                found.extend(from_received(message) for message in peeked)
+                next_number = 0
+                while len(found) < limit:
+                    page = await receiver.peek_messages(
+                        max_message_count=min(PEEK_PAGE, limit - len(found)),
+                        sequence_number=next_number,
+                    )
+                    if not page:
+                        break
+                    found.extend(from_received(message, source) for message in page)
+                    next_number = max(message.sequence_number for message in page) + 1
             if len(found) >= limit:
                 break
         return found
 
     async def replay_dead_letters(
-        self, message_ids: set[str], copy: Callable[[IncomingMessage], OutgoingMessage]
+        self, chosen: set[tuple[str, int]], copy: Callable[[IncomingMessage], OutgoingMessage]
     ) -> list[IncomingMessage]:
-        """Scan under peek-lock; resend and complete the chosen ones, release the rest at the
-        end (while locked they are not received twice)."""
+        """Deferred letters are received by sequence number, only the chosen ones. Active
+        letters cannot be received by number: they are received in order until every chosen one
+        is found, and each letter not chosen is deferred at once (still listed by peek, later
+        received only by its number), never abandoned: no delivery count climbs towards the
+        dead-letter queue's own dead-letter queue, and no lock is held while scanning."""
         taken: list[IncomingMessage] = []
         client = self._get_client()
-        for queue, sub_queue in self._dead_letter_sources():
+        for source, queue, sub_queue in self._dead_letter_sources():
+            wanted = {number for place, number in chosen if place == source}
+            if not wanted:
+                continue
             async with client.get_queue_receiver(
                 queue, sub_queue=sub_queue, max_wait_time=5
             ) as receiver:
-                skipped = []
-                while received := await receiver.receive_messages(max_message_count=100):
+                deferred, active = await self._states(receiver, wanted)
+                if deferred:
+                    for message in await receiver.receive_deferred_messages(sorted(deferred)):
+                        taken.append(await self._replay_one(receiver, message, source, copy))
+                while active:
+                    received = await receiver.receive_messages(max_message_count=RECEIVE_PAGE)
+                    if not received:
+                        break
                     for message in received:
-                        if str(message.message_id) not in message_ids:
-                            skipped.append(message)
-                            continue
-                        letter = from_received(message)
-                        await self.send([copy(letter)])
-                        await receiver.complete_message(message)
-                        taken.append(letter)
-                for message in skipped:
-                    await receiver.abandon_message(message)
+                        if message.sequence_number in active:
+                            active.discard(message.sequence_number)
+                            taken.append(await self._replay_one(receiver, message, source, copy))
+                        else:
+                            await receiver.defer_message(message)
         return taken
 
-    def _dead_letter_sources(self) -> list[tuple[str, Any]]:
-        """Our dead-letter queue, and the main queue's own (expired or crashed messages)."""
+    @staticmethod
+    async def _states(receiver: Any, wanted: set[int]) -> tuple[set[int], set[int]]:
+        """The wanted letters still present, split into (deferred, active), by peeking."""
+        from azure.servicebus import ServiceBusMessageState
+
+        deferred: set[int] = set()
+        active: set[int] = set()
+        for number in sorted(wanted):
+            if number in deferred or number in active:
+                continue
+            page = await receiver.peek_messages(max_message_count=PEEK_PAGE, sequence_number=number)
+            for message in page:
+                if message.sequence_number in wanted:
+                    deferred_now = message.state == ServiceBusMessageState.DEFERRED
+                    (deferred if deferred_now else active).add(message.sequence_number)
+        return deferred, active
+
+    async def _replay_one(
+        self,
+        receiver: Any,
+        message: Any,
+        source: str,
+        copy: Callable[[IncomingMessage], OutgoingMessage],
+    ) -> IncomingMessage:
+        letter = from_received(message, source)
+        await self.send([copy(letter)])
+        await receiver.complete_message(message)
+        return letter
+
+    def _dead_letter_sources(self) -> list[tuple[str, str, Any]]:
+        """(name shown to operators, queue, sub-queue) of every place a letter can end up: our
+        dead-letter queue (the bridge's own letters), the main queue's $DeadLetterQueue (the
+        service's: MaxDeliveryCountExceeded, TTLExpiredException) and our dead-letter queue's
+        own $DeadLetterQueue (should its letters ever expire or be abandoned too often)."""
         from azure.servicebus import ServiceBusSubQueue
 
-        return [(self._dead_letter_queue, None), (self._queue, ServiceBusSubQueue.DEAD_LETTER)]
+        dead = ServiceBusSubQueue.DEAD_LETTER
+        return [
+            (self._dead_letter_queue, self._dead_letter_queue, None),
+            (self._queue + DEAD_LETTER_SUFFIX, self._queue, dead),
+            (self._dead_letter_queue + DEAD_LETTER_SUFFIX, self._dead_letter_queue, dead),
+        ]
+
+
+class GatewayProvider:
+    """One gateway per process for the Service Bus settings in force (`install` replaces it,
+    e.g. with a model of the service in tests)."""
+
+    def __init__(self) -> None:
+        self._installed: QueueGateway | None = None
+        self._built: tuple[ServiceBusConfig, ServiceBusGateway] | None = None
+
+    def get(self) -> QueueGateway:
+        if self._installed is not None:
+            return self._installed
+        config = ServiceBusConfig.from_environment()
+        if self._built is None or self._built[0] != config:
+            self._built = (config, ServiceBusGateway(config))
+        return self._built[1]
+
+    def install(self, gateway: QueueGateway | None) -> None:
+        self._installed = gateway
+
+
+GATEWAYS = GatewayProvider()

@@ -4,8 +4,9 @@ receives, and the copies it writes back (scheduled retries, dead letters)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import random
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ IDEMPOTENCY_KEY = "idempotency_key"
 CORRELATION_ID = "correlation_id"
 DEAD_LETTER_REASON = "dead_letter_reason"
 DEAD_LETTER_DESCRIPTION = "dead_letter_description"
+UNAVAILABLE_SINCE_UTC = "unavailable_since_utc"
+DELIVERED_ELEMENTS = "delivered_elements"
 
 FIRST_RETRY_SECONDS = 30.0
 MAX_RETRY_SECONDS = 900.0
@@ -35,6 +38,8 @@ class IncomingMessage:
     properties: Mapping[str, object] = field(default_factory=dict)
     delivery_count: int = 1
     enqueued_time: datetime | None = None
+    sequence_number: int | None = None
+    source: str = ""
 
     @property
     def event(self) -> str | None:
@@ -50,9 +55,30 @@ class IncomingMessage:
             return 0
 
     @property
-    def idempotency_key(self) -> str:
+    def idempotency_key(self) -> str | None:
+        """The identity of the event this message carries: the key a rule declared, else the
+        MessageId (one delivery); None when neither exists, so nothing is recorded or matched."""
         value = self.properties.get(IDEMPOTENCY_KEY)
-        return value if isinstance(value, str) and value else self.message_id
+        if isinstance(value, str) and value:
+            return value
+        return self.message_id or None
+
+    @property
+    def redelivered(self) -> bool:
+        """Seen before: the host redelivered it, or it is a scheduled retry of an earlier try."""
+        return self.delivery_count > 1 or self.attempt > 0
+
+    @property
+    def delivered_elements(self) -> frozenset[int]:
+        """Elements of this message MoEngage already accepted (a request split by a 413)."""
+        value = self.properties.get(DELIVERED_ELEMENTS)
+        if not isinstance(value, str) or not value:
+            return frozenset()
+        return frozenset(int(part) for part in value.split(",") if part.isdigit())
+
+    def unavailable_since(self) -> datetime | None:
+        """When MoEngage's current unavailability for this message began (the horizon's start)."""
+        return parse_utc(self.properties.get(UNAVAILABLE_SINCE_UTC))
 
     @property
     def correlation_id(self) -> str | None:
@@ -62,7 +88,7 @@ class IncomingMessage:
     def first_received(self, now: datetime) -> datetime:
         """When the bridge first saw this event: the retry horizon counts from here."""
         parsed = parse_utc(self.properties.get(FIRST_RECEIVED_UTC))
-        return parsed or self.enqueued_time or now
+        return parsed or parse_utc(self.enqueued_time) or now
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,7 @@ def utc_text(moment: datetime) -> str:
 
 
 def parse_utc(value: object) -> datetime | None:
+    """An aware datetime; a value without a time zone is read as UTC (Service Bus times are)."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str):
@@ -91,23 +118,30 @@ def parse_utc(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def message_id_for(event: str, key: str | None, body: Mapping[str, object]) -> str:
-    """The idempotency key: the id the mapping names (e.g. a reward id), else a hash of the
-    event and the body, so a repeated Kognitiv delivery gets the same id and Service Bus
-    duplicate detection drops it."""
+def bounded_id(text: str, suffix: str = "") -> str:
+    """`text + suffix` when it fits a MessageId, else a hash of the whole text (never a
+    truncation: two long ids sharing a prefix must stay different)."""
+    if len(text) + len(suffix) <= MAX_MESSAGE_ID:
+        return text + suffix
+    return hashlib.sha256(text.encode()).hexdigest() + suffix
+
+
+def message_id_for(event: str, key: str | None) -> str:
+    """The MessageId of a new delivery: `<event>:<hash of event and key>` when the rule
+    declared the event's identity (a repeated delivery of that event is then dropped by
+    duplicate detection), else a fresh uuid: a repeated body without a declared identity is a
+    new fact, never a duplicate. Hashed: keys carry member ids, and MessageIds are logged."""
     if key:
-        candidate = f"{event}:{key}"
-        if len(candidate) <= MAX_MESSAGE_ID:
-            return candidate
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    digest = hashlib.sha256(f"{event}\n{canonical}".encode()).hexdigest()
-    return f"{event[:60]}:{digest[:48]}" if event else digest[:64]
+        digest = hashlib.sha256("\n".join((event, key)).encode()).hexdigest()
+        return f"{event[:60]}:{digest[:48]}"
+    return f"{event[:60]}:{uuid.uuid4().hex}"
 
 
 def first_message(
     raw: bytes, message_id: str, event: str | None, correlation_id: str, received: datetime
 ) -> OutgoingMessage:
-    """What the HTTP trigger enqueues: the raw body, exactly as Kognitiv sent it."""
+    """What the HTTP trigger enqueues: the raw body, exactly as Kognitiv sent it; its MessageId
+    is its identity (`idempotency_key`), kept by every retry copy."""
     properties: dict[str, str | int | float | bool] = {
         RECEIVED_UTC: utc_text(received),
         FIRST_RECEIVED_UTC: utc_text(received),
@@ -129,7 +163,9 @@ def _copy_properties(
         if isinstance(value, str | int | float | bool)
     }
     properties[FIRST_RECEIVED_UTC] = utc_text(message.first_received(now))
-    properties[IDEMPOTENCY_KEY] = message.idempotency_key
+    key = message.idempotency_key
+    if key:
+        properties[IDEMPOTENCY_KEY] = key
     return properties
 
 
@@ -146,14 +182,38 @@ def retry_delay(attempt: int, not_before: float | None = None, jitter: float = 1
     return max(base * jitter, not_before or 0.0)
 
 
-def retry_copy(message: IncomingMessage, at: datetime, now: datetime) -> OutgoingMessage:
-    """A copy scheduled for `at`, with the attempt count raised. Its id differs from the
-    original's so duplicate detection does not swallow it."""
+_RETRY_SUFFIX = re.compile(r"#r\d+$")
+
+
+def retry_id(message: IncomingMessage, attempt: int) -> str:
+    """The id of a retry copy: the lineage's root id (this message's id without its retry
+    suffix) plus the attempt. Deterministic, so a retry written twice (a redelivered batch) is
+    dropped by duplicate detection; a replayed letter starts a new lineage (its own id), so its
+    retries never collide with the original's."""
+    root = _RETRY_SUFFIX.sub("", message.message_id) or uuid.uuid4().hex
+    return bounded_id(root, f"#r{attempt}")
+
+
+def retry_copy(
+    message: IncomingMessage,
+    at: datetime,
+    now: datetime,
+    *,
+    unavailable_since: datetime | None = None,
+    delivered_elements: frozenset[int] = frozenset(),
+) -> OutgoingMessage:
+    """A copy scheduled for `at`, with the attempt count raised. `unavailable_since` starts
+    (or continues) the retry horizon; without it the horizon is not running (429, settings)."""
     attempt = message.attempt + 1
     properties = _copy_properties(message, now)
     properties[ATTEMPT] = attempt
-    message_id = f"{message.idempotency_key[: MAX_MESSAGE_ID - 8]}#r{attempt}"
-    return OutgoingMessage(message.body, message_id, properties, at)
+    properties.pop(UNAVAILABLE_SINCE_UTC, None)
+    if unavailable_since is not None:
+        properties[UNAVAILABLE_SINCE_UTC] = utc_text(unavailable_since)
+    properties.pop(DELIVERED_ELEMENTS, None)
+    if delivered_elements:
+        properties[DELIVERED_ELEMENTS] = ",".join(map(str, sorted(delivered_elements)))
+    return OutgoingMessage(message.body, retry_id(message, attempt), properties, at)
 
 
 def dead_letter_copy(
@@ -163,15 +223,17 @@ def dead_letter_copy(
     properties[ATTEMPT] = message.attempt
     properties[DEAD_LETTER_REASON] = reason
     properties[DEAD_LETTER_DESCRIPTION] = description[:1000]
-    return OutgoingMessage(message.body, message.message_id, properties)
+    return OutgoingMessage(message.body, message.message_id or uuid.uuid4().hex, properties)
 
 
 def replay_copy(message: IncomingMessage, now: datetime) -> OutgoingMessage:
-    """A dead letter sent back to the main queue: a fresh start for attempts and horizon."""
+    """A dead letter sent back to the main queue: a fresh start for attempts and horizon, and a
+    new lineage of ids (the letter's own id and the replay time)."""
     properties = _copy_properties(message, now)
-    properties.pop(DEAD_LETTER_REASON, None)
-    properties.pop(DEAD_LETTER_DESCRIPTION, None)
+    for name in (DEAD_LETTER_REASON, DEAD_LETTER_DESCRIPTION, UNAVAILABLE_SINCE_UTC):
+        properties.pop(name, None)
     properties[ATTEMPT] = 0
     properties[FIRST_RECEIVED_UTC] = utc_text(now)
-    message_id = f"{message.idempotency_key[:100]}#replay{int(now.timestamp())}"
+    root = _RETRY_SUFFIX.sub("", message.message_id) or uuid.uuid4().hex
+    message_id = bounded_id(root, f"#replay{int(now.timestamp())}")
     return OutgoingMessage(message.body, message_id, properties)

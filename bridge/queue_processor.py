@@ -1,13 +1,16 @@
 """The queue trigger's work, without Azure: every message of a batch ends in exactly one outcome.
 
 - delivered: MoEngage accepted it (elements of many messages share bulk requests);
+- duplicate: the same event appeared earlier in this batch (it is handled once);
 - retry later: a copy is scheduled after an exponential delay (never sooner than MoEngage's
-  rate-limit reset) until the retry horizon runs out;
+  rate-limit reset); only time MoEngage was unavailable counts towards the retry horizon;
 - dead-lettered: with a reason code and a description (no secrets, no member data).
 
-The Functions host completes the whole batch when the function returns. So retries and dead
-letters are written first; if Service Bus refuses them, the function raises, the host abandons
-the batch and it is redelivered: a duplicate is preferred to a loss."""
+The Functions host completes the whole batch when the function returns. So delivered keys are
+recorded and retries and dead letters are written first (with retries of their own); if Service
+Bus still refuses them, the function raises, the host abandons the batch and it is redelivered:
+a duplicate is preferred to a loss, and the delivered-keys record keeps it from reaching
+MoEngage again."""
 
 from __future__ import annotations
 
@@ -15,13 +18,13 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bridge import telemetry
 from bridge.errors import BridgeError
-from bridge.idempotency import RecentlyDelivered
+from bridge.idempotency import DeliveredKeys
 from bridge.observations import HEALTH
 from bridge.queue_gateway import QueueGateway
 from bridge.queue_messages import (
@@ -34,15 +37,22 @@ from bridge.queue_messages import (
 )
 from bridge.runtime import Runtime
 from bridge.webhook import WebhookRequest, map_request, result_fields
-from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
+from delivery import DeliveryError, MoEngageRejected, MoEngageSender, MoEngageUnavailable
+from delivery.sender import DeliveryReport
 from mapping import MappingResult
 
 log = logging.getLogger("kognitiv_bridge")
 WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB request of rewards)
+SETTLE_ATTEMPTS = 4  # writes of retries and dead letters, before the batch is given back
+SETTLE_TIMEOUT_SECONDS = 20.0  # per attempt: 4 attempts and backoff stay far inside the lock
+SETTLE_BACKOFF_SECONDS = 1.0  # doubled after each failed attempt
+
+Sleep = Callable[[float], Awaitable[object]]
 
 
 class Outcome(enum.StrEnum):
     DELIVERED = "delivered"
+    DUPLICATE = "duplicate"
     RETRY_LATER = "retry_later"
     DEAD_LETTERED = "dead_lettered"
 
@@ -52,6 +62,14 @@ class Reason(enum.StrEnum):
     MAPPING_FAILED = "mapping_failed"
     MOENGAGE_REJECTED = "moengage_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+class Hold(enum.Enum):
+    """Why a message waits: only `UNAVAILABLE` runs the retry horizon."""
+
+    UNAVAILABLE = "unavailable"  # 5xx, timeouts, resets
+    RATE_LIMITED = "rate_limited"  # 429: MoEngage is up; its quota resets
+    CONFIGURATION = "configuration"  # our settings, credentials or account: fix and it flows
 
 
 @dataclass(frozen=True)
@@ -74,8 +92,25 @@ class SettlementError(RuntimeError):
 
 @dataclass
 class _Pending:
+    """A mapped message and the indices (in its full element list) still to deliver."""
+
     message: IncomingMessage
     result: MappingResult
+    indices: list[int] = field(default_factory=list)
+
+    @property
+    def elements(self) -> list[dict]:
+        return [self.result.elements[i] for i in self.indices]
+
+
+@dataclass
+class _Batch:
+    """What one execution accumulates: outcomes by position and the writes to settle."""
+
+    outcomes: dict[int, MessageOutcome] = field(default_factory=dict)
+    retries: list[OutgoingMessage] = field(default_factory=list)
+    letters: list[OutgoingMessage] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -86,141 +121,186 @@ class BatchProcessor:
         runtime: Runtime,
         gateway: QueueGateway,
         sender: MoEngageSender,
-        delivered: RecentlyDelivered,
+        delivered: DeliveredKeys,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.runtime = runtime
         self.gateway = gateway
         self.sender = sender
         self.delivered = delivered
         self.clock = clock
+        self.sleep = sleep
         self.horizon = timedelta(hours=runtime.settings.kognitiv_retry_horizon_hours)
         self._jitter = 1.0
 
     async def process(self, messages: Sequence[IncomingMessage]) -> list[MessageOutcome]:
         started = time.perf_counter()
-        now = self.clock()
         self._jitter = jitter_factor()
-        outcomes: dict[int, MessageOutcome] = {}
-        retries: list[OutgoingMessage] = []
-        letters: list[OutgoingMessage] = []
+        batch = _Batch()
+        done = await self.delivered.find(messages)
+        seen: set[str] = set()
         pending: dict[int, _Pending] = {}
         deliveries: list[asyncio.Task[None]] = []
         wave: dict[int, _Pending] = {}
         for position, message in enumerate(messages):
             if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is being mapped
-                deliveries.append(
-                    asyncio.ensure_future(self._deliver(wave, outcomes, retries, letters, now))
-                )
+                deliveries.append(asyncio.ensure_future(self._deliver(wave, batch)))
                 wave = {}
                 await asyncio.sleep(0)
-            mapped = self._map(message, now, letters)
+            outcome = _repeat(message.idempotency_key, done, seen)
+            if outcome is not None:
+                batch.outcomes[position] = MessageOutcome(
+                    message.message_id, outcome, message.event, attempt=message.attempt
+                )
+                continue
+            mapped = self._map(message, batch)
             if isinstance(mapped, MessageOutcome):
-                outcomes[position] = mapped
+                batch.outcomes[position] = mapped
             else:
-                pending[position] = wave[position] = _Pending(message, mapped)
+                pending[position] = wave[position] = mapped
 
         if wave:
-            deliveries.append(
-                asyncio.ensure_future(self._deliver(wave, outcomes, retries, letters, now))
-            )
-        await asyncio.gather(*deliveries)
-        await self._settle(retries, letters)
-        ordered = [outcomes[i] for i in range(len(messages))]
+            deliveries.append(asyncio.ensure_future(self._deliver(wave, batch)))
+        # Every wave ends before anything propagates: a redelivery never races a live wave.
+        failures = await asyncio.gather(*deliveries, return_exceptions=True)
+        await self.delivered.remember(batch.delivered)
+        for failure in failures:
+            if isinstance(failure, BaseException):
+                raise failure
+        await self._settle(batch.retries, batch.letters)
+        ordered = [batch.outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
-        self._log(messages, ordered, members, started)  # type: ignore[arg-type]
+        _log_outcomes(messages, ordered, members, started)  # type: ignore[arg-type]
         return ordered
 
-    def _map(
-        self, message: IncomingMessage, now: datetime, letters: list[OutgoingMessage]
-    ) -> MappingResult | MessageOutcome:
-        """The message's elements, or its final outcome when it needs no delivery: already
-        delivered by this instance, or dead-lettered because it cannot be mapped."""
-        if message.idempotency_key in self.delivered:
-            return MessageOutcome(
-                message.message_id, Outcome.DELIVERED, message.event, attempt=message.attempt
-            )
+    def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
+        """The message's elements still to deliver, or its final outcome when it needs no
+        delivery (all delivered before, or dead-lettered because it cannot be mapped)."""
         try:
             request = WebhookRequest(message.body, route_event=message.event)
-            return map_request(self.runtime, request)[1]
+            result = map_request(self.runtime, request)[1]
         except BridgeError as error:
             reason = Reason.INVALID_PAYLOAD if error.status in (400, 413) else Reason.MAPPING_FAILED
-            return self._dead(message, reason, f"{error.code}: {error.message}", now, letters)
+            return self._dead(message, reason, f"{error.code}: {error.message}", batch)
         except Exception as error:  # a bug must not sink the batch: park this message
             log.exception("internal error mapping message %s", message.message_id)
             description = f"internal error while mapping ({type(error).__name__})"
-            return self._dead(message, Reason.MAPPING_FAILED, description, now, letters)
+            return self._dead(message, Reason.MAPPING_FAILED, description, batch)
+        already = message.delivered_elements
+        indices = [i for i in range(len(result.elements)) if i not in already]
+        if not indices:
+            return MessageOutcome(
+                message.message_id, Outcome.DELIVERED, result.event, attempt=message.attempt
+            )
+        return _Pending(message, result, indices)
 
-    async def _deliver(
-        self,
-        pending: dict[int, _Pending],
-        outcomes: dict[int, MessageOutcome],
-        retries: list[OutgoingMessage],
-        letters: list[OutgoingMessage],
-        now: datetime,
-    ) -> None:
-        if not pending:
-            return
+    async def _deliver(self, pending: dict[int, _Pending], batch: _Batch) -> None:
+        """Deliver one wave and give each of its messages an outcome; never raises for one
+        message's trouble (an unexpected error is a retry, for this message alone)."""
         positions = list(pending)
-        report = await self.sender.deliver_units([pending[p].result.elements for p in positions])
-        errors = report.unit_errors(len(positions))
-        request_ids = report.unit_request_ids(len(positions))
+        try:
+            report = await self.sender.deliver_units([pending[p].elements for p in positions])
+        except Exception as error:  # a bug or an unforeseen failure: hold the wave, lose nothing
+            log.exception("delivery of %d messages failed unexpectedly", len(positions))
+            report = None
+            failure: DeliveryError = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+        if report is None:
+            errors: list[DeliveryError | None] = [failure] * len(positions)
+            request_ids: list[str | None] = [None] * len(positions)
+            accepted: list[set[int]] = [set() for _ in positions]
+        else:
+            errors = report.unit_errors(len(positions))
+            request_ids = report.unit_request_ids(len(positions))
+            accepted = _accepted_elements(report, len(positions))
         for index, position in enumerate(positions):
-            item, error = pending[position], errors[index]
-            message, event = item.message, item.result.event
-            for warning in item.result.warnings:
-                log.warning("message %s, event %s: %s", message.message_id, event, warning)
-            if error is None:
-                self.delivered.add(message.idempotency_key)
-                outcomes[position] = MessageOutcome(
-                    message.message_id,
-                    Outcome.DELIVERED,
-                    event,
-                    attempt=message.attempt,
-                    request_id=request_ids[index],
+            item = pending[position]
+            try:
+                batch.outcomes[position] = self._outcome(
+                    item, errors[index], request_ids[index], accepted[index], batch
                 )
-                continue
-            if isinstance(error, MoEngageRejected):
-                HEALTH.saw_rejection(error)
-            if isinstance(error, MoEngageRejected) and error.is_configuration_error:
-                log.error(
-                    "MoEngage refused the credentials or account (%s): message %s backs off; "
-                    "fix the settings, nothing is dead-lettered",
-                    error.message,
-                    message.message_id,
+            except Exception as error:  # one message's trouble never fails its neighbours
+                log.exception("internal error settling message %s", item.message.message_id)
+                batch.outcomes[position] = self._retry(
+                    item.message,
+                    item.result.event,
+                    MoEngageUnavailable(f"internal error ({type(error).__name__})"),
+                    batch,
                 )
-                outcomes[position] = self._retry(message, event, None, now, retries, letters, True)
-            elif isinstance(error, MoEngageRejected):
-                outcomes[position] = self._dead(
-                    message, Reason.MOENGAGE_REJECTED, error.message, now, letters, event
-                )
-            else:
-                wait = error.retry_after if isinstance(error, MoEngageUnavailable) else None
-                outcomes[position] = self._retry(message, event, wait, now, retries, letters)
+
+    def _outcome(
+        self,
+        item: _Pending,
+        error: DeliveryError | None,
+        request_id: str | None,
+        accepted: set[int],
+        batch: _Batch,
+    ) -> MessageOutcome:
+        message, event = item.message, item.result.event
+        for warning in item.result.warnings:
+            log.warning("message %s, event %s: %s", message.message_id, event, warning)
+        if error is None:
+            if message.idempotency_key:
+                batch.delivered.append(message.idempotency_key)
+            return MessageOutcome(
+                message.message_id,
+                Outcome.DELIVERED,
+                event,
+                attempt=message.attempt,
+                request_id=request_id,
+            )
+        delivered = message.delivered_elements | {item.indices[i] for i in accepted}
+        if isinstance(error, MoEngageRejected):
+            HEALTH.saw_rejection(error)
+        if isinstance(error, MoEngageRejected) and error.is_configuration_error:
+            log.error(
+                "MoEngage refused the credentials or account (%s): message %s backs off; "
+                "fix the settings, nothing is dead-lettered",
+                error.message,
+                message.message_id,
+            )
+            return self._retry(message, event, error, batch, delivered, Hold.CONFIGURATION)
+        if isinstance(error, MoEngageRejected):
+            return self._dead(message, Reason.MOENGAGE_REJECTED, error.message, batch, event)
+        limited = isinstance(error, MoEngageUnavailable) and error.rate_limited
+        hold = Hold.RATE_LIMITED if limited else Hold.UNAVAILABLE
+        return self._retry(message, event, error, batch, delivered, hold)
 
     def _retry(
         self,
         message: IncomingMessage,
         event: str | None,
-        not_before: float | None,
-        now: datetime,
-        retries: list[OutgoingMessage],
-        letters: list[OutgoingMessage],
-        unlimited: bool = False,
+        error: DeliveryError | None,
+        batch: _Batch,
+        delivered: frozenset[int] | set[int] = frozenset(),
+        hold: Hold = Hold.UNAVAILABLE,
     ) -> MessageOutcome:
-        """Schedule a copy; past the horizon, dead-letter it instead (unless the cause is our
-        own configuration, which must never empty the queue into the dead letters)."""
-        deadline = message.first_received(now) + self.horizon
-        if now >= deadline and not unlimited:
-            description = (
-                f"MoEngage stayed unavailable for {self.horizon.total_seconds() / 3600:g} h "
-                f"({message.attempt + 1} attempts)"
-            )
-            return self._dead(message, Reason.RETRIES_EXHAUSTED, description, now, letters, event)
+        """Schedule a copy, no sooner than MoEngage's reset as of now (the moment of
+        scheduling, not the batch's start). Only an unavailable MoEngage runs the horizon;
+        past it, dead-letter instead."""
+        now = self.clock()
+        since = None
+        if hold is Hold.UNAVAILABLE:
+            since = message.unavailable_since() or now
+            deadline = since + self.horizon
+            if now >= deadline:
+                description = (
+                    f"MoEngage stayed unavailable for {self.horizon.total_seconds() / 3600:g} h "
+                    f"({message.attempt + 1} attempts)"
+                )
+                return self._dead(message, Reason.RETRIES_EXHAUSTED, description, batch, event)
+        retry_after = error.retry_after if isinstance(error, MoEngageUnavailable) else None
+        not_before = max(retry_after or 0.0, self.sender.gate.remaining())
         at = now + timedelta(seconds=retry_delay(message.attempt, not_before, self._jitter))
-        if not unlimited:
-            at = min(at, max(deadline, now))
-        retries.append(retry_copy(message, at, now))
+        batch.retries.append(
+            retry_copy(
+                message,
+                at,
+                now,
+                unavailable_since=since,
+                delivered_elements=frozenset(delivered),
+            )
+        )
         return MessageOutcome(
             message.message_id, Outcome.RETRY_LATER, event, attempt=message.attempt + 1, retry_at=at
         )
@@ -230,11 +310,10 @@ class BatchProcessor:
         message: IncomingMessage,
         reason: Reason,
         description: str,
-        now: datetime,
-        letters: list[OutgoingMessage],
+        batch: _Batch,
         event: str | None = None,
     ) -> MessageOutcome:
-        letters.append(dead_letter_copy(message, reason.value, description, now))
+        batch.letters.append(dead_letter_copy(message, reason.value, description, self.clock()))
         return MessageOutcome(
             message.message_id,
             Outcome.DEAD_LETTERED,
@@ -245,41 +324,94 @@ class BatchProcessor:
         )
 
     async def _settle(self, retries: list[OutgoingMessage], letters: list[OutgoingMessage]) -> None:
-        try:
-            await self.gateway.dead_letter(letters)
-            await self.gateway.send(retries)
-        except Exception as error:
-            log.error(
-                "Service Bus refused %d retry and %d dead-letter writes (%s): the batch will be "
-                "redelivered; delivered messages are skipped by this instance",
-                len(retries),
-                len(letters),
-                type(error).__name__,
-            )
-            raise SettlementError("could not write retries or dead letters") from error
+        """Write dead letters then retries, each write bounded and retried with backoff (a
+        write repeated after an unclear failure is dropped by duplicate detection)."""
+        await settle_writes(self.gateway, retries, letters, self.sleep)
 
-    def _log(
-        self,
-        messages: Sequence[IncomingMessage],
-        outcomes: list[MessageOutcome],
-        members: dict[int, list[str]],
-        started: float,
-    ) -> None:
-        elapsed = round((time.perf_counter() - started) * 1000, 1)
-        for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
-            level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
-            telemetry.record(
-                "queue_message",
-                level,
-                message_id=outcome.message_id,
-                correlation_id=message.correlation_id,
-                event=outcome.event,
-                outcome=outcome.outcome.value,
-                reason=outcome.reason,
-                attempts=outcome.attempt + 1,
-                moengage_request_id=outcome.request_id,
-                retry_at=outcome.retry_at,
-                members=members.get(position),
-                batch_size=len(messages),
-                latency_ms=elapsed,
+
+async def settle_writes(
+    gateway: QueueGateway,
+    retries: Sequence[OutgoingMessage],
+    letters: Sequence[OutgoingMessage],
+    sleep: Sleep = asyncio.sleep,
+) -> None:
+    """Write dead letters and retries; raise SettlementError when Service Bus keeps refusing."""
+    steps = [(gateway.dead_letter, list(letters)), (gateway.send, list(retries))]
+    delay = SETTLE_BACKOFF_SECONDS
+    for attempt in range(1, SETTLE_ATTEMPTS + 1):
+        try:
+            while steps:
+                write, messages = steps[0]
+                if messages:
+                    async with asyncio.timeout(SETTLE_TIMEOUT_SECONDS):
+                        await write(messages)
+                steps.pop(0)
+            return
+        except Exception as error:
+            log.warning(
+                "Service Bus write failed (%s), attempt %d of %d",
+                type(error).__name__,
+                attempt,
+                SETTLE_ATTEMPTS,
             )
+            if attempt == SETTLE_ATTEMPTS:
+                log.error(
+                    "Service Bus refused %d retry and %d dead-letter writes (%s): the batch "
+                    "will be redelivered; delivered messages are skipped",
+                    len(retries),
+                    len(letters),
+                    type(error).__name__,
+                )
+                raise SettlementError("could not write retries or dead letters") from error
+            await sleep(delay)
+            delay *= 2
+
+
+def _repeat(key: str | None, done: set[str], seen: set[str]) -> Outcome | None:
+    """DELIVERED when the event was delivered before, DUPLICATE when it came earlier in this
+    batch, else None (and the key is noted). A message without a key is never a repeat."""
+    if not key:
+        return None
+    if key in done:
+        return Outcome.DELIVERED
+    if key in seen:
+        return Outcome.DUPLICATE
+    seen.add(key)
+    return None
+
+
+def _accepted_elements(report: DeliveryReport, units: int) -> list[set[int]]:
+    """Per unit: the positions of its elements that MoEngage accepted (a unit split by a 413
+    can be partly delivered)."""
+    accepted: list[set[int]] = [set() for _ in range(units)]
+    for result in report.results:
+        if result.error is None:
+            for unit, element in result.slots:
+                accepted[unit].add(element)
+    return accepted
+
+
+def _log_outcomes(
+    messages: Sequence[IncomingMessage],
+    outcomes: list[MessageOutcome],
+    members: dict[int, list[str]],
+    started: float,
+) -> None:
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+        level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
+        telemetry.record(
+            "queue_message",
+            level,
+            message_id=outcome.message_id,
+            correlation_id=message.correlation_id,
+            event=outcome.event,
+            outcome=outcome.outcome.value,
+            reason=outcome.reason,
+            attempts=outcome.attempt + 1,
+            moengage_request_id=outcome.request_id,
+            retry_at=outcome.retry_at,
+            members=members.get(position),
+            batch_size=len(messages),
+            latency_ms=elapsed,
+        )

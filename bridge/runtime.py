@@ -4,17 +4,20 @@ restarts the worker on a change; tests change the environment)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
 
 from bridge.auth import KognitivAuth
-from bridge.idempotency import RecentlyDelivered
+from bridge.delivery_record import StorageConfig, TableDeliveryRecord
+from bridge.idempotency import DeliveredKeys, RecentlyDelivered
 from bridge.mapping_config import load_mapper
 from bridge.observations import HEALTH
-from bridge.queue_gateway import QueueGateway, ServiceBusGateway
+from bridge.queue_gateway import GATEWAYS, QueueGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
+from delivery.sender import Sleep
 from mapping import Mapper
 
 log = logging.getLogger("kognitiv_bridge")
@@ -29,17 +32,26 @@ class Runtime:
     gate: RateLimitGate = field(default_factory=RateLimitGate)
     delivered: RecentlyDelivered = field(default_factory=RecentlyDelivered)
     _gateway: QueueGateway | None = None
+    _delivered_keys: DeliveredKeys | None = None
 
     @property
     def gateway(self) -> QueueGateway:
-        """The Service Bus gateway (built on first use; tests may assign a fake)."""
-        if self._gateway is None:
-            self._gateway = ServiceBusGateway(self.settings)
-        return self._gateway
+        """The process's Service Bus gateway (tests may assign a fake or install a model)."""
+        return self._gateway if self._gateway is not None else GATEWAYS.get()
 
     @gateway.setter
     def gateway(self, value: QueueGateway) -> None:
         self._gateway = value
+
+    @property
+    def delivered_keys(self) -> DeliveredKeys:
+        """This instance's LRU, backed by the shared record in the function app's storage
+        account when `AzureWebJobsStorage` is set (built on first use: queue mode only)."""
+        if self._delivered_keys is None:
+            storage = StorageConfig.from_environment()
+            record = TableDeliveryRecord(storage) if storage is not None else None
+            self._delivered_keys = DeliveredKeys(self.delivered, record)
+        return self._delivered_keys
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -51,7 +63,9 @@ class Runtime:
         )
         return cls(settings, load_mapper(settings), KognitivAuth.from_settings(settings), target)
 
-    def sender(self, clients: ClientProvider, *, queue: bool = False) -> MoEngageSender:
+    def sender(
+        self, clients: ClientProvider, *, queue: bool = False, sleep: Sleep = asyncio.sleep
+    ) -> MoEngageSender:
         """Direct mode answers within its budget; the queue path retries briefly in process and
         leaves long waits to scheduled messages."""
         settings = self.settings
@@ -60,7 +74,12 @@ class Runtime:
         else:
             policy = RetryPolicy(budget=settings.moengage_direct_time_budget_seconds)
         return MoEngageSender(
-            self.target, clients.get(), policy, gate=self.gate, on_rate_limit=HEALTH.saw_rate_limit
+            self.target,
+            clients.get(),
+            policy,
+            gate=self.gate,
+            sleep=sleep,
+            on_rate_limit=HEALTH.saw_rate_limit,
         )
 
 

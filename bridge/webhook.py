@@ -31,7 +31,8 @@ MAX_ELEMENT_BYTES = 128_000  # MoEngage's track APIs refuse bodies over 128 KB
 MAY_OUTGROW_BYTES = 40_000  # smaller bodies cannot grow past it (escaping at most triples text)
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 DEFAULT_RETRY_AFTER = 30
-ENQUEUE_TIMEOUT_SECONDS = 5.0  # then deliver directly, inside the sender's own patience
+ENQUEUE_TIMEOUT_SECONDS = 5.0  # per attempt; two attempts stay inside a webhook sender's patience
+ENQUEUE_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -173,28 +174,40 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
 async def enqueue(
     runtime: Runtime,
     request: WebhookRequest,
-    body: dict[str, object],
     result: MappingResult,
     correlation_id: str,
 ) -> WebhookResponse:
-    """Queue mode: answer 202 only once Service Bus has the raw body; if it cannot take it,
-    deliver directly (503 only when both fail)."""
+    """Queue mode: answer 202 only once Service Bus has the raw body. A send that failed or
+    timed out may still have arrived, so it is repeated with the same MessageId (duplicate
+    detection drops a second copy) rather than delivered directly, which could deliver the
+    event twice; 503 only when every attempt failed."""
     event = None if result.rule == PASSTHROUGH else result.rule
-    message_id = message_id_for(result.rule, result.idempotency_key, body)
+    message_id = message_id_for(result.rule, result.idempotency_key)
     message = first_message(request.body, message_id, event, correlation_id, datetime.now(UTC))
-    try:
-        async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
-            await runtime.gateway.send([message])
-    except Exception as error:  # any Service Bus failure: fall back, never lose the event
-        log.warning(
-            "Service Bus enqueue failed (%s): delivering event %s directly",
-            type(error).__name__,
-            result.event,
+    failures: list[str] = []
+    for _ in range(ENQUEUE_ATTEMPTS):
+        try:
+            async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
+                await runtime.gateway.send([message])
+            break
+        except Exception as error:  # any Service Bus failure: send the same message again
+            failures.append(type(error).__name__)
+            log.warning("Service Bus enqueue failed (%s) for event %s", failures[-1], result.event)
+    else:
+        fields = {**result_fields(result), "outcome": "queue_unavailable", "detail": failures}
+        message_text = (
+            "the queue did not confirm the event and nothing was delivered; send it again "
+            f"(safe: a repeat is recognised); retry after {DEFAULT_RETRY_AFTER} s"
         )
-        response = await deliver_direct(runtime, result)
-        response.log_fields["queue_fallback"] = type(error).__name__
-        return response
+        return WebhookResponse(
+            503,
+            {"error": {"code": "queue_unavailable", "message": message_text}},
+            {"Retry-After": str(DEFAULT_RETRY_AFTER)},
+            fields,
+        )
     fields = {**result_fields(result), "outcome": "queued", "message_id": message_id}
+    if failures:
+        fields["enqueue_retries"] = failures
     body = {"status": "queued", "id": message_id, "event": result.event}
     return WebhookResponse(202, {**body, "warnings": result.warnings}, log_fields=fields)
 
@@ -241,7 +254,7 @@ async def _handle(
     if not runtime.auth.allows(request.headers):
         return _unauthorized(runtime)
     try:
-        body, result = map_request(runtime, request)
+        _, result = map_request(runtime, request)
     except BridgeError as error:
         return _error(error)
     for warning in result.warnings:
@@ -251,5 +264,5 @@ async def _handle(
         response.log_fields.update(result_fields(result))
         return response
     if runtime.settings.queue_mode:
-        return await enqueue(runtime, request, body, result, correlation_id)
+        return await enqueue(runtime, request, result, correlation_id)
     return await deliver_direct(runtime, result)

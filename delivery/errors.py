@@ -5,8 +5,10 @@ from __future__ import annotations
 
 PERMANENT_STATUSES = frozenset({400, 401, 403, 409, 415})
 CONFIGURATION_STATUSES = frozenset({401, 403, 409})
-_HINTS = {
+_HINTS: dict[int | str, str] = {
     400: "MoEngage refused the request as malformed",
+    "account": "MoEngage refused the request as malformed or for the account, naming no "
+    "element (e.g. a blocked account)",
     401: "MoEngage refused the credentials: check MOENGAGE_APP_ID, MOENGAGE_API_KEY and "
     "MOENGAGE_DATA_CENTER",
     403: "MoEngage says the account is suspended or blocked",
@@ -34,20 +36,29 @@ class MoEngageRejected(DeliveryError):
         error_type: str | None = None,
         request_id: str | None = None,
         *,
+        attribute: str | None = None,
         delivered: int = 0,
     ) -> None:
-        hint = _HINTS.get(status, "MoEngage refused the request")
+        kind: int | str = "account" if status == 400 and not attribute else status
+        hint = _HINTS.get(kind, "MoEngage refused the request")
         detail = f" ({error_type})" if error_type else ""
         reference = f"; MoEngage request id {request_id}" if request_id else ""
         super().__init__(f"{hint}: HTTP {status}{detail}{reference}", delivered=delivered)
         self.status = status
         self.error_type = error_type
         self.request_id = request_id
+        self.attribute = attribute
+
+    @property
+    def is_account_level(self) -> bool:
+        """A 400 that names no attribute (a blacklisted account, bad parameters) is not one
+        element's fault: every request would get it, so splitting requests cannot help."""
+        return self.status == 400 and not self.attribute
 
     @property
     def is_configuration_error(self) -> bool:
-        """401/403/409 are the deployment's fault, not the message's."""
-        return self.status in CONFIGURATION_STATUSES
+        """401/403/409 and account-level 400s are the deployment's fault, not the message's."""
+        return self.status in CONFIGURATION_STATUSES or self.is_account_level
 
 
 class MoEngageUnavailable(DeliveryError):
@@ -59,3 +70,8 @@ class MoEngageUnavailable(DeliveryError):
         super().__init__(f"MoEngage is unavailable: {reason}", delivered=delivered)
         self.reason = reason
         self.retry_after = retry_after
+
+    @property
+    def rate_limited(self) -> bool:
+        """A 429: MoEngage is up and its quota resets, so this never ends in a dead letter."""
+        return self.reason.startswith("HTTP 429")

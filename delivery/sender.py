@@ -176,8 +176,9 @@ class MoEngageSender:
     async def _send_splitting(
         self, encoded: EncodedUnits, slots: Sequence[Slot], deadline: float
     ) -> list[ChunkResult]:
-        """Send; on 413 split in halves, and on 400 for a request mixing several units split
-        by unit, so one bad message cannot sink the others."""
+        """Send; on 413 split in halves, and on a 400 naming an element of a request mixing
+        several units split by unit, so one bad message cannot sink the others (a 400 naming
+        nothing is the account's: splitting would only multiply it)."""
         request = encoded.request(slots)
         try:
             request_id = await self._send_with_retries(request, deadline)
@@ -187,7 +188,7 @@ class MoEngageSender:
                 return [ChunkResult(request.slots, MoEngageRejected(413))]
             first, second = _halves(slots, by_unit=False)
         except MoEngageRejected as error:
-            if error.status != 400 or len(request.units) < 2:
+            if error.status != 400 or error.is_account_level or len(request.units) < 2:
                 return [ChunkResult(request.slots, error)]
             first, second = _halves(slots, by_unit=True)
         except DeliveryError as error:
@@ -267,7 +268,10 @@ class MoEngageSender:
             raise _TooLarge
         error_type = error.get("type") if isinstance(error.get("type"), str) else None
         rid = request_id if isinstance(request_id, str) else None
-        raise MoEngageRejected(status, error_type and error_type[:80], rid and rid[:64])
+        attribute = error.get("attribute") if isinstance(error.get("attribute"), str) else None
+        raise MoEngageRejected(
+            status, error_type and error_type[:80], rid and rid[:64], attribute=attribute
+        )
 
 
 def _parse(raw: bytes) -> dict:

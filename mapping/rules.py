@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mapping.converters import ConversionContext
 from mapping.errors import RuleError
+from mapping.keys import compile_key
 from mapping.policy import ELEMENT_TYPES, check_rule_attribute_names
 from mapping.template import Node, Placeholder, compile_template
 
@@ -104,11 +105,7 @@ def compile_rule(name: str, raw: object, context: ConversionContext) -> Rule:
     try:
         render = compile_template(elements, context, "elements", placeholders)
         key_template = body.get("id")
-        key = None
-        if key_template is not None:
-            if not isinstance(key_template, str):
-                raise RuleError('"id" must be a template string such as "{{rewardId}}"')
-            key = compile_template(key_template, context, "id", placeholders)
+        key = None if key_template is None else compile_key(key_template, context, placeholders)
     except RuleError as error:
         raise RuleError(f'rule "{name}": {error}') from None
     description = body.get("description", "")

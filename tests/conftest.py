@@ -14,7 +14,7 @@ from moengage_emulator import Emulator
 APP_ID = "test-app"
 API_KEY = "test-key-0123456789"
 FIXTURES = Path(__file__).parent / "fixtures" / "kognitiv"
-SETTING_PREFIXES = ("MOENGAGE_", "KOGNITIV_")
+SETTING_PREFIXES = ("MOENGAGE_", "KOGNITIV_", "AzureWebJobsStorage")
 
 
 def fixture_body(name: str) -> dict:

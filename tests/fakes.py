@@ -1,9 +1,10 @@
 """Test doubles behind the same small interfaces the function uses: a queue gateway that keeps
-messages in memory (scheduled ones become due on a virtual clock) and that virtual clock."""
+messages in memory (scheduled ones become due on a virtual clock) and that virtual clock. The
+dead-letter commands and the trigger's end-to-end tests use tests/servicebus_model.py instead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bridge.queue_messages import IncomingMessage, OutgoingMessage
@@ -73,18 +74,3 @@ class FakeGateway:
         due = [m for m in self.queue if m.scheduled_at is None or m.scheduled_at <= now]
         self.queue = [m for m in self.queue if m not in due]
         return [as_incoming(m, m.scheduled_at or now) for m in due]
-
-    async def peek_dead_letters(self, limit: int) -> list[IncomingMessage]:
-        return [as_incoming(m, datetime.now(UTC)) for m in self.dead[:limit]]
-
-    async def replay_dead_letters(
-        self, message_ids: set[str], copy: Callable[[IncomingMessage], OutgoingMessage]
-    ) -> list[IncomingMessage]:
-        chosen = [m for m in self.dead if m.message_id in message_ids]
-        taken = []
-        for message in chosen:
-            letter = as_incoming(message, datetime.now(UTC))
-            await self.send([copy(letter)])
-            self.dead.remove(message)
-            taken.append(letter)
-        return taken

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from bridge import cli
+from bridge.queue_gateway import ServiceBusGateway
 from bridge.queue_messages import IncomingMessage, dead_letter_copy
 from tests.conftest import FIXTURES, fixture_body
-from tests.fakes import FakeGateway
+from tests.fakes import VirtualClock
+from tests.servicebus_model import ServiceBusModel
 
 pytestmark = pytest.mark.usefixtures("settings_env")
 
@@ -184,8 +186,9 @@ def test_replay_plain_progress_lines_when_not_a_terminal(tmp_path, moengage):
     assert "replay: 1 lines, 1 delivered, 0 failed" in err
 
 
-def dead_gateway() -> FakeGateway:
-    gateway = FakeGateway()
+def dead_letters() -> tuple[ServiceBusModel, ServiceBusGateway]:
+    """Three dead letters in the dead-letter queue of a Service Bus model."""
+    model = ServiceBusModel(VirtualClock())
     for index, (reason, event) in enumerate(
         [("mapping_failed", "rewards_issued"), ("retries_exhausted", "member_enrolled"),
          ("retries_exhausted", "rewards_issued")]
@@ -194,12 +197,13 @@ def dead_gateway() -> FakeGateway:
             json.dumps(reward(str(index))).encode(), f"m{index}", {"event": event, "attempt": 7}
         )
         description = "MoEngage stayed unavailable; contact jordan.lee@example.com"
-        gateway.dead.append(dead_letter_copy(incoming, reason, description, datetime.now(UTC)))
-    return gateway
+        letter = dead_letter_copy(incoming, reason, description, datetime.now(UTC))
+        model.queue("q-deadletter").accept(letter.message_id, letter.body, letter.properties)
+    return model, model.gateway("q", "q-deadletter")
 
 
 def test_deadletters_list_filters_and_masks():
-    gateway = dead_gateway()
+    _, gateway = dead_letters()
     code, out, _ = run("deadletters", "list", "--reason", "retries_exhausted", "--json",
                        gateway=gateway)  # fmt: skip
     letters = [json.loads(line) for line in out.splitlines()]
@@ -210,19 +214,19 @@ def test_deadletters_list_filters_and_masks():
 
 
 def test_deadletters_replay_sends_chosen_messages_back():
-    gateway = dead_gateway()
+    model, gateway = dead_letters()
     code, out, _ = run("deadletters", "replay", "--reason", "retries_exhausted",
                        "--event", "rewards_issued", gateway=gateway)  # fmt: skip
     assert code == 0
     assert "replayed 1 message(s)" in out
-    [resent] = gateway.queue
-    assert resent.properties["attempt"] == 0
-    assert "dead_letter_reason" not in resent.properties
-    assert [m.message_id for m in gateway.dead] == ["m0", "m1"]
+    [resent] = model.queue("q").all()
+    assert resent.application_properties["attempt"] == 0
+    assert "dead_letter_reason" not in resent.application_properties
+    assert model.queue("q-deadletter").ids() == ["m0", "m1"]
 
 
 def test_deadletters_replay_needs_a_selector():
-    code, _, err = run("deadletters", "replay", gateway=dead_gateway())
+    code, _, err = run("deadletters", "replay", gateway=dead_letters()[1])
     assert code == 2
     assert "--all" in err
 

@@ -1,5 +1,5 @@
-"""The HTTP trigger in queue mode: validate and map first, enqueue the raw body, answer 202; fall
-back to direct delivery when Service Bus cannot take the message."""
+"""The HTTP trigger in queue mode: validate and map first, enqueue the raw body, answer 202; send
+the same message again when Service Bus did not confirm it, 503 when it never does."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from bridge.queue_messages import message_id_for
 from bridge.runtime import current_runtime
 from tests.conftest import call_webhook, fixture_body, http_request
 from tests.fakes import FakeGateway
@@ -76,7 +77,7 @@ async def test_message_id_uses_the_id_field_the_mapping_names(settings_env, gate
         http_request({"memberId": "1001", "rewardId": "R-77"}, "rewards_issued")
     )
 
-    assert answer["id"] == "rewards_issued:R-77"
+    assert answer["id"] == message_id_for("rewards_issued", "R-77")
 
 
 @pytest.mark.parametrize(
@@ -92,31 +93,31 @@ async def test_bad_input_is_refused_at_once_and_never_enqueued(gateway, raw, eve
     assert gateway.dead == []
 
 
-async def test_enqueue_failure_falls_back_to_direct_delivery(gateway, moengage):
+async def test_a_failed_enqueue_is_sent_again_never_delivered_directly(gateway, moengage):
     gateway.send_failures = 1
 
     status, body, _ = await call_webhook(
         http_request(fixture_body("rewards_issued"), "rewards_issued")
     )
 
-    assert status == 200
-    assert body["status"] == "delivered"
-    assert [e["customer_id"] for e in moengage.accepted] == ["100245"]
-    assert gateway.queue == []
+    assert status == 202
+    assert body["status"] == "queued"
+    assert [m.message_id for m in gateway.queue] == [body["id"]]
+    assert moengage.requests == []
 
 
-async def test_503_only_when_queue_and_moengage_both_fail(gateway, moengage):
-    gateway.send_failures = 1
-    moengage.inject(status=503, times=1000)
+async def test_503_when_the_queue_refuses_every_attempt(gateway, moengage):
+    gateway.send_failures = 2
 
     status, body, response = await call_webhook(
         http_request(fixture_body("rewards_issued"), "rewards_issued")
     )
 
     assert status == 503
-    assert body["error"]["code"] == "moengage_unavailable"
-    assert "Retry-After" in response.headers
-    assert moengage.accepted == []
+    assert body["error"]["code"] == "queue_unavailable"
+    assert response.headers["Retry-After"] == "30"
+    assert moengage.requests == []
+    assert gateway.queue == []
 
 
 async def test_passthrough_body_is_queued_without_an_event_property(gateway):

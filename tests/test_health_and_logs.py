@@ -128,7 +128,7 @@ async def test_queue_leg_logs_the_same_correlation_id(settings_env, caplog, moen
 
     await call_webhook(http_request(fixture_body("rewards_issued"), "rewards_issued"))
     sender = runtime.sender(CLIENTS, queue=True)
-    processor = BatchProcessor(runtime, gateway, sender, runtime.delivered)
+    processor = BatchProcessor(runtime, gateway, sender, runtime.delivered_keys)
     await processor.process(gateway.take_due(datetime.now(UTC)))
 
     [http_leg] = structured(caplog, "webhook")

@@ -79,7 +79,7 @@ def test_rewards_issued_fixture(mapper: Mapper) -> None:
         rule="rewards_issued",
         elements=[REWARD_ELEMENT],
         warnings=[],
-        idempotency_key=None,
+        idempotency_key="100245|Choice|10% Off Voucher|2026-03-14T09:30:00Z",
     )
     attributes = result.elements[0]["actions"][0]["attributes"]
     assert type(attributes["reward_value"]) is float
@@ -110,7 +110,7 @@ def test_rewards_redeemed_fixture_takes_event_from_body(mapper: Mapper) -> None:
             }
         ],
         warnings=[],
-        idempotency_key=None,
+        idempotency_key="100245|Choice|10% Off Voucher|2026-03-20T18:45:10Z",
     )
 
 
@@ -132,7 +132,7 @@ def test_member_enrolled_fixture(mapper: Mapper) -> None:
             },
         ],
         warnings=[],
-        idempotency_key=None,
+        idempotency_key="100246|2026-03-01T15:04:05Z",
     )
     attributes = result.elements[0]["attributes"]
     assert type(attributes["points_balance"]) is int

@@ -22,14 +22,54 @@ from bridge.queue_messages import (
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def test_message_id_prefers_the_mapping_id_and_hashes_otherwise():
-    body = {"memberId": "1", "rewardId": "R1"}
+def test_a_declared_key_gives_a_stable_id_and_no_key_a_fresh_one():
+    keyed = message_id_for("rewards_issued", "100245|Choice|10% Off|2026-03-14T09:30:00Z")
 
-    assert message_id_for("rewards_issued", "R1", body) == "rewards_issued:R1"
-    hashed = message_id_for("rewards_issued", None, body)
-    assert hashed == message_id_for("rewards_issued", None, {"rewardId": "R1", "memberId": "1"})
-    assert hashed != message_id_for("rewards_redeemed", None, body)
-    assert len(message_id_for("e", "k" * 500, body)) <= 128
+    assert keyed == message_id_for("rewards_issued", "100245|Choice|10% Off|2026-03-14T09:30:00Z")
+    assert keyed.startswith("rewards_issued:")
+    assert "100245" not in keyed  # hashed: no member id in a MessageId
+    assert keyed != message_id_for("rewards_redeemed", "100245|Choice|10% Off|2026-03-14T09:30:00Z")
+    assert message_id_for("member_updated", None) != message_id_for("member_updated", None)
+    assert len(message_id_for("e" * 200, "k" * 500)) <= 128
+
+
+def test_an_empty_message_id_is_never_a_key():
+    assert IncomingMessage(b"{}", "").idempotency_key is None
+    assert IncomingMessage(b"{}", "", {"idempotency_key": "k"}).idempotency_key == "k"
+
+
+def test_long_ids_are_hashed_not_truncated():
+    first = IncomingMessage(b"{}", "x" * 125 + "a")
+    second = IncomingMessage(b"{}", "x" * 125 + "b")
+
+    ids = {retry_copy(m, NOW, NOW).message_id for m in (first, second)}
+
+    assert len(ids) == 2
+    assert all(len(i) <= 128 for i in ids)
+
+
+def test_a_replayed_letter_starts_a_new_lineage_of_retry_ids():
+    original = IncomingMessage(b"{}", "rewards_issued:k", {"idempotency_key": "rewards_issued:k"})
+    first_retry = retry_copy(original, NOW, NOW)
+    letter = IncomingMessage(b"{}", first_retry.message_id, first_retry.properties)
+    replayed = replay_copy(letter, NOW + timedelta(hours=1))
+    replay_retry = retry_copy(IncomingMessage(b"{}", replayed.message_id, replayed.properties),
+                              NOW, NOW)  # fmt: skip
+
+    assert first_retry.message_id == "rewards_issued:k#r1"
+    assert replay_retry.message_id != first_retry.message_id
+    assert replay_retry.message_id.endswith("#r1")
+    assert replay_retry.properties["idempotency_key"] == "rewards_issued:k"
+
+
+def test_times_without_a_zone_are_utc():
+    naive = datetime(2026, 3, 14, 11, 0)
+
+    assert IncomingMessage(b"{}", "m", enqueued_time=naive).first_received(NOW) == NOW.replace(
+        hour=11
+    )
+    later = IncomingMessage(b"{}", "m", {"first_received_utc": "2026-03-14T10:00:00"})
+    assert later.first_received(NOW) == NOW.replace(hour=10)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +89,7 @@ def test_retry_copy_counts_attempts_and_keeps_the_first_received_time():
     incoming = IncomingMessage(first.body, first.message_id, first.properties)
 
     copy = retry_copy(incoming, NOW + timedelta(seconds=30), NOW + timedelta(hours=2))
+    assert incoming.idempotency_key == "rewards_issued:abc"
     second = retry_copy(
         IncomingMessage(copy.body, copy.message_id, copy.properties), NOW, NOW + timedelta(hours=3)
     )
@@ -96,6 +137,7 @@ def test_conversion_from_a_received_dead_letter():
         dead_letter_error_description="too many deliveries",
         delivery_count=10,
         enqueued_time_utc=NOW,
+        sequence_number=7,
     )
 
     incoming = from_received(received)
@@ -103,6 +145,7 @@ def test_conversion_from_a_received_dead_letter():
     assert incoming.body == b'{"memberId": "1"}'
     assert incoming.event == "rewards_issued"
     assert incoming.properties["dead_letter_reason"] == "MaxDeliveryCountExceeded"
+    assert incoming.sequence_number == 7
 
 
 class _FakeSender:
@@ -143,7 +186,7 @@ class _FakeBatch(list):
 async def test_service_bus_gateway_sends_to_the_configured_queues(monkeypatch):
     from azure.servicebus.aio import ServiceBusClient
 
-    from bridge.queue_gateway import ServiceBusGateway
+    from bridge.queue_gateway import ServiceBusConfig, ServiceBusGateway
     from bridge.settings import Settings
 
     sent: dict[str, list] = {}
@@ -160,7 +203,7 @@ async def test_service_bus_gateway_sends_to_the_configured_queues(monkeypatch):
         kognitiv_service_bus="Endpoint=sb://x/;SharedAccessKeyName=n;SharedAccessKey=v",
         kognitiv_service_bus_queue="hooks",
     )
-    gateway = ServiceBusGateway(settings)
+    gateway = ServiceBusGateway(ServiceBusConfig.from_settings(settings))
     first = first_message(b"{}", "m1", "rewards_issued", "c", NOW)
     copies = [retry_copy(IncomingMessage(b"{}", f"m{i}", {}), NOW, NOW) for i in range(5)]
 

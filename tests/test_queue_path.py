@@ -10,9 +10,10 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
 from bridge.queue_messages import ATTEMPT, EVENT, IncomingMessage
-from bridge.queue_processor import BatchProcessor, Outcome, SettlementError
+from bridge.queue_processor import SETTLE_ATTEMPTS, BatchProcessor, Outcome, SettlementError
 from bridge.runtime import CLIENTS, current_runtime
 from delivery import MoEngageSender, RateLimitGate, RetryPolicy
+from moengage_emulator.contract import fail_body
 from tests.conftest import APP_ID, fixture_body
 from tests.fakes import FakeGateway, VirtualClock
 
@@ -50,7 +51,7 @@ async def processor(clock, gateway):
     sender = MoEngageSender(
         runtime.target, CLIENTS.get(), RetryPolicy(attempts=3, budget=5), gate, clock.sleep
     )
-    return BatchProcessor(runtime, gateway, sender, runtime.delivered, clock.wall)
+    return BatchProcessor(runtime, gateway, sender, runtime.delivered_keys, clock.wall, clock.sleep)
 
 
 async def run_until_drained(processor, gateway, clock, first_batch, *, on_tick=None):
@@ -189,7 +190,9 @@ async def test_retry_horizon_ends_in_retries_exhausted(settings_env, gateway, mo
     sender = MoEngageSender(
         runtime.target, CLIENTS.get(), RetryPolicy(attempts=2), gate, clock.sleep
     )
-    processor = BatchProcessor(runtime, gateway, sender, runtime.delivered, clock.wall)
+    processor = BatchProcessor(
+        runtime, gateway, sender, runtime.delivered_keys, clock.wall, clock.sleep
+    )
     moengage.inject(status=502, times=100_000)
 
     outcomes = await run_until_drained(processor, gateway, clock, [message(reward("8001"), "h1")])
@@ -215,7 +218,8 @@ async def test_credentials_error_backs_off_and_never_dead_letters(
 
 
 async def test_permanent_rejection_dead_letters_only_the_guilty_message(processor, moengage):
-    moengage.inject(status=400, times=3)
+    refused = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    moengage.inject(status=400, times=3, body=refused)
     batch = [message(reward(str(8200 + i)), f"p{i}") for i in range(4)]
 
     outcomes = await processor.process(batch)
@@ -234,7 +238,7 @@ async def test_settlement_failure_redelivers_without_resending_delivered(
 ):
     moengage.inject(status=503, times=3)  # the first chunk fails; the batch retries later
     batch = [message(reward("9001"), "s1"), message(b"[]", "s2")]
-    gateway.dead_letter_failures = 1
+    gateway.dead_letter_failures = SETTLE_ATTEMPTS
 
     with pytest.raises(SettlementError):
         await processor.process(batch)
