@@ -306,7 +306,7 @@ def test_settings_option_after_a_nested_command(tmp_path, settings_env):
     path = tmp_path / "local.settings.json"
     path.write_text(json.dumps({"Values": {"MOENGAGE_APP_ID": "from-file"}}))
 
-    code, out, _ = run("deadletters", "list", "--settings", str(path), gateway=dead_gateway())
+    code, out, _ = run("deadletters", "list", "--settings", str(path), gateway=dead_letters()[1])
 
     assert code == 0
     assert "3 dead letter(s)" in out
