@@ -49,14 +49,14 @@ class HeldRequest:
         counter = itertools.count(1)  # next() is atomic: handler threads share it
         keep = emulator._keep
 
-        def held_keep(verdict: object) -> None:
+        def held_keep(verdict: object) -> object:
             if next(counter) != number:
-                keep(verdict)
-                return
+                return keep(verdict)
             self.arrived.set()
             self._release.wait(timeout=60)
-            keep(verdict)
+            kept = keep(verdict)
             self.answered.set()
+            return kept
 
         monkeypatch.setattr(emulator, "_keep", held_keep)
 
