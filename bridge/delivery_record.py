@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.azure_identity import identity_credential
+
 TABLE_NAME = "kognitivdelivered"
 STORAGE_SETTING = "AzureWebJobsStorage"
 TIMEOUT_SECONDS = 10.0  # a slow record must not hold the batch past its lock
@@ -86,14 +88,7 @@ class TableDeliveryRecord:
         if config.connection_string:
             service = TableServiceClient.from_connection_string(config.connection_string, **options)
         else:
-            from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-            transport = AsyncioRequestsTransport()
-            credential = (
-                ManagedIdentityCredential(client_id=config.client_id, transport=transport)
-                if config.client_id
-                else DefaultAzureCredential(transport=transport)
-            )
+            credential = identity_credential(config.client_id)
             service = TableServiceClient(
                 config.table_endpoint or "", credential=credential, **options
             )

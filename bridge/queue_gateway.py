@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bridge.azure_identity import identity_credential
 from bridge.queue_messages import IncomingMessage, OutgoingMessage
 from bridge.settings import CLIENT_ID_SETTING, NAMESPACE_SETTING, Settings
 
@@ -150,13 +151,7 @@ class ServiceBusGateway:
                 config.connection_string, **CLIENT_RETRIES
             )
         else:
-            from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-            credential = (
-                ManagedIdentityCredential(client_id=config.client_id)
-                if config.client_id
-                else DefaultAzureCredential()
-            )
+            credential = identity_credential(config.client_id)
             self._client = ServiceBusClient(config.namespace or "", credential, **CLIENT_RETRIES)
         self._loop = loop
         return self._client

@@ -177,8 +177,9 @@ def test_dead_letter_queue_keeps_letters_until_an_operator_acts(parsed: dict[str
     assert letters["defaultMessageTimeToLive"] == "neverExpires"
     assert letters["deadLetteringOnMessageExpiration"] is False
     assert letters["maxDeliveryCount"] >= 1000
-    # Copies keep the original MessageId: duplicate detection would drop a second dead letter.
-    assert letters["requiresDuplicateDetection"] is False
+    # A retried dead-letter write is kept once; replayed letters get new MessageIds.
+    assert letters["requiresDuplicateDetection"] is True
+    assert letters["duplicateDetectionHistoryTimeWindow"] == "P1D"
 
     main = _template(parsed, "main.bicep")
     assert main["variables"]["deadLetterQueueName"]["value"] == "${serviceBusQueueName}-deadletter"

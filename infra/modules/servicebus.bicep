@@ -68,8 +68,11 @@ resource deadLetterQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     // Operator reads that abandon a letter must not forward it to this queue's own
     // $DeadLetterQueue: the Service Bus maximum.
     maxDeliveryCount: 2000
-    // A message dead-lettered twice (after a replay) keeps its MessageId: never drop it.
-    requiresDuplicateDetection: false
+    // A dead-letter write retried after a lost acknowledgement, or the same message
+    // dead-lettered again after its batch was redelivered, is kept once. A replayed letter gets
+    // a new MessageId, so it can always be dead-lettered again.
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'P1D'
     requiresSession: false
     enablePartitioning: false
     enableBatchedOperations: true
