@@ -152,11 +152,12 @@ def message_id_for(event: str, key: str | None, workspace: str = DEFAULT_WORKSPA
     Another workspace than `default` is part of the id (`<workspace>:<event>:<hash>`, the
     hash covering it too): two programs may send the same member and reward."""
     prefix = "" if workspace == DEFAULT_WORKSPACE else f"{workspace}:"
+    name = prefix + event[: 60 - len(prefix)]  # at most 60 characters before the hash
     if key:
         parts = (event, key) if not prefix else (workspace, event, key)
         digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-        return f"{prefix}{event[:60]}:{digest[:48]}"
-    return f"{prefix}{event[:60]}:{uuid.uuid4().hex}"
+        return f"{name}:{digest[:48]}"
+    return f"{name}:{uuid.uuid4().hex}"
 
 
 def first_message(

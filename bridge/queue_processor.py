@@ -253,8 +253,9 @@ class BatchProcessor:
             self.runtime.health.saw_rejection(error)
         if isinstance(error, MoEngageRejected) and error.is_configuration_error:
             log.error(
-                "MoEngage refused the credentials or account (%s): message %s backs off; "
-                "fix the settings, nothing is dead-lettered",
+                "MoEngage refused the credentials or account of workspace %s (%s): message %s "
+                "backs off; fix the settings, nothing is dead-lettered",
+                self.runtime.name,
                 error.message,
                 message.message_id,
             )
