@@ -21,7 +21,7 @@ from bridge.queue_messages import first_message, message_id_for
 from bridge.runtime import CLIENTS, Runtime, UnknownWorkspace, current_workspace
 from bridge.settings import ConfigurationError
 from bridge.telemetry import mask_member_id
-from bridge.workspaces import DEFAULT_WORKSPACE
+from bridge.workspaces import DEFAULT_WORKSPACE, NAME
 from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
 from delivery.payloads import encode_element
 from mapping import PASSTHROUGH, MappingError, MappingResult
@@ -239,7 +239,7 @@ async def handle_webhook(
         "webhook",
         level,
         status_code=response.status,
-        workspace=request.workspace,
+        workspace=request.workspace if NAME.fullmatch(request.workspace) else "(invalid)",
         correlation_id=correlation_id,
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
         **fields,

@@ -541,6 +541,9 @@ async def test_webhook_log_lines_carry_the_workspace(caplog, moengage, eu):
     await call_workspace_webhook(workspace_request("eu", "rewards_issued", reward("E-1")))
     await call_webhook(http_request(reward("D-1"), "rewards_issued"))
     await call_workspace_webhook(workspace_request("nowhere", "rewards_issued", reward("N-1")))
+    await call_workspace_webhook(
+        workspace_request("jordan.lee@example.com", "rewards_issued", reward("N-2"))
+    )
 
     lines = [
         json.loads(record.getMessage())
@@ -551,5 +554,6 @@ async def test_webhook_log_lines_carry_the_workspace(caplog, moengage, eu):
         ("eu", 200, "delivered"),
         ("default", 200, "delivered"),
         ("nowhere", 404, None),
+        ("(invalid)", 404, None),  # not a workspace name: never logged as sent
     ]
     assert lines[0]["members"] == ["E-1"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ import pytest
 
 import function_app
 from bridge import queue_trigger
+from bridge.observations import HEALTH
 from bridge.queue_gateway import GATEWAYS
 from bridge.queue_messages import EVENT, WORKSPACE, IncomingMessage
 from bridge.queue_processor import Outcome
@@ -65,6 +67,13 @@ class Waits:
             await self.clock.sleep(seconds)
 
         return sleep
+
+
+@pytest.fixture(autouse=True)
+def fresh_health():
+    HEALTH.clear()
+    yield
+    HEALTH.clear()
 
 
 @pytest.fixture
@@ -127,8 +136,9 @@ def queued_workspaces(bus: ServiceBusModel) -> list[str]:
 
 
 async def test_interleaved_traffic_reaches_each_workspace_with_its_credentials(
-    bus, host, moengage, eu, us
+    bus, host, moengage, eu, us, caplog
 ):
+    caplog.set_level(logging.INFO, logger="kognitiv_bridge")
     for index in range(4):
         for workspace in ("eu", "us"):
             request = workspace_request(workspace, "rewards_issued", reward(f"{workspace}-{index}"))
@@ -155,6 +165,14 @@ async def test_interleaved_traffic_reaches_each_workspace_with_its_credentials(
     assert_sent_as(us, US_APP, US_KEY)
     assert_sent_as(moengage, APP_ID, API_KEY)
     assert len(eu.requests) == len(us.requests) == len(moengage.requests) == 1
+    lines = [
+        json.loads(record.getMessage())
+        for record in caplog.records
+        if record.getMessage().startswith('{"kind":"queue_message"')
+    ]
+    assert len(lines) == 24
+    for line in lines:  # each line names the workspace of its member
+        assert line["members"][0].split("-")[0] == line["workspace"]
 
 
 async def test_the_same_event_in_two_workspaces_is_not_a_duplicate(bus, host, eu, us):
@@ -230,6 +248,14 @@ async def test_a_fault_in_one_workspace_never_holds_back_the_other(
     assert current_workspace("us").gate.remaining() == 0
     assert members(eu) == []
     assert queued_workspaces(bus) == ["eu", "eu", "eu"]  # EU's messages wait as retries
+    assert current_workspace("us").health.recent() == []
+    seen = {problem.kind for problem in current_workspace("eu").health.recent()}
+    assert (
+        seen
+        == {"rate_limit_burst": {"rate_limit"}, "outage": set(), "wrong_key": {"credentials"}}[
+            fault.__name__
+        ]
+    )
     assert bus.queue(DEAD).all() == bus.queue(QUEUE).dead_letter.all() == []
 
     publish(bus, "us", "us-later")  # while EU is still held back
