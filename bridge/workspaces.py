@@ -158,6 +158,10 @@ def _entry_settings(
         field: _secret(where, key, getattr(entry, key), environ, problems)
         for key, field in CREDENTIAL_FIELDS.items()
     }
+    if entry.mappings_file is not None and not entry.mappings_file.is_file():
+        problems.append(
+            f"{where}.mappings_file {str(entry.mappings_file)!r} is not a readable file"
+        )
     named = {key for key in CREDENTIAL_FIELDS if getattr(entry, key) is not None}
     if ("auth_username_setting" in named) != ("auth_password_setting" in named):
         problems.append(

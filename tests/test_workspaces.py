@@ -189,6 +189,10 @@ def test_a_workspace_mappings_file_replaces_the_rules(workspaces_env, eu, us, tm
             ],
         ),
         (
+            {"mappings_file": "/nowhere/eu.json"},
+            ["MOENGAGE_WORKSPACES.eu.mappings_file '/nowhere/eu.json' is not a readable file"],
+        ),
+        (
             {"auth_token_previous_setting": "US_MOENGAGE_KEY"},
             [
                 "MOENGAGE_WORKSPACES.eu.auth_token_previous_setting needs "
