@@ -12,6 +12,7 @@ from bridge.queue_messages import IncomingMessage
 from bridge.queue_trigger import process_queue_batch
 from bridge.runtime import warm_up
 from bridge.webhook import WebhookRequest, WebhookResponse, handle_webhook
+from bridge.workspaces import DEFAULT_WORKSPACE
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 warm_up()
@@ -38,16 +39,29 @@ def _to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
     )
 
 
-@app.route(route="kognitiv/{event?}", methods=["POST", "PUT"])
-async def kognitiv_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    """The Kognitiv webhook URL: POST /api/kognitiv/{event?}."""
-    request = WebhookRequest(
+def _to_webhook_request(
+    req: func.HttpRequest, workspace: str = DEFAULT_WORKSPACE
+) -> WebhookRequest:
+    return WebhookRequest(
         body=req.get_body() or b"",
         headers=req.headers,
         params=req.params,
         route_event=req.route_params.get("event"),
+        workspace=workspace,
     )
-    return _to_http_response(await handle_webhook(request))
+
+
+@app.route(route="kognitiv/{event?}", methods=["POST", "PUT"])
+async def kognitiv_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """The Kognitiv webhook URL of the workspace `default`: POST /api/kognitiv/{event?}."""
+    return _to_http_response(await handle_webhook(_to_webhook_request(req)))
+
+
+@app.route(route="kognitiv/{workspace}/{event}", methods=["POST", "PUT"])
+async def kognitiv_workspace_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """One workspace's Kognitiv webhook URL: POST /api/kognitiv/{workspace}/{event}."""
+    workspace = req.route_params.get("workspace") or ""
+    return _to_http_response(await handle_webhook(_to_webhook_request(req, workspace)))
 
 
 @app.route(route="live", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

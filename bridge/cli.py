@@ -39,11 +39,12 @@ from bridge.replay import (
     ReplaySummary,
     count_lines,
 )
-from bridge.runtime import Runtime, current_runtime
+from bridge.runtime import Runtime, UnknownWorkspace, current_deployment, current_workspace
 from bridge.settings import ConfigurationError, Settings
 from bridge.validate import validate
 from bridge.version import VERSION
 from bridge.webhook import WebhookRequest, describe_plan, map_request
+from bridge.workspaces import DEFAULT_WORKSPACE
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_CREDENTIALS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEAD_LETTER_REASONS = (
@@ -88,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--settings", type=Path, metavar="FILE", default=argparse.SUPPRESS, help=settings_help
     )
+    one_workspace = argparse.ArgumentParser(add_help=False)
+    one_workspace.add_argument(
+        "--workspace",
+        default=DEFAULT_WORKSPACE,
+        metavar="NAME",
+        help="the workspace (MOENGAGE_WORKSPACES; default %(default)s: the MOENGAGE_* settings)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser(
@@ -99,10 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         "can never resolve). Exit 1 if there is any.",
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--workspace", metavar="NAME", help="check only this workspace (default: every one)"
+    )
 
     preview = commands.add_parser(
         "preview",
-        parents=[common],
+        parents=[common, one_workspace],
         help="show the MoEngage requests a webhook body would produce",
         description="Print the exact MoEngage request bodies a webhook body produces (the same "
         "code as ?dry_run=true), or the mapping error. Nothing is sent.",
@@ -116,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay",
-        parents=[common],
+        parents=[common, one_workspace],
         help="send a JSON-lines file of webhook bodies to MoEngage",
         description='Send each line (a webhook body, or {"event": name, "body": {...}}) '
         "through the same mapping and delivery code as the function, in bulk requests under a "
@@ -170,6 +181,11 @@ def _parser() -> argparse.ArgumentParser:
             "host's, e.g. MaxDeliveryCountExceeded); repeatable",
         )
         sub.add_argument("--event", action="append", default=[], help="filter by event name")
+        sub.add_argument(
+            "--workspace",
+            metavar="NAME",
+            help="only letters of this workspace (their `workspace` property; default: all)",
+        )
     listing.add_argument("--limit", type=int, default=100, help="show at most N (default 100)")
     listing.add_argument("--json", action="store_true", help="print JSON lines")
     resend.add_argument("--id", action="append", default=[], help="a message id; repeatable")
@@ -225,14 +241,29 @@ class Console:
         print(text, file=self.err, flush=True)
 
 
-def _runtime(console: Console) -> Runtime | None:
+def _configuration_error(console: Console, error: ConfigurationError) -> None:
+    console.error("configuration error:")
+    for problem in error.problems:
+        console.error(f"  - {problem}")
+
+
+def _runtime(console: Console, workspace: str = DEFAULT_WORKSPACE) -> Runtime | None:
     try:
-        return current_runtime()
+        return current_workspace(workspace)
     except ConfigurationError as error:
-        console.error("configuration error:")
-        for problem in error.problems:
-            console.error(f"  - {problem}")
-        return None
+        _configuration_error(console, error)
+    except UnknownWorkspace as error:
+        console.error(f"error: {error}")
+    return None
+
+
+def _settings_line(name: str, settings: Settings) -> str:
+    mode = "queue" if settings.queue_mode else "direct"
+    label = "settings" if name == DEFAULT_WORKSPACE else f"settings (workspace {name})"
+    return (
+        f"{label}: MoEngage DC {settings.data_center}, workspace "
+        f"{settings.moengage_app_id}, {mode} mode, zone {settings.kognitiv_timezone}"
+    )
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
@@ -241,7 +272,11 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
             f"hint: {LOCAL_SETTINGS} is in this directory but was not read; "
             f"add --settings {LOCAL_SETTINGS} to check it"
         )
-    report = validate()
+    try:
+        report = validate(args.workspace)
+    except UnknownWorkspace as error:
+        console.error(f"error: {error}")
+        return EXIT_USAGE
     for warning in report.warnings:
         console.error(f"WARNING: {warning}")
     if args.json:
@@ -251,18 +286,23 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
             "warnings": report.warnings,
             "notes": report.notes,
             "rules": report.rules,
+            "workspaces": {
+                name: {
+                    "app_id": settings.moengage_app_id,
+                    "data_center": settings.data_center,
+                    "rules": report.workspace_rules.get(name, []),
+                }
+                for name, settings in report.workspaces.items()
+            },
         }
         console.print(json.dumps(document, indent=2))
         return EXIT_OK if report.ok else EXIT_PROBLEMS
-    if report.settings is not None:
-        settings = report.settings
-        mode = "queue" if settings.queue_mode else "direct"
-        console.print(
-            f"settings: MoEngage DC {settings.data_center}, workspace "
-            f"{settings.moengage_app_id}, {mode} mode, zone {settings.kognitiv_timezone}"
-        )
-    if report.rules:
-        console.print(f"mapping rules: {', '.join(report.rules)}")
+    for name, settings in report.workspaces.items():
+        console.print(_settings_line(name, settings))
+        rules = report.workspace_rules.get(name)
+        if rules:
+            label = "mapping rules" if name == DEFAULT_WORKSPACE else f"mapping rules ({name})"
+            console.print(f"{label}: {', '.join(rules)}")
     for note in report.notes:
         console.print(f"note: {note}")
     for problem in report.problems:
@@ -272,7 +312,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, console: Console) -> int:
-    runtime = _runtime(console)
+    runtime = _runtime(console, args.workspace)
     if runtime is None:
         return EXIT_USAGE
     try:
@@ -486,7 +526,7 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     if args.rate <= 0:
         console.error("error: --rate must be positive")
         return EXIT_USAGE
-    runtime = _runtime(console)
+    runtime = _runtime(console, args.workspace)
     if runtime is None:
         return EXIT_USAGE
     return asyncio.run(_replay(args, runtime, console))
@@ -495,24 +535,27 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
 async def _deadletters(args: argparse.Namespace, gateway: QueueGateway, console: Console) -> int:
     from bridge.deadletters import list_letters, replay_letters
 
+    workspaces = [args.workspace] if args.workspace else []
     if args.action == "list":
-        letters = await list_letters(gateway, args.reason, args.event, args.limit)
+        letters = await list_letters(gateway, args.reason, args.event, args.limit, workspaces)
         if args.json:
             for letter in letters:
                 console.print(json.dumps(letter.as_dict()))
             return EXIT_OK
-        console.print(f"{'ID':<40} {'REASON':<26} {'EVENT':<22} {'AGE':>6}  DESCRIPTION")
+        console.print(
+            f"{'ID':<40} {'WORKSPACE':<12} {'REASON':<26} {'EVENT':<22} {'AGE':>6}  DESCRIPTION"
+        )
         for letter in letters:
             console.print(
-                f"{letter.id[:40]:<40} {letter.reason[:26]:<26} "
+                f"{letter.id[:40]:<40} {letter.workspace[:12]:<12} {letter.reason[:26]:<26} "
                 f"{letter.event[:22]:<22} {letter.age:>6}  {letter.description[:80]}"
             )
         console.print(f"{len(letters)} dead letter(s)")
         return EXIT_OK
-    if not (args.id or args.reason or args.event or args.all):
+    if not (args.id or args.reason or args.event or args.workspace or args.all):
         console.error("choose what to replay: --id, --reason, --event or --all")
         return EXIT_USAGE
-    done = await replay_letters(gateway, args.id, args.reason, args.event, args.dry_run)
+    done = await replay_letters(gateway, args.id, args.reason, args.event, args.dry_run, workspaces)
     verb = "would replay" if args.dry_run else "replayed"
     for letter in done:
         console.print(f"{verb} {letter.id} ({letter.reason}, {letter.event})")
@@ -543,15 +586,32 @@ def _azure_error_line(error: Exception, settings: Settings) -> str:
     return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
+def _known_workspace(console: Console, name: str) -> bool:
+    """False (after one line saying why) when the settings do not define this workspace."""
+    try:
+        known = current_deployment().names
+    except ConfigurationError as error:
+        _configuration_error(console, error)
+        return False
+    if name not in known:
+        console.error(f"error: {UnknownWorkspace(name, known)}")
+        return False
+    return True
+
+
 def cmd_deadletters(
     args: argparse.Namespace, console: Console, gateway: QueueGateway | None
 ) -> int:
+    if args.workspace and not _known_workspace(console, args.workspace):
+        return EXIT_USAGE
     if gateway is not None:
         return asyncio.run(_deadletters(args, gateway, console))
-    runtime = _runtime(console)
-    if runtime is None:
+    try:
+        deployment = current_deployment()
+    except ConfigurationError as error:
+        _configuration_error(console, error)
         return EXIT_USAGE
-    settings = runtime.settings
+    settings = deployment.workspace(deployment.names[0]).settings  # one queue for all
     if not settings.queue_mode:
         console.error(
             "deadletters needs KOGNITIV_SERVICE_BUS (or "

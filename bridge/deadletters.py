@@ -34,6 +34,7 @@ class LetterView:
     description: str
     source: str = ""
     sequence: int | None = None
+    workspace: str = "default"
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -75,11 +76,21 @@ def view(letter: IncomingMessage, now: datetime) -> LetterView:
         description=mask_pii(str(properties.get(DEAD_LETTER_DESCRIPTION) or ""))[:300],
         source=letter.source,
         sequence=letter.sequence_number,
+        workspace=letter.workspace,
     )
 
 
-def matches(item: LetterView, reasons: Sequence[str], events: Sequence[str]) -> bool:
-    return (not reasons or item.reason in reasons) and (not events or item.event in events)
+def matches(
+    item: LetterView,
+    reasons: Sequence[str],
+    events: Sequence[str],
+    workspaces: Sequence[str] = (),
+) -> bool:
+    return (
+        (not reasons or item.reason in reasons)
+        and (not events or item.event in events)
+        and (not workspaces or item.workspace in workspaces)
+    )
 
 
 async def list_letters(
@@ -87,11 +98,12 @@ async def list_letters(
     reasons: Sequence[str] = (),
     events: Sequence[str] = (),
     limit: int = 100,
+    workspaces: Sequence[str] = (),
 ) -> list[LetterView]:
     now = datetime.now(UTC)
     letters = await gateway.peek_dead_letters(MAX_SCAN)
     chosen = [view(letter, now) for letter in letters]
-    return [item for item in chosen if matches(item, reasons, events)][:limit]
+    return [item for item in chosen if matches(item, reasons, events, workspaces)][:limit]
 
 
 async def replay_letters(
@@ -100,11 +112,12 @@ async def replay_letters(
     reasons: Sequence[str] = (),
     events: Sequence[str] = (),
     dry_run: bool = False,
+    workspaces: Sequence[str] = (),
 ) -> list[LetterView]:
     """Send the chosen dead letters back to the main queue (attempts and horizon reset).
     Letters are chosen by peeking; only the chosen ones are then received, by sequence
     number."""
-    candidates = await list_letters(gateway, reasons, events, limit=MAX_SCAN)
+    candidates = await list_letters(gateway, reasons, events, MAX_SCAN, workspaces)
     chosen = [item for item in candidates if not ids or item.id in ids]
     if dry_run or not chosen:
         return chosen

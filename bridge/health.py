@@ -1,12 +1,15 @@
-"""`GET /api/health`: can this deployment work, and what did it last see from MoEngage?
-Never a secret: settings are reported as valid or as the names of what is wrong."""
+"""`GET /api/health`: can this deployment work, and what did each workspace last see from
+MoEngage? Never a secret: settings are reported as valid or as the names of what is wrong.
+
+The default workspace's state also stays at the top level, where monitors of a single-workspace
+deployment read it; `workspaces` holds every workspace's state by name."""
 
 from __future__ import annotations
 
-from bridge.observations import HEALTH
-from bridge.runtime import Runtime, current_runtime
+from bridge.runtime import Runtime, current_deployment
 from bridge.settings import ConfigurationError
 from bridge.version import VERSION
+from bridge.workspaces import DEFAULT_WORKSPACE
 
 
 def _auth_mode(runtime: Runtime) -> str:
@@ -15,17 +18,10 @@ def _auth_mode(runtime: Runtime) -> str:
     return "+".join(modes) or "none"
 
 
-def health_report() -> tuple[int, dict[str, object]]:
-    """(HTTP status, body): 200 ok/degraded, 503 error when the configuration cannot work."""
-    try:
-        runtime = current_runtime()
-    except ConfigurationError as error:
-        return 503, {
-            "status": "error",
-            "version": VERSION,
-            "settings": {"valid": False, "problems": error.problems},
-        }
+def workspace_state(runtime: Runtime) -> dict[str, object]:
+    """One workspace: where it delivers, what it accepts, what MoEngage last said to it."""
     settings = runtime.settings
+    health = runtime.health
     warnings: list[str] = []
     if not runtime.auth.enabled:
         warnings.append(
@@ -34,19 +30,56 @@ def health_report() -> tuple[int, dict[str, object]]:
         )
     if settings.moengage_api_base_url:
         warnings.append("MOENGAGE_API_BASE_URL overrides the data-center host (emulator/test use)")
-    last = [p.describe() for p in (HEALTH.credentials, HEALTH.rate_limit) if p is not None]
-    degraded = bool(warnings) or any(p.kind == "credentials" for p in HEALTH.recent())
-    return 200, {
+    last = [p.describe() for p in (health.credentials, health.rate_limit) if p is not None]
+    degraded = bool(warnings) or any(p.kind == "credentials" for p in health.recent())
+    return {
         "status": "degraded" if degraded else "ok",
-        "version": VERSION,
-        "mode": "queue" if settings.queue_mode else "direct",
+        "app_id": settings.moengage_app_id,
         "data_center": settings.data_center,
         "moengage_host": runtime.target.origin,
-        "workspace": settings.moengage_app_id,
-        "settings": {"valid": True, "problems": []},
         "kognitiv_auth": _auth_mode(runtime),
         "mapping_rules": runtime.mapper.event_names,
         "timezone": settings.kognitiv_timezone,
         "warnings": warnings,
         "last_moengage_problems": last,
     }
+
+
+def health_report() -> tuple[int, dict[str, object]]:
+    """(HTTP status, body): 200 ok/degraded, 503 error when the configuration cannot work."""
+    try:
+        deployment = current_deployment()
+    except ConfigurationError as error:
+        return 503, {
+            "status": "error",
+            "version": VERSION,
+            "settings": {"valid": False, "problems": error.problems},
+        }
+    states = {name: workspace_state(deployment.workspace(name)) for name in deployment.names}
+    warnings = [
+        warning if name == DEFAULT_WORKSPACE else f"workspace {name}: {warning}"
+        for name, state in states.items()
+        for warning in state["warnings"]  # type: ignore[attr-defined]
+    ]
+    degraded = any(state["status"] == "degraded" for state in states.values())
+    any_runtime = next(iter(deployment.workspaces.values()))
+    body: dict[str, object] = {
+        "status": "degraded" if degraded else "ok",
+        "version": VERSION,
+        "mode": "queue" if any_runtime.settings.queue_mode else "direct",
+        "settings": {"valid": True, "problems": []},
+        "warnings": warnings,
+        "workspaces": states,
+    }
+    default = states.get(DEFAULT_WORKSPACE)
+    if default is not None:
+        body.update(
+            data_center=default["data_center"],
+            moengage_host=default["moengage_host"],
+            workspace=default["app_id"],
+            kognitiv_auth=default["kognitiv_auth"],
+            mapping_rules=default["mapping_rules"],
+            timezone=default["timezone"],
+            last_moengage_problems=default["last_moengage_problems"],
+        )
+    return 200, body

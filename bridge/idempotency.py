@@ -52,11 +52,9 @@ class DeliveredKeys:
 
     async def find(self, messages: Sequence[IncomingMessage]) -> set[str]:
         """Keys of these messages that were already delivered."""
-        found = {key for m in messages if (key := m.idempotency_key) and key in self.recent}
+        found = {key for m in messages if (key := m.delivery_key) and key in self.recent}
         unknown = {
-            key
-            for m in messages
-            if m.redelivered and (key := m.idempotency_key) and key not in found
+            key for m in messages if m.redelivered and (key := m.delivery_key) and key not in found
         }
         if unknown and self.record is not None:
             try:

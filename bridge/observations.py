@@ -1,5 +1,5 @@
 """What this instance last saw from MoEngage that an operator must know about: credentials or
-account refusals and rate limits. Reported by `GET /api/health`."""
+account refusals and rate limits, per workspace. Reported by `GET /api/health`."""
 
 from __future__ import annotations
 
@@ -44,4 +44,21 @@ class HealthLog:
         return [p for p in problems if now - p.at <= RECENT_SECONDS]
 
 
-HEALTH = HealthLog()
+class WorkspaceHealth:
+    """One HealthLog per workspace name, kept for the life of the process (a settings change
+    rebuilds the runtimes, not what MoEngage said)."""
+
+    def __init__(self) -> None:
+        self._logs: dict[str, HealthLog] = {}
+
+    def workspace(self, name: str) -> HealthLog:
+        found = self._logs.get(name)
+        if found is None:
+            found = self._logs[name] = HealthLog()
+        return found
+
+    def clear(self) -> None:
+        self._logs.clear()
+
+
+HEALTH = WorkspaceHealth()

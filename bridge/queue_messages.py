@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bridge.workspaces import DEFAULT_WORKSPACE
+
 # Application properties (the names a producer may also set when publishing to the queue).
 EVENT = "event"
 RECEIVED_UTC = "received_utc"
@@ -22,6 +24,7 @@ DEAD_LETTER_REASON = "dead_letter_reason"
 DEAD_LETTER_DESCRIPTION = "dead_letter_description"
 UNAVAILABLE_SINCE_UTC = "unavailable_since_utc"
 DELIVERED_ELEMENTS = "delivered_elements"
+WORKSPACE = "workspace"  # absent: the workspace `default`
 
 FIRST_RETRY_SECONDS = 30.0
 MAX_RETRY_SECONDS = 900.0
@@ -47,6 +50,12 @@ class IncomingMessage:
         return value.strip() or None if isinstance(value, str) else None
 
     @property
+    def workspace(self) -> str:
+        """The workspace this message is for; retries and dead letters keep the property."""
+        value = self.properties.get(WORKSPACE)
+        return (value.strip() or DEFAULT_WORKSPACE) if isinstance(value, str) else DEFAULT_WORKSPACE
+
+    @property
     def attempt(self) -> int:
         value = self.properties.get(ATTEMPT)
         try:
@@ -62,6 +71,15 @@ class IncomingMessage:
         if isinstance(value, str) and value:
             return value
         return self.message_id or None
+
+    @property
+    def delivery_key(self) -> str | None:
+        """What the delivered-keys record knows this event by: its identity within its
+        workspace (two workspaces may see the same member and reward)."""
+        key = self.idempotency_key
+        if key is None or self.workspace == DEFAULT_WORKSPACE:
+            return key
+        return f"{self.workspace}/{key}"
 
     @property
     def redelivered(self) -> bool:
@@ -126,28 +144,39 @@ def bounded_id(text: str, suffix: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest() + suffix
 
 
-def message_id_for(event: str, key: str | None) -> str:
+def message_id_for(event: str, key: str | None, workspace: str = DEFAULT_WORKSPACE) -> str:
     """The MessageId of a new delivery: `<event>:<hash of event and key>` when the rule
     declared the event's identity (a repeated delivery of that event is then dropped by
     duplicate detection), else a fresh uuid: a repeated body without a declared identity is a
-    new fact, never a duplicate. Hashed: keys carry member ids, and MessageIds are logged."""
+    new fact, never a duplicate. Hashed: keys carry member ids, and MessageIds are logged.
+    Another workspace than `default` is part of the id (`<workspace>:<event>:<hash>`, the
+    hash covering it too): two programs may send the same member and reward."""
+    prefix = "" if workspace == DEFAULT_WORKSPACE else f"{workspace}:"
+    name = prefix + event[: 60 - len(prefix)]  # at most 60 characters before the hash
     if key:
-        digest = hashlib.sha256("\n".join((event, key)).encode()).hexdigest()
-        return f"{event[:60]}:{digest[:48]}"
-    return f"{event[:60]}:{uuid.uuid4().hex}"
+        parts = (event, key) if not prefix else (workspace, event, key)
+        digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        return f"{name}:{digest[:48]}"
+    return f"{name}:{uuid.uuid4().hex}"
 
 
 def first_message(
-    raw: bytes, message_id: str, event: str | None, correlation_id: str, received: datetime
+    raw: bytes,
+    message_id: str,
+    event: str | None,
+    correlation_id: str,
+    received: datetime,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> OutgoingMessage:
     """What the HTTP trigger enqueues: the raw body, exactly as Kognitiv sent it; its MessageId
-    is its identity (`idempotency_key`), kept by every retry copy."""
+    is its identity (`idempotency_key`), kept by every retry copy, like its workspace."""
     properties: dict[str, str | int | float | bool] = {
         RECEIVED_UTC: utc_text(received),
         FIRST_RECEIVED_UTC: utc_text(received),
         ATTEMPT: 0,
         IDEMPOTENCY_KEY: message_id,
         CORRELATION_ID: correlation_id,
+        WORKSPACE: workspace,
     }
     if event:
         properties[EVENT] = event

@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from bridge import telemetry
 from bridge.errors import BridgeError
 from bridge.idempotency import DeliveredKeys
-from bridge.observations import HEALTH
 from bridge.queue_gateway import QueueGateway
 from bridge.queue_messages import (
     IncomingMessage,
@@ -148,7 +147,7 @@ class BatchProcessor:
                 deliveries.append(asyncio.ensure_future(self._deliver(wave, batch)))
                 wave = {}
                 await asyncio.sleep(0)
-            outcome = _repeat(message.idempotency_key, done, seen)
+            outcome = _repeat(message.delivery_key, done, seen)
             if outcome is not None:
                 batch.outcomes[position] = MessageOutcome(
                     message.message_id, outcome, message.event, attempt=message.attempt
@@ -171,7 +170,7 @@ class BatchProcessor:
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
-        _log_outcomes(messages, ordered, members, started)  # type: ignore[arg-type]
+        _log_outcomes(self.runtime.name, messages, ordered, members, started)  # type: ignore[arg-type]
         return ordered
 
     def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
@@ -240,8 +239,8 @@ class BatchProcessor:
         for warning in item.result.warnings:
             log.warning("message %s, event %s: %s", message.message_id, event, warning)
         if error is None:
-            if message.idempotency_key:
-                batch.delivered.append(message.idempotency_key)
+            if message.delivery_key:
+                batch.delivered.append(message.delivery_key)
             return MessageOutcome(
                 message.message_id,
                 Outcome.DELIVERED,
@@ -251,11 +250,12 @@ class BatchProcessor:
             )
         delivered = message.delivered_elements | {item.indices[i] for i in accepted}
         if isinstance(error, MoEngageRejected):
-            HEALTH.saw_rejection(error)
+            self.runtime.health.saw_rejection(error)
         if isinstance(error, MoEngageRejected) and error.is_configuration_error:
             log.error(
-                "MoEngage refused the credentials or account (%s): message %s backs off; "
-                "fix the settings, nothing is dead-lettered",
+                "MoEngage refused the credentials or account of workspace %s (%s): message %s "
+                "backs off; fix the settings, nothing is dead-lettered",
+                self.runtime.name,
                 error.message,
                 message.message_id,
             )
@@ -392,6 +392,7 @@ def _accepted_elements(report: DeliveryReport, units: int) -> list[set[int]]:
 
 
 def _log_outcomes(
+    workspace: str,
     messages: Sequence[IncomingMessage],
     outcomes: list[MessageOutcome],
     members: dict[int, list[str]],
@@ -403,6 +404,7 @@ def _log_outcomes(
         telemetry.record(
             "queue_message",
             level,
+            workspace=workspace,
             message_id=outcome.message_id,
             correlation_id=message.correlation_id,
             event=outcome.event,

@@ -1,5 +1,7 @@
-"""Glue for the Service Bus trigger: build the processor for the current runtime, or hold the
-batch while the settings cannot work."""
+"""Glue for the Service Bus trigger: split the batch by workspace and process the groups
+concurrently, each with its own runtime, sender and rate-limit gate (one workspace's 429s,
+outage or wrong key never hold back another's deliveries); hold messages while the settings
+cannot work or name no such workspace."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from bridge.queue_gateway import GATEWAYS
 from bridge.queue_messages import IncomingMessage, jitter_factor, retry_copy, retry_delay
 from bridge.queue_processor import BatchProcessor, MessageOutcome, Outcome, settle_writes
-from bridge.runtime import CLIENTS, current_runtime
+from bridge.runtime import CLIENTS, Deployment, Runtime, current_deployment
 from bridge.settings import ConfigurationError
 
 log = logging.getLogger("kognitiv_bridge")
@@ -31,12 +33,40 @@ CLOCK = TriggerClock()
 
 async def process_queue_batch(messages: Sequence[IncomingMessage]) -> list[MessageOutcome]:
     """Process one batch; raises (so the host redelivers it) only when outcomes could not be
-    recorded in Service Bus."""
+    recorded in Service Bus (after every workspace's group has finished)."""
     try:
-        runtime = current_runtime()
+        deployment = current_deployment()
     except ConfigurationError as error:
         return await hold_batch(messages, error)
-    processor = BatchProcessor(
+    groups: dict[str, list[int]] = {}
+    for position, message in enumerate(messages):
+        groups.setdefault(message.workspace, []).append(position)
+    work = [
+        _process_group(deployment, name, [messages[p] for p in positions])
+        for name, positions in groups.items()
+    ]
+    results = await asyncio.gather(*work, return_exceptions=True)
+    outcomes: dict[int, MessageOutcome] = {}
+    for positions, result in zip(groups.values(), results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        outcomes.update(zip(positions, result, strict=True))
+    return [outcomes[position] for position in range(len(messages))]
+
+
+async def _process_group(
+    deployment: Deployment, name: str, messages: list[IncomingMessage]
+) -> list[MessageOutcome]:
+    runtime = deployment.workspaces.get(name)
+    if runtime is None:  # e.g. removed from the settings: held until it is back or fixed
+        problem = f"queue messages name the workspace {name[:40]!r}, which MOENGAGE_WORKSPACES "
+        problem += f"does not define (known: {', '.join(deployment.names)})"
+        return await hold_batch(messages, ConfigurationError([problem]), "unknown_workspace")
+    return await _processor(runtime).process(messages)
+
+
+def _processor(runtime: Runtime) -> BatchProcessor:
+    return BatchProcessor(
         runtime,
         runtime.gateway,
         runtime.sender(CLIENTS, queue=True, sleep=CLOCK.sleep),
@@ -44,11 +74,12 @@ async def process_queue_batch(messages: Sequence[IncomingMessage]) -> list[Messa
         CLOCK.wall,
         CLOCK.sleep,
     )
-    return await processor.process(messages)
 
 
 async def hold_batch(
-    messages: Sequence[IncomingMessage], error: ConfigurationError
+    messages: Sequence[IncomingMessage],
+    error: ConfigurationError,
+    reason: str = "configuration_error",
 ) -> list[MessageOutcome]:
     """The settings cannot work (a bad data center, a missing key): keep every message as a
     scheduled copy with backoff, without a horizon, instead of raising (which would burn the
@@ -71,7 +102,7 @@ async def hold_batch(
                 message.message_id,
                 Outcome.RETRY_LATER,
                 message.event,
-                reason="configuration_error",
+                reason=reason,
                 attempt=message.attempt + 1,
                 retry_at=at,
             )

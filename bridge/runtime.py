@@ -1,5 +1,6 @@
 """Everything built from the settings once per process: validated settings, compiled mappings,
-the MoEngage target and its rate-limit gate. Rebuilt only when the settings change (Azure
+the MoEngage target and its rate-limit gate, one `Runtime` per workspace (see
+`bridge.workspaces`), held by the `Deployment`. Rebuilt only when the settings change (Azure
 restarts the worker on a change; tests change the environment)."""
 
 from __future__ import annotations
@@ -7,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bridge.auth import KognitivAuth
 from bridge.delivery_record import StorageConfig, TableDeliveryRecord
 from bridge.idempotency import DeliveredKeys, RecentlyDelivered
 from bridge.mapping_config import load_mapper
-from bridge.observations import HEALTH
+from bridge.observations import HEALTH, HealthLog
 from bridge.queue_gateway import GATEWAYS, QueueGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
+from bridge.workspaces import DEFAULT_WORKSPACE, NAME, workspace_settings
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep
 from mapping import Mapper
@@ -25,10 +29,13 @@ log = logging.getLogger("kognitiv_bridge")
 
 @dataclass
 class Runtime:
+    """One workspace: its settings, rules, accepted credentials, MoEngage target and gate."""
+
     settings: Settings
     mapper: Mapper
     auth: KognitivAuth
     target: MoEngageTarget
+    name: str = DEFAULT_WORKSPACE
     gate: RateLimitGate = field(default_factory=RateLimitGate)
     delivered: RecentlyDelivered = field(default_factory=RecentlyDelivered)
     _gateway: QueueGateway | None = None
@@ -53,15 +60,23 @@ class Runtime:
             self._delivered_keys = DeliveredKeys(self.delivered, record)
         return self._delivered_keys
 
+    @property
+    def health(self) -> HealthLog:
+        """What this workspace last saw from MoEngage (kept across rebuilds of the runtime)."""
+        return HEALTH.workspace(self.name)
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
+    def from_settings(cls, settings: Settings, name: str = DEFAULT_WORKSPACE) -> Runtime:
+        if settings.moengage_app_id is None or settings.moengage_api_key is None:
+            raise ConfigurationError(["MOENGAGE_APP_ID and MOENGAGE_API_KEY are required"])
         target = MoEngageTarget(
             app_id=settings.moengage_app_id,
             api_key=settings.moengage_api_key,
             data_center=settings.data_center,
             base_url=settings.moengage_api_base_url,
         )
-        return cls(settings, load_mapper(settings), KognitivAuth.from_settings(settings), target)
+        auth = KognitivAuth.from_settings(settings)
+        return cls(settings, load_mapper(settings), auth, target, name)
 
     def sender(
         self, clients: ClientProvider, *, queue: bool = False, sleep: Sleep = asyncio.sleep
@@ -79,25 +94,73 @@ class Runtime:
             policy,
             gate=self.gate,
             sleep=sleep,
-            on_rate_limit=HEALTH.saw_rate_limit,
+            on_rate_limit=self.health.saw_rate_limit,
         )
 
 
+class UnknownWorkspace(LookupError):
+    """A workspace name this deployment does not serve; the message names the ones it does."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        shown = f'"{name}"' if NAME.fullmatch(name) else "(not a workspace name)"
+        served = ", ".join(known) or "none"
+        super().__init__(f"unknown workspace {shown}; this deployment serves: {served}")
+        self.name = name
+        self.known = known
+
+
+@dataclass
+class Deployment:
+    """Every workspace's runtime by name; `default` is the single-workspace settings."""
+
+    workspaces: dict[str, Runtime]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.workspaces)
+
+    def workspace(self, name: str) -> Runtime:
+        runtime = self.workspaces.get(name)
+        if runtime is None:
+            raise UnknownWorkspace(name, self.names)
+        return runtime
+
+    @classmethod
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str]) -> Deployment:
+        """Every workspace, built at once; ConfigurationError listing the problems of all."""
+        runtimes: dict[str, Runtime] = {}
+        problems: list[str] = []
+        for name, workspace in workspace_settings(settings, environ).items():
+            try:
+                runtimes[name] = Runtime.from_settings(workspace, name)
+            except ConfigurationError as error:
+                prefix = "" if name == DEFAULT_WORKSPACE else f"workspace {name}: "
+                problems.extend(prefix + problem for problem in error.problems)
+        if problems:
+            raise ConfigurationError(problems)
+        return cls(runtimes)
+
+
 CLIENTS = ClientProvider()
-_cache: tuple[tuple[object, ...], Runtime | ConfigurationError] | None = None
+_cache: tuple[tuple[object, ...], Deployment | ConfigurationError] | None = None
 
 
-def current_runtime() -> Runtime:
-    """The runtime for the current settings; raises ConfigurationError (logged once)."""
+def current_deployment() -> Deployment:
+    """The deployment for the current settings; raises ConfigurationError (logged once)."""
     global _cache
     fingerprint = settings_fingerprint()
     if _cache is None or _cache[0] != fingerprint:
         try:
-            built: Runtime | ConfigurationError = Runtime.from_settings(load_settings())
-            if not built.auth.enabled:
+            built: Deployment | ConfigurationError = Deployment.from_settings(
+                load_settings(), os.environ
+            )
+            unprotected = [n for n, r in built.workspaces.items() if not r.auth.enabled]
+            if unprotected:
                 log.warning(
                     "No Kognitiv credential is configured (KOGNITIV_AUTH_USERNAME/PASSWORD or "
-                    "KOGNITIV_AUTH_TOKEN): only the function key protects the webhook"
+                    "KOGNITIV_AUTH_TOKEN) for workspace %s: only the function key protects the "
+                    "webhook",
+                    ", ".join(sorted(unprotected)),
                 )
         except ConfigurationError as error:
             log.error("Configuration error: %s", error)
@@ -109,8 +172,22 @@ def current_runtime() -> Runtime:
     return result
 
 
+def current_workspace(name: str) -> Runtime:
+    """One workspace's runtime; ConfigurationError, or UnknownWorkspace naming the known ones."""
+    return current_deployment().workspace(name)
+
+
+def current_runtime() -> Runtime:
+    """The default workspace's runtime (the single-workspace settings)."""
+    return current_workspace(DEFAULT_WORKSPACE)
+
+
+def workspace_names() -> list[str]:
+    return current_deployment().names
+
+
 def warm_up() -> None:
-    """Build the runtime at start-up, so rules are compiled once and a configuration error is
+    """Build every runtime at start-up, so rules are compiled once and a configuration error is
     logged when the worker starts (requests then answer 503 naming the setting)."""
     with contextlib.suppress(ConfigurationError):  # logged; the webhook and health report it
-        current_runtime()
+        current_deployment()

@@ -3,6 +3,8 @@ setting and what would be valid, never the secret it holds, and never a silent d
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 from pathlib import Path
@@ -29,6 +31,42 @@ class ConfigurationError(ValueError):
         self.problems = problems
 
 
+def check_app_id(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", value):
+        raise ValueError("must be the MoEngage workspace id (letters, digits, - and _)")
+    return value
+
+
+def check_base_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must look like https://host[:port] (or http:// for the emulator)")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must be scheme://host[:port] only, without credentials or query")
+    if parts.path not in ("", "/"):
+        raise ValueError("must not contain a path: /v1/... is appended")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_number_format(value: object) -> str:
+    if isinstance(value, str) and value.strip() in NUMBER_FORMATS:
+        return value.strip()
+    raise ValueError("must be 1,234.56 (decimal point, the default) or 1.234,56 (decimal comma)")
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as UTC or America/Chicago") from None
+    return value.strip()
+
+
 class Settings(BaseSettings):
     """Every setting this app reads; field `x_y` is the app setting `X_Y`."""
 
@@ -36,8 +74,8 @@ class Settings(BaseSettings):
         case_sensitive=False, env_ignore_empty=True, extra="ignore", frozen=True
     )
 
-    moengage_app_id: str = Field(min_length=1, max_length=128)
-    moengage_api_key: SecretStr
+    moengage_app_id: str | None = Field(default=None, min_length=1, max_length=128)
+    moengage_api_key: SecretStr | None = None
     moengage_data_center: str | None = None
     moengage_api_base_url: str | None = None
     moengage_direct_time_budget_seconds: float = Field(default=10.0, gt=0, le=120)
@@ -62,14 +100,12 @@ class Settings(BaseSettings):
     kognitiv_service_bus_dead_letter_queue: str | None = None
     kognitiv_retry_horizon_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     moengage_queue_time_budget_seconds: float = Field(default=25.0, gt=0, le=240)
+    moengage_workspaces: str | None = None  # the table; parsed by bridge.workspaces
 
     @field_validator("moengage_app_id")
     @classmethod
-    def _app_id(cls, value: str) -> str:
-        value = value.strip()
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-            raise ValueError("must be the MoEngage workspace id (letters, digits, - and _)")
-        return value
+    def _app_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_app_id(value)
 
     @field_validator("moengage_data_center")
     @classmethod
@@ -79,20 +115,7 @@ class Settings(BaseSettings):
     @field_validator("moengage_api_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must look like https://host[:port] (or http:// for the emulator)")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("must be scheme://host[:port] only, without credentials or query")
-        if parts.path not in ("", "/"):
-            raise ValueError("must not contain a path: /v1/... is appended")
-        try:
-            _ = parts.port
-        except ValueError:
-            raise ValueError("has an invalid port") from None
-        return f"{parts.scheme}://{parts.netloc}"
+        return None if value is None else check_base_url(value)
 
     @field_validator("kognitiv_date_order", mode="before")
     @classmethod
@@ -102,24 +125,24 @@ class Settings(BaseSettings):
     @field_validator("kognitiv_number_format", mode="before")
     @classmethod
     def _number_format(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip() in NUMBER_FORMATS:
-            return value.strip()
-        raise ValueError(
-            "must be 1,234.56 (decimal point, the default) or 1.234,56 (decimal comma)"
-        )
+        return check_number_format(value)
 
     @field_validator("kognitiv_timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value.strip())
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone such as UTC or America/Chicago") from None
-        return value.strip()
+        return check_timezone(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.moengage_data_center is None and self.moengage_api_base_url is None:
+        if self.moengage_app_id is None and self.moengage_workspaces is None:
+            raise ValueError("MOENGAGE_APP_ID is required (or MOENGAGE_WORKSPACES)")
+        if self.moengage_app_id is not None and self.moengage_api_key is None:
+            raise ValueError("MOENGAGE_API_KEY is required")
+        if (
+            self.moengage_app_id is not None
+            and self.moengage_data_center is None
+            and self.moengage_api_base_url is None
+        ):
             raise ValueError(
                 "MOENGAGE_DATA_CENTER is required (01, 02, 03, 04, 05, 06 or 101; it is the "
                 "number in your dashboard-XX.moengage.com address)"
@@ -193,16 +216,55 @@ def load_settings() -> Settings:
         raise ConfigurationError(problems) from None
 
 
+WORKSPACES_SETTING = "MOENGAGE_WORKSPACES"
+_WORKSPACES_INDEX = SETTING_NAMES.index(WORKSPACES_SETTING)
+
+
+@functools.lru_cache(maxsize=8)
+def named_settings(raw: str | bytes) -> tuple[str, ...]:
+    """The app settings a MOENGAGE_WORKSPACES table names (`*_setting` values), in order; ()
+    when it cannot be read (its validation reports that). Cached by the raw text, so reading it
+    on every request costs a dictionary lookup."""
+    try:
+        table = json.loads(raw)
+    except (ValueError, RecursionError):
+        return ()
+    if not isinstance(table, dict):
+        return ()
+    return tuple(
+        value
+        for entry in table.values()
+        if isinstance(entry, dict)
+        for key, value in entry.items()
+        if key.endswith("_setting") and isinstance(value, str) and value
+    )
+
+
 def settings_fingerprint() -> tuple[object, ...]:
-    """Cheap identity of the current settings, so a change (tests, portal edits) is noticed.
+    """Cheap identity of the current settings, so a change (tests, portal edits) is noticed:
+    every setting this app reads, MOENGAGE_WORKSPACES and every setting its table names.
 
     Read on every request: on POSIX, `os.environ` keeps its values in a dict of bytes that can
     be read without encoding each name (about 20 times faster); elsewhere the mapping is used."""
     data = getattr(os.environ, "_data", None)
     if isinstance(data, dict) and _ENCODED_NAMES is not None:
-        return tuple(map(data.get, _ENCODED_NAMES))
+        values = tuple(map(data.get, _ENCODED_NAMES))
+        table = values[_WORKSPACES_INDEX]
+        if not table:
+            return values
+        return values + tuple(map(data.get, _encoded_named_settings(table)))
     environ = os.environ
-    return tuple(environ.get(name) for name in SETTING_NAMES)
+    values = tuple(environ.get(name) for name in SETTING_NAMES)
+    table = values[_WORKSPACES_INDEX]
+    if not table:
+        return values
+    return values + tuple(environ.get(name) for name in named_settings(table))
+
+
+@functools.lru_cache(maxsize=8)
+def _encoded_named_settings(raw: bytes) -> tuple[object, ...]:
+    encode = os.environ.encodekey  # type: ignore[attr-defined]
+    return tuple(encode(name) for name in named_settings(raw))
 
 
 def _encoded_names() -> tuple[object, ...] | None:

@@ -4,10 +4,13 @@ problem at once, plus placeholders that look like typos of Kognitiv field names.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 
 from bridge.mapping_config import build_mapper
+from bridge.runtime import UnknownWorkspace
 from bridge.settings import ConfigurationError, Settings, load_settings
+from bridge.workspaces import DEFAULT_WORKSPACE, workspace_settings
 from delivery.datacenters import api_base_url
 from mapping import Mapper
 from mapping.known_fields import KNOWN_KOGNITIV_FIELDS
@@ -18,8 +21,10 @@ class ValidationReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # valid, but not what production wants
     notes: list[str] = field(default_factory=list)
-    settings: Settings | None = None
-    rules: list[str] = field(default_factory=list)
+    settings: Settings | None = None  # the default workspace's (else the first checked one's)
+    rules: list[str] = field(default_factory=list)  # the same workspace's rules
+    workspaces: dict[str, Settings] = field(default_factory=dict)  # every workspace checked
+    workspace_rules: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -48,30 +53,55 @@ def unresolvable_placeholders(mapper: Mapper) -> tuple[list[str], list[str]]:
     return problems, sorted(set(notes))
 
 
-def validate() -> ValidationReport:
+def validate(workspace: str | None = None) -> ValidationReport:
+    """Check every workspace (or only `workspace`: UnknownWorkspace when the settings do not
+    define it). Problems of a workspace other than `default` start with its name."""
     report = ValidationReport()
     try:
-        report.settings = load_settings()
+        base = load_settings()
+        workspaces = workspace_settings(base, os.environ)
     except ConfigurationError as error:
         report.problems.extend(error.problems)
         return report
+    if workspace is not None:
+        if workspace not in workspaces:
+            raise UnknownWorkspace(workspace, sorted(workspaces))
+        workspaces = {workspace: workspaces[workspace]}
+    for name in sorted(workspaces, key=lambda n: (n != DEFAULT_WORKSPACE, n)):
+        _validate_workspace(report, name, workspaces[name])
+    first = next(iter(report.workspaces), None)
+    if first is not None:
+        report.settings = report.workspaces[first]
+        report.rules = report.workspace_rules.get(first, [])
+    return report
+
+
+def _base_url_setting(name: str) -> str:
+    if name == DEFAULT_WORKSPACE:
+        return "MOENGAGE_API_BASE_URL"
+    return f"MOENGAGE_WORKSPACES.{name}.api_base_url"
+
+
+def _validate_workspace(report: ValidationReport, name: str, settings: Settings) -> None:
+    prefix = "" if name == DEFAULT_WORKSPACE else f"workspace {name}: "
+    report.workspaces[name] = settings
     try:
-        mapper, rule_problems = build_mapper(report.settings)
+        mapper, rule_problems = build_mapper(settings)
     except ConfigurationError as error:
-        report.problems.extend(error.problems)
-        return report
-    settings = report.settings
+        report.problems.extend(prefix + problem for problem in error.problems)
+        return
     if settings.moengage_api_base_url:
         report.warnings.append(
-            f"MOENGAGE_API_BASE_URL={settings.moengage_api_base_url} overrides data center "
-            f"{settings.data_center}: everything is sent there, not to MoEngage "
+            f"{prefix}{_base_url_setting(name)}={settings.moengage_api_base_url} overrides data "
+            f"center {settings.data_center}: everything is sent there, not to MoEngage "
             f"({api_base_url(settings.data_center)}); remove it outside the emulator and tests"
         )
-    report.problems.extend(rule_problems)
-    report.rules = mapper.event_names
+    report.problems.extend(prefix + problem for problem in rule_problems)
+    report.workspace_rules[name] = mapper.event_names
     typos, notes = unresolvable_placeholders(mapper)
-    report.problems.extend(typos)
-    report.notes.extend(notes)
-    if not (report.settings.kognitiv_auth_configured):
-        report.notes.append("no Kognitiv credential configured: only the function key protects it")
-    return report
+    report.problems.extend(prefix + problem for problem in typos)
+    report.notes.extend(prefix + note for note in notes)
+    if not settings.kognitiv_auth_configured:
+        report.notes.append(
+            f"{prefix}no Kognitiv credential configured: only the function key protects it"
+        )

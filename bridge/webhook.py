@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from bridge import telemetry
 from bridge.body import parse_body
 from bridge.errors import BridgeError
-from bridge.observations import HEALTH
 from bridge.queue_messages import first_message, message_id_for
-from bridge.runtime import CLIENTS, Runtime, current_runtime
+from bridge.runtime import CLIENTS, Runtime, UnknownWorkspace, current_workspace
 from bridge.settings import ConfigurationError
 from bridge.telemetry import mask_member_id
+from bridge.workspaces import DEFAULT_WORKSPACE, NAME
 from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
 from delivery.payloads import encode_element
 from mapping import PASSTHROUGH, MappingError, MappingResult
@@ -41,6 +41,7 @@ class WebhookRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     route_event: str | None = None
+    workspace: str = DEFAULT_WORKSPACE
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
     try:
         report = await sender.deliver(result.elements)
     except MoEngageRejected as error:
-        HEALTH.saw_rejection(error)
+        runtime.health.saw_rejection(error)
         fields.update(outcome="rejected", moengage_status=error.status, detail=error.message)
         return WebhookResponse(
             502,
@@ -182,8 +183,10 @@ async def enqueue(
     detection drops a second copy) rather than delivered directly, which could deliver the
     event twice; 503 only when every attempt failed."""
     event = None if result.rule == PASSTHROUGH else result.rule
-    message_id = message_id_for(result.rule, result.idempotency_key)
-    message = first_message(request.body, message_id, event, correlation_id, datetime.now(UTC))
+    message_id = message_id_for(result.rule, result.idempotency_key, runtime.name)
+    message = first_message(
+        request.body, message_id, event, correlation_id, datetime.now(UTC), runtime.name
+    )
     failures: list[str] = []
     for _ in range(ENQUEUE_ATTEMPTS):
         try:
@@ -213,9 +216,9 @@ async def enqueue(
 
 
 async def handle_webhook(
-    request: WebhookRequest, runtime_source: Callable[[], Runtime] = current_runtime
+    request: WebhookRequest, runtime_source: Callable[[str], Runtime] = current_workspace
 ) -> WebhookResponse:
-    """Answer one Kognitiv delivery. Never raises."""
+    """Answer one Kognitiv delivery for `request.workspace`. Never raises."""
     started = time.perf_counter()
     correlation_id = uuid.uuid4().hex
     try:
@@ -236,6 +239,7 @@ async def handle_webhook(
         "webhook",
         level,
         status_code=response.status,
+        workspace=request.workspace if NAME.fullmatch(request.workspace) else "(invalid)",
         correlation_id=correlation_id,
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
         **fields,
@@ -244,13 +248,15 @@ async def handle_webhook(
 
 
 async def _handle(
-    request: WebhookRequest, runtime_source: Callable[[], Runtime], correlation_id: str
+    request: WebhookRequest, runtime_source: Callable[[str], Runtime], correlation_id: str
 ) -> WebhookResponse:
     try:
-        runtime = runtime_source()
+        runtime = runtime_source(request.workspace)
     except ConfigurationError as error:
         message = "the function app is misconfigured: " + "; ".join(error.problems)
         return _error(BridgeError(503, "configuration_error", message))
+    except UnknownWorkspace as error:
+        return _error(BridgeError(404, "unknown_workspace", str(error)))
     if not runtime.auth.allows(request.headers):
         return _unauthorized(runtime)
     try:

@@ -10,6 +10,7 @@ import azure.functions as func
 import pytest
 
 from moengage_emulator import Emulator
+from tests.workspaces import EU_APP, EU_KEY, US_APP, US_KEY, table
 
 APP_ID = "test-app"
 API_KEY = "test-key-0123456789"
@@ -42,6 +43,32 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, moengage: Emulator) -> pytest.
     monkeypatch.setenv("MOENGAGE_API_BASE_URL", moengage.base_url)
     monkeypatch.setenv("MOENGAGE_DIRECT_TIME_BUDGET_SECONDS", "3")
     return monkeypatch
+
+
+@pytest.fixture
+def eu() -> Iterator[Emulator]:
+    """The MoEngage workspace `eu` (data center 02)."""
+    with Emulator(app_id=EU_APP, api_key=EU_KEY) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def us() -> Iterator[Emulator]:
+    """The MoEngage workspace `us` (data center 01)."""
+    with Emulator(app_id=US_APP, api_key=US_KEY) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def workspaces_env(
+    settings_env: pytest.MonkeyPatch, eu: Emulator, us: Emulator
+) -> pytest.MonkeyPatch:
+    """The default workspace (on `moengage`) plus `eu` and `us` in MOENGAGE_WORKSPACES, each
+    key in its own app setting."""
+    settings_env.setenv("EU_MOENGAGE_KEY", EU_KEY)
+    settings_env.setenv("US_MOENGAGE_KEY", US_KEY)
+    settings_env.setenv("MOENGAGE_WORKSPACES", json.dumps(table(eu, us)))
+    return settings_env
 
 
 def http_request(

@@ -15,6 +15,7 @@ import pytest
 from bridge import cli
 from bridge.queue_gateway import ServiceBusGateway
 from bridge.queue_messages import IncomingMessage, dead_letter_copy
+from bridge.runtime import current_runtime
 from tests.conftest import FIXTURES, fixture_body
 from tests.fakes import VirtualClock
 from tests.servicebus_model import ServiceBusModel
@@ -310,7 +311,7 @@ def test_settings_option_after_a_nested_command(tmp_path, settings_env):
 
     assert code == 0
     assert "3 dead letter(s)" in out
-    assert cli.current_runtime().settings.moengage_app_id == "from-file"
+    assert current_runtime().settings.moengage_app_id == "from-file"
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.usefixtures("settings_env")
 
 @pytest.fixture(autouse=True)
 def fresh_health():
-    HEALTH.credentials = HEALTH.rate_limit = None
+    HEALTH.clear()
     yield
-    HEALTH.credentials = HEALTH.rate_limit = None
+    HEALTH.clear()
 
 
 def get_health() -> tuple[int, dict]:

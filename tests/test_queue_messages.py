@@ -10,6 +10,7 @@ import pytest
 
 from bridge.queue_gateway import from_received, to_service_bus_message
 from bridge.queue_messages import (
+    WORKSPACE,
     IncomingMessage,
     dead_letter_copy,
     first_message,
@@ -214,3 +215,52 @@ async def test_service_bus_gateway_sends_to_the_configured_queues(monkeypatch):
     assert [len(batch) for batch in sent["hooks"]] == [1, 2, 2, 1]
     assert [m.message_id for m in sent["hooks"][0]] == ["m1"]
     assert [m.message_id for m in sent["hooks-deadletter"][0]] == ["d1"]
+
+
+def test_the_workspace_is_part_of_a_message_id_except_for_the_default():
+    key = "100245|Choice|10% Off|2026-03-14T09:30:00Z"
+    default = message_id_for("rewards_issued", key)
+
+    assert message_id_for("rewards_issued", key, "default") == default
+    eu, us = (
+        message_id_for("rewards_issued", key, "eu"),
+        message_id_for("rewards_issued", key, "us"),
+    )
+    assert len({default, eu, us}) == 3
+    assert eu.startswith("eu:rewards_issued:")
+    assert eu[len("eu:") :] != default  # the hash covers the workspace too
+    assert message_id_for("rewards_issued", None, "us").startswith("us:rewards_issued:")
+    assert len(message_id_for("e" * 200, "k" * 500, "w" * 32)) <= 128
+
+
+def test_the_workspace_property_and_the_delivery_key():
+    first = first_message(b"{}", "eu:rewards_issued:abc", "rewards_issued", "c", NOW, "eu")
+    incoming = IncomingMessage(first.body, first.message_id, first.properties)
+
+    assert first.properties[WORKSPACE] == "eu"
+    assert incoming.workspace == "eu"
+    assert incoming.idempotency_key == "eu:rewards_issued:abc"
+    assert incoming.delivery_key == "eu/eu:rewards_issued:abc"
+    assert IncomingMessage(b"{}", "m", {}).workspace == "default"
+    assert IncomingMessage(b"{}", "m", {WORKSPACE: " "}).workspace == "default"
+    assert IncomingMessage(b"{}", "m", {WORKSPACE: 5}).workspace == "default"
+    assert IncomingMessage(b"{}", "m", {}).delivery_key == "m"
+    assert IncomingMessage(b"{}", "m", {WORKSPACE: "us", "idempotency_key": "k"}).delivery_key == (
+        "us/k"
+    )
+    assert first_message(b"{}", "m", None, "c", NOW).properties[WORKSPACE] == "default"
+
+
+def test_retry_dead_letter_and_replay_copies_keep_the_workspace():
+    message = IncomingMessage(b"{}", "m1", {WORKSPACE: "eu", "idempotency_key": "k"})
+
+    copies = [
+        retry_copy(message, NOW, NOW),
+        dead_letter_copy(message, "moengage_rejected", "refused", NOW),
+        replay_copy(message, NOW),
+    ]
+
+    assert [copy.properties[WORKSPACE] for copy in copies] == ["eu", "eu", "eu"]
+    assert [copy.properties["idempotency_key"] for copy in copies] == ["k", "k", "k"]
+    again = IncomingMessage(b"{}", copies[0].message_id, copies[0].properties)
+    assert again.delivery_key == message.delivery_key == "eu/k"

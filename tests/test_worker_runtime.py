@@ -21,8 +21,15 @@ from moengage_emulator import Emulator
 from tests.conftest import API_KEY, APP_ID, fixture_body
 from tests.expected import REWARD_ELEMENT
 from tests.worker import harness
+from tests.workspaces import EU_APP, EU_KEY, basic
 
-FUNCTIONS = {"kognitiv_webhook", "live", "health", "kognitiv_service_bus"}
+FUNCTIONS = {
+    "kognitiv_webhook",
+    "kognitiv_workspace_webhook",
+    "live",
+    "health",
+    "kognitiv_service_bus",
+}
 
 
 @pytest.fixture(scope="session")
@@ -206,6 +213,10 @@ def test_real_worker_indexes_and_loads_every_function(worker, package, moengage)
     assert webhook["route"] == "kognitiv/{event?}"
     assert webhook["methods"] == ["POST", "PUT"]
     assert webhook["authLevel"] == "FUNCTION"
+    workspace_webhook, _ = bindings["kognitiv_workspace_webhook"]
+    assert workspace_webhook["route"] == "kognitiv/{workspace}/{event}"
+    assert workspace_webhook["methods"] == ["POST", "PUT"]
+    assert workspace_webhook["authLevel"] == "FUNCTION"
     assert bindings["live"][0]["authLevel"] == "ANONYMOUS"
     assert bindings["live"][0]["route"] == "live"
     assert bindings["health"][0]["authLevel"] == "FUNCTION"
@@ -332,3 +343,46 @@ def test_service_bus_batch_is_delivered_through_the_worker(worker, package, moen
     assert sorted(element["customer_id"] for element in moengage.accepted) == ["100245", "100999"]
     assert moengage.accepted[0]["actions"] == REWARD_ELEMENT["actions"]
     assert moengage.violations == []
+
+
+def test_a_workspace_webhook_delivers_through_the_worker(worker, package, moengage):
+    """POST /api/kognitiv/{workspace}/{event}: the workspace's own MoEngage workspace and key;
+    a workspace the settings do not name is 404."""
+    moengage.reset()
+    reward = json.dumps(fixture_body("rewards_issued"))
+    with Emulator(app_id=EU_APP, api_key=EU_KEY) as eu:
+        workspaces = {
+            "eu": {
+                "app_id": EU_APP,
+                "data_center": "02",
+                "api_key_setting": "EU_MOENGAGE_KEY",
+                "api_base_url": eu.base_url,
+            }
+        }
+        values = settings(
+            moengage, MOENGAGE_WORKSPACES=json.dumps(workspaces), EU_MOENGAGE_KEY=EU_KEY
+        )
+        calls = [
+            http_call(
+                "kognitiv_workspace_webhook",
+                "POST",
+                f"/api/kognitiv/{name}/rewards_issued",
+                reward,
+                params={"workspace": name, "event": "rewards_issued"},
+            )
+            for name in ("eu", "asia")
+        ]
+
+        delivered, unknown = run(worker, package, values, calls)["invocations"]
+
+        assert delivered["http"]["status_code"] == 200
+        assert json.loads(delivered["http"]["body"])["status"] == "delivered"
+        assert eu.accepted == [REWARD_ELEMENT]
+        [sent] = eu.requests
+        assert sent.headers["authorization"] == basic(EU_APP, EU_KEY)
+    assert moengage.accepted == []
+    assert unknown["http"]["status_code"] == 404
+    assert json.loads(unknown["http"]["body"])["error"] == {
+        "code": "unknown_workspace",
+        "message": 'unknown workspace "asia"; this deployment serves: default, eu',
+    }
