@@ -150,9 +150,7 @@ def plan_requests(
 ) -> list[PlannedRequest]:
     """The requests that would carry these units, in order."""
     encoded = EncodedUnits(units)
-    return [
-        encoded.request(chunk) for phase in encoded.phases(max_bytes) for chunk in phase
-    ]
+    return [encoded.request(chunk) for phase in encoded.phases(max_bytes) for chunk in phase]
 
 
 def _by_unit(slots: Sequence[Slot]) -> list[tuple[int, list[int]]]:

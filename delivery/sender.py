@@ -312,9 +312,7 @@ class MoEngageSender:
         if kind == "delete" and status == 400 and error_type == NOT_FOUND:
             return Answer(rid, not_found=True)
         attribute = error.get("attribute") if isinstance(error.get("attribute"), str) else None
-        raise MoEngageRejected(
-            status, error_type and error_type[:80], rid, attribute=attribute
-        )
+        raise MoEngageRejected(status, error_type and error_type[:80], rid, attribute=attribute)
 
 
 def _parse(raw: bytes) -> dict:
