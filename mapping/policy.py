@@ -347,6 +347,13 @@ def _check_device(checked: dict, index: int, warnings: list[str]) -> dict:
     return checked
 
 
+def element_members(element: dict) -> tuple[str, ...]:
+    """The member ids a checked element concerns (a merge: both)."""
+    if element.get("type") == "merge":
+        return tuple(str(element[key]) for key in MERGE_ID_KEYS)
+    return (str(element.get("customer_id")),)
+
+
 def _check_merge(element: dict, index: int) -> dict:
     """A merge names two different members: the merged one goes, the retained one stays."""
     merged, retained = (customer_id(element, index, key) for key in MERGE_ID_KEYS)

@@ -5,6 +5,7 @@ real sockets."""
 from __future__ import annotations
 
 import json
+import logging
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -238,6 +239,15 @@ async def test_a_merge_moves_the_merged_member_s_attributes_to_the_survivor(moen
     assert status == 200
     assert moengage.merges == [("M-OLD", "M-NEW")]
     assert moengage.profiles == {"M-NEW": {**before["M-NEW"], **before["M-OLD"]}}
+
+
+async def test_the_log_line_of_a_merge_names_both_members(moengage, caplog):
+    caplog.set_level(logging.INFO, logger="kognitiv_bridge")
+
+    await send("member_merged", {"memberId": "M-NEW", "oldMemberId": "M-OLD"})
+
+    logged = [json.loads(r.getMessage()) for r in caplog.records if '"kind":"webhook"' in r.msg]
+    assert [line["members"] for line in logged] == [["M-NEW", "M-OLD"]]
 
 
 # --- end state at MoEngage: queue batches ---------------------------------------------------------
