@@ -10,7 +10,10 @@ harmless.
 Resumable like `replay`: after each batch every outcome is appended to the report and the
 checkpoint is written, so a resumed run sends no settled delete again. A stop request (Ctrl-C,
 SIGTERM) lets the deletes in flight finish and records them; a second one abandons them (they
-are not recorded, and a resume sends them again: a repeated delete is harmless).
+are not recorded, and a resume sends them again: a repeated delete is harmless). When MoEngage
+refuses the credentials or stays unavailable through the retries, the run stops at the first
+delete that did not settle (exit 3 or 1); the deletes of that batch still in flight may be sent
+again by the resume, harmlessly.
 
 The report holds no member id: each member is named by a salted hash (HMAC-SHA256 keyed by a
 random salt written in the report's first line), so whoever holds an id can check that it was
@@ -26,7 +29,7 @@ import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,7 +160,8 @@ class EraseSummary:
 
 class ErasureReport:
     """The evidence file: a header line (format, salt, workspace) then one line per member
-    settled, appended as batches settle (a resumed run continues the same file)."""
+    settled, appended as batches settle (resumed and repeated runs append to the same file
+    under the same salt, so earlier evidence is never lost)."""
 
     def __init__(self, path: Path, workspace: str, data_center: str) -> None:
         self.path = path
@@ -209,9 +213,6 @@ class ErasureReport:
         return json.dumps(entry) + "\n"
 
 
-Progress = Callable[[int, EraseSummary], None]
-
-
 class Eraser:
     """Sends the deletes of one run, batch by batch; one instance per run."""
 
@@ -220,12 +221,10 @@ class Eraser:
         sender: MoEngageSender,
         report: ErasureReport,
         options: EraseOptions,
-        progress: Progress | None = None,
     ) -> None:
         self.sender = sender
         self.report = report
         self.options = options
-        self.progress = progress
         self.summary = EraseSummary()
         self.bucket = options.rate_per_minute * LIMITER_WINDOW_SECONDS / 60
         from aiolimiter import AsyncLimiter  # a command-line extra (requirements-cli.txt)
@@ -261,8 +260,6 @@ class Eraser:
                 batch = ids[self.next_id : self.next_id + BATCH_IDS]
                 if self.stopping or not await self._settle(batch, report):
                     raise Interrupted("interrupted")
-                if self.progress:
-                    self.progress(self.next_id, self.summary)
         self._save_checkpoint(0, completed=True)
         return self.summary
 

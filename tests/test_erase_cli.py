@@ -18,7 +18,10 @@ import httpx
 import pytest
 
 from bridge import cli
+from bridge import erase as erasure
 from bridge.runtime import current_runtime
+from delivery import MoEngageSender, RetryPolicy
+from delivery.http import new_client
 from moengage_emulator import Emulator
 from tests.conftest import APP_ID
 from tests.test_replay_interruption import HeldRequest
@@ -71,10 +74,11 @@ def report_lines(path: Path) -> tuple[dict, list[dict]]:
 
 
 def deletes_sent(emulator: Emulator) -> Counter[str]:
+    """Deletes MoEngage acted on, by member (an attempt failed with a 5xx is not counted)."""
     return Counter(
         json.loads(r.body)["identity_value"]
         for r in emulator.requests
-        if r.path == "/v1/customer/delete"
+        if r.path == "/v1/customer/delete" and r.status < 500
     )
 
 
@@ -294,3 +298,43 @@ def test_a_stop_lets_the_deletes_in_flight_finish_and_the_resume_sends_none_twic
     assert (code, json.loads(out)["resumed_at"], json.loads(out)["erased"]) == (0, 32, 40)
     assert deletes_sent(moengage) == Counter(members)  # each member exactly once
     assert len(report_lines(report)[1]) == 40
+
+
+async def test_moengage_staying_unavailable_stops_the_run_and_the_resume_finishes_it(
+    tmp_path, moengage
+):
+    members = [f"M-{100000 + i}" for i in range(20)]
+    ids = tmp_path / "erase.txt"
+    ids.write_text("\n".join(members) + "\n")
+    runtime = current_runtime()
+    options = erasure.EraseOptions(ids)
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    class OutageFromTheSecondBatch(erasure.Eraser):
+        async def _settle(self, batch, report):
+            if self.next_id == erasure.BATCH_IDS:  # 4 deletes left, 2 attempts each
+                moengage.inject(status=503, times=8, path_prefix="/v1/customer/delete")
+            return await super()._settle(batch, report)
+
+    async def run(kind: type[erasure.Eraser] = erasure.Eraser) -> erasure.Eraser:
+        async with new_client() as client:
+            policy = RetryPolicy(attempts=2, budget=5)
+            sender = MoEngageSender(runtime.target, client, policy, sleep=no_wait)
+            report = erasure.ErasureReport(options.report, APP_ID, "01")
+            eraser = kind(sender, report, options)
+            await eraser.run(members)
+            return eraser
+
+    with pytest.raises(erasure.StillUnavailable):
+        await run(OutageFromTheSecondBatch)
+
+    assert len(report_lines(options.report)[1]) == erasure.BATCH_IDS
+    assert deletes_sent(moengage) == Counter(members[: erasure.BATCH_IDS])
+
+    eraser = await run()
+
+    assert (eraser.summary.resumed_at, eraser.summary.erased) == (erasure.BATCH_IDS, 20)
+    assert deletes_sent(moengage) == Counter(members)  # each member acted on exactly once
+    assert len(report_lines(options.report)[1]) == len(members)
