@@ -151,14 +151,6 @@ class MoEngageSender:
             raise error
         return report
 
-    async def send(self, request: PlannedRequest) -> Answer:
-        """Send one planned request with the usual retries, inside a fresh time budget; raise
-        DeliveryError when MoEngage does not accept it (413 is MoEngageRejected here)."""
-        try:
-            return await self._send_with_retries(request, time.monotonic() + self.policy.budget)
-        except _TooLarge:
-            raise MoEngageRejected(413) from None
-
     async def deliver_units(self, units: Sequence[Sequence[dict]]) -> DeliveryReport:
         """Send many units (one per queue message), packed into as few requests as fit, and
         report per chunk. A unit's track elements travel together, so it is delivered or not

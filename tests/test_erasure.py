@@ -15,7 +15,7 @@ from bridge.queue_messages import EVENT, IncomingMessage
 from bridge.queue_processor import Outcome
 from bridge.runtime import CLIENTS, current_runtime
 from bridge.webhook import WebhookRequest, describe_plan, map_request
-from delivery import MoEngageSender, RateLimitGate, RetryPolicy
+from delivery import MoEngageSender, RateLimitGate, RetryPolicy, plan_requests
 from mapping import RuleError, compile_rules
 from mapping.converters import ConversionContext
 from tests.conftest import APP_ID, call_webhook, fixture_body, http_request
@@ -97,6 +97,39 @@ def test_delete_and_merge_rules_produce_moengage_s_documented_requests():
             "body": {"merge_data": [{"merged_user": "M-1", "retained_user": "M-2"}]},
         }
     ]
+
+
+def test_a_delete_or_a_merge_splits_a_delivery_into_phases_in_order():
+    def customer(member: str) -> dict:
+        return {"type": "customer", "customer_id": member, "attributes": {"a": 1}}
+
+    def merge(merged: str, retained: str) -> dict:
+        return {"type": "merge", "merged_customer_id": merged, "retained_customer_id": retained}
+
+    event = {"type": "event", "customer_id": "B", "actions": [{"action": "x"}]}
+    units = [
+        [customer("A")],
+        [{"type": "delete", "customer_id": "A"}, {"type": "delete", "customer_id": "C"}],
+        [event, customer("B")],
+        [merge("X", "Y")],
+        [merge("Z", "W")],
+    ]
+
+    requests = plan_requests(units)
+
+    assert [(r.kind, r.slots) for r in requests] == [
+        ("customer", ((0, 0),)),
+        ("delete", ((1, 0),)),
+        ("delete", ((1, 1),)),
+        ("transition", ((2, 0), (2, 1))),
+        ("merge", ((3, 0), (4, 0))),
+    ]
+    assert json.loads(requests[-1].body) == {
+        "merge_data": [
+            {"merged_user": "X", "retained_user": "Y"},
+            {"merged_user": "Z", "retained_user": "W"},
+        ]
+    }
 
 
 @pytest.mark.parametrize(
