@@ -669,8 +669,9 @@ async def _erase(
             )
             return EXIT_INTERRUPTED
         except (erasure.CredentialsRefused, erasure.StillUnavailable) as stopped:
-            console.error(f"stopped: {stopped}; run the same command again to resume")
             refused = isinstance(stopped, erasure.CredentialsRefused)
+            fix = "fix the settings, then " if refused else ""
+            console.error(f"stopped: {stopped}; {fix}run the same command again to resume")
             return EXIT_CREDENTIALS if refused else EXIT_PROBLEMS
     console.print(json.dumps({**summary.as_dict(), "report": str(options.report)}, indent=2))
     return EXIT_OK if not summary.refused else EXIT_PROBLEMS
