@@ -1,10 +1,12 @@
 """Operator command line: `python -m bridge` or `kognitiv-bridge`.
 
 Exit codes a script can rely on: 0 success; 1 problems found (invalid configuration reported by
-`validate`, a mapping error in `preview`, lines that failed in `replay`); 2 usage or configuration
-error (also: a settings file that cannot be read, Service Bus out of reach, a file already
-replayed to its end, command-line extras missing); 3 MoEngage refused the credentials (replay
-stopped, checkpoint kept); 130 interrupted (replay: checkpoint saved, resumable)."""
+`validate`, a mapping error in `preview`, lines that failed in `replay`, invalid ids or ids not
+erased by `erase`, or its confirmation declined); 2 usage or configuration error (also: a
+settings file that cannot be read, Service Bus out of reach, a file already replayed or erased
+to its end, command-line extras missing, `erase` without a terminal and without --yes);
+3 MoEngage refused the credentials (replay or erase stopped, checkpoint kept); 130 interrupted
+(replay, erase: checkpoint saved, resumable)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
+from bridge import erase as erasure
 from bridge.errors import BridgeError
 from bridge.queue_gateway import QueueGateway, ServiceBusConfig, ServiceBusGateway
 from bridge.replay import (
@@ -61,6 +64,15 @@ STOP_MESSAGES = {
     "stopping": "stopping: nothing was in flight; saving the checkpoint",
     "abandoning": "abandoning the requests in flight: their lines are recorded as "
     f"{UNCONFIRMED} in the failed file and are not sent again",
+}
+
+
+ERASE_STOP_MESSAGES = {
+    "finishing": "stopping: waiting for the deletes in flight to finish so their outcome is "
+    "recorded (Ctrl-C again to abandon them)",
+    "stopping": "stopping: nothing was in flight; saving the checkpoint",
+    "abandoning": "abandoning the deletes in flight: they are not recorded, and a resume "
+    "sends them again (a repeated delete is harmless)",
 }
 
 
@@ -191,6 +203,42 @@ def _parser() -> argparse.ArgumentParser:
     resend.add_argument("--id", action="append", default=[], help="a message id; repeatable")
     resend.add_argument("--all", action="store_true", help="every dead letter (with filters)")
     resend.add_argument("--dry-run", action="store_true", help="show what would be replayed")
+
+    erase = commands.add_parser(
+        "erase",
+        parents=[common],
+        help="delete members from MoEngage (privacy requests), with a report as evidence",
+        description="Delete each member id (one a line; blank lines and # comments ignored) "
+        "from MoEngage with its Delete User API, after showing how many and asking to confirm. "
+        "A member MoEngage does not have counts as erased. Every outcome goes to a JSON-lines "
+        "report naming members by a salted hash, never by id. Ctrl-C (or SIGTERM) lets the "
+        "deletes in flight finish and saves the checkpoint (exit 130); running the same "
+        "command again resumes.",
+    )
+    erase.add_argument("file", help="member ids, one a line, or - for standard input")
+    erase.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask (required without a terminal and when the ids come from -)",
+    )
+    erase.add_argument(
+        "--rate",
+        type=float,
+        default=erasure.DEFAULT_RATE_PER_MINUTE,
+        metavar="N",
+        help="deletes per minute (default %(default)g; MoEngage allows 5,000)",
+    )
+    erase.add_argument(
+        "--report",
+        type=Path,
+        help="the erasure report (FILE.erasure.jsonl; stdin.erasure.jsonl for standard input)",
+    )
+    erase.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.erase.checkpoint)")
+    erase.add_argument(
+        "--restart",
+        action="store_true",
+        help="start from the first id, ignoring the checkpoint (erasing again is harmless)",
+    )
     return parser
 
 
@@ -563,6 +611,153 @@ async def _deadletters(args: argparse.Namespace, gateway: QueueGateway, console:
     return EXIT_OK
 
 
+def _erase_preflight(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int | None:
+    """The exit code when `erase` cannot start, None when it can."""
+    missing = missing_cli_extras()
+    if missing:
+        console.error(
+            f"error: erase needs {' and '.join(missing)} (command-line extras): "
+            "pip install -r requirements-cli.txt (or pip install '.[cli]')"
+        )
+        return EXIT_USAGE
+    if args.file == "-" and args.checkpoint is not None:
+        console.error("error: standard input cannot be resumed: --checkpoint needs a file")
+        return EXIT_USAGE
+    if args.file != "-" and not Path(args.file).is_file():
+        console.error(f"error: no such file: {args.file}")
+        return EXIT_USAGE
+    if args.rate <= 0:
+        console.error("error: --rate must be positive")
+        return EXIT_USAGE
+    if not args.yes and (args.file == "-" or not stdin.isatty()):
+        console.error(
+            "error: erase asks for confirmation on a terminal; without one (or with the ids "
+            "on standard input) add --yes. Nothing was erased"
+        )
+        return EXIT_USAGE
+    return None
+
+
+def _show_plan(ids: Sequence[str], runtime: Runtime, console: Console) -> None:
+    sample = ", ".join(erasure.masked(member) for member in ids[:5])
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    console.error(
+        f"about to erase {len(ids)} member(s) from MoEngage workspace "
+        f"{runtime.target.app_id} (data center {runtime.settings.data_center}): {sample}{more}"
+    )
+
+
+def _confirmed(console: Console, stdin: IO[str]) -> bool:
+    console.error("MoEngage deletes them for good after 24 hours. Type 'yes' to go on:")
+    return stdin.readline().strip().lower() in ("y", "yes")
+
+
+@contextmanager
+def _stop_erase_on_signals(eraser: erasure.Eraser, console: Console) -> Iterator[None]:
+    """SIGINT and SIGTERM ask the eraser to stop (the deletes in flight finish and are
+    recorded; a second signal abandons them). The handlers before are restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def request_stop() -> None:
+        message = ERASE_STOP_MESSAGES.get(eraser.stop())
+        if message:
+            console.error(message)
+
+    def on_signal(signum: int, frame: object) -> None:
+        loop.call_soon_threadsafe(request_stop)
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, on_signal) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+async def _erase(
+    ids: Sequence[str], options: erasure.EraseOptions, runtime: Runtime, console: Console
+) -> int:
+    from delivery import MoEngageSender, RetryPolicy
+    from delivery.http import new_client
+
+    report = erasure.ErasureReport(
+        options.report, runtime.target.app_id, runtime.settings.data_center
+    )
+    async with new_client() as client:
+        policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)
+        sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
+        eraser = erasure.Eraser(sender, report, options)
+        try:
+            with _stop_erase_on_signals(eraser, console):
+                summary = await eraser.run(ids)
+        except erasure.AlreadyErased:
+            console.error(
+                f"error: {options.path} was already erased to its end (report "
+                f"{options.report}); nothing was sent. Use --restart to erase it again"
+            )
+            return EXIT_USAGE
+        except erasure.Interrupted:
+            console.error(
+                f"interrupted: {eraser.next_id} of {len(ids)} ids settled and in {options.report}"
+                + (
+                    "; run the same command again to resume"
+                    if options.path is not None
+                    else "; standard input cannot be resumed: erase the rest again "
+                    "(erasing twice is harmless)"
+                )
+            )
+            return EXIT_INTERRUPTED
+        except (erasure.CredentialsRefused, erasure.StillUnavailable) as stopped:
+            refused = isinstance(stopped, erasure.CredentialsRefused)
+            fix = "fix the settings, then " if refused else ""
+            console.error(f"stopped: {stopped}; {fix}run the same command again to resume")
+            return EXIT_CREDENTIALS if refused else EXIT_PROBLEMS
+    console.print(json.dumps({**summary.as_dict(), "report": str(options.report)}, indent=2))
+    return EXIT_OK if not summary.refused else EXIT_PROBLEMS
+
+
+def cmd_erase(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int:
+    refused = _erase_preflight(args, console, stdin)
+    if refused is not None:
+        return refused
+    try:
+        if args.file == "-":
+            ids, problems = erasure.read_member_ids(stdin.buffer)
+        else:
+            with Path(args.file).open("rb") as source:
+                ids, problems = erasure.read_member_ids(source)
+    except OSError as error:
+        console.error(f"cannot read {args.file}: {error.strerror}")
+        return EXIT_USAGE
+    for problem in problems:
+        console.error(f"PROBLEM: {problem}")
+    if problems:
+        console.error(f"{len(problems)} invalid member id(s); nothing was erased")
+        return EXIT_PROBLEMS
+    if not ids:
+        console.error("no member ids to erase")
+        return EXIT_OK
+    runtime = _runtime(console)
+    if runtime is None:
+        return EXIT_USAGE
+    _show_plan(ids, runtime, console)
+    if not args.yes and not _confirmed(console, stdin):
+        console.error("not confirmed; nothing was erased")
+        return EXIT_PROBLEMS
+    options = erasure.EraseOptions(
+        path=None if args.file == "-" else Path(args.file),
+        rate_per_minute=args.rate,
+        report_path=args.report,
+        checkpoint_path=args.checkpoint,
+        restart=args.restart,
+    )
+    return asyncio.run(_erase(ids, options, runtime, console))
+
+
 def _namespace(settings: Settings) -> str:
     """The Service Bus host the settings name (never the connection string's key)."""
     if settings.kognitiv_service_bus_namespace:
@@ -639,6 +834,7 @@ def main(
     gateway: QueueGateway | None = None,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    stdin: IO[str] | None = None,
 ) -> int:
     """Run one command; returns the exit code."""
     console = Console(stdout or sys.stdout, stderr or sys.stderr)
@@ -663,6 +859,8 @@ def main(
             return cmd_preview(args, console)
         if args.command == "replay":
             return cmd_replay(args, console)
+        if args.command == "erase":
+            return cmd_erase(args, console, stdin or sys.stdin)
         return cmd_deadletters(args, console, gateway)
     except KeyboardInterrupt:
         console.error("interrupted")

@@ -10,7 +10,12 @@ The Functions host completes the whole batch when the function returns. So deliv
 recorded and retries and dead letters are written first (with retries of their own); if Service
 Bus still refuses them, the function raises, the host abandons the batch and it is redelivered:
 a duplicate is preferred to a loss, and the delivered-keys record keeps it from reaching
-MoEngage again."""
+MoEngage again.
+
+Waves of one batch are delivered side by side, except around an erasure: a wave holding a delete
+or a merge, and every wave after it, starts only once the earlier waves have ended, and is held
+back whole (retried later) when an earlier wave left a message to retry; inside a wave the
+sender keeps the same order (see `delivery.payloads`)."""
 
 from __future__ import annotations
 
@@ -37,7 +42,8 @@ from bridge.queue_messages import (
 from bridge.runtime import Runtime
 from bridge.webhook import WebhookRequest, map_request, result_fields
 from delivery import DeliveryError, MoEngageRejected, MoEngageSender, MoEngageUnavailable
-from delivery.sender import DeliveryReport
+from delivery.payloads import USER_OPERATIONS
+from delivery.sender import DeliveryReport, halts
 from mapping import MappingResult
 
 log = logging.getLogger("kognitiv_bridge")
@@ -110,6 +116,8 @@ class _Batch:
     retries: list[OutgoingMessage] = field(default_factory=list)
     letters: list[OutgoingMessage] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
+    ordered: bool = False  # a wave erased or merged members: later waves wait for earlier ones
+    hold: DeliveryError | None = None  # a wave's failure that will be retried
 
 
 class BatchProcessor:
@@ -144,7 +152,7 @@ class BatchProcessor:
         wave: dict[int, _Pending] = {}
         for position, message in enumerate(messages):
             if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is being mapped
-                deliveries.append(asyncio.ensure_future(self._deliver(wave, batch)))
+                deliveries.append(self._start(wave, batch, deliveries))
                 wave = {}
                 await asyncio.sleep(0)
             outcome = _repeat(message.delivery_key, done, seen)
@@ -160,7 +168,7 @@ class BatchProcessor:
                 pending[position] = wave[position] = mapped
 
         if wave:
-            deliveries.append(asyncio.ensure_future(self._deliver(wave, batch)))
+            deliveries.append(self._start(wave, batch, deliveries))
         # Every wave ends before anything propagates: a redelivery never races a live wave.
         failures = await asyncio.gather(*deliveries, return_exceptions=True)
         await self.delivered.remember(batch.delivered)
@@ -194,16 +202,36 @@ class BatchProcessor:
             )
         return _Pending(message, result, indices)
 
-    async def _deliver(self, pending: dict[int, _Pending], batch: _Batch) -> None:
-        """Deliver one wave and give each of its messages an outcome; never raises for one
+    def _start(
+        self, wave: dict[int, _Pending], batch: _Batch, earlier: list[asyncio.Task[None]]
+    ) -> asyncio.Task[None]:
+        """Start a wave's delivery: at once, or after the earlier waves when this wave or an
+        earlier one erases or merges members."""
+        batch.ordered = batch.ordered or any(_erases(item) for item in wave.values())
+        after = list(earlier) if batch.ordered else []
+        return asyncio.ensure_future(self._deliver(wave, batch, after))
+
+    async def _deliver(
+        self,
+        pending: dict[int, _Pending],
+        batch: _Batch,
+        after: Sequence[asyncio.Task[None]] = (),
+    ) -> None:
+        """Deliver one wave (once the waves `after` have ended, and not at all when one of them
+        left a message to retry) and give each of its messages an outcome; never raises for one
         message's trouble (an unexpected error is a retry, for this message alone)."""
         positions = list(pending)
-        try:
-            report = await self.sender.deliver_units([pending[p].elements for p in positions])
-        except Exception as error:  # a bug or an unforeseen failure: hold the wave, lose nothing
-            log.exception("delivery of %d messages failed unexpectedly", len(positions))
-            report = None
-            failure: DeliveryError = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+        report = None
+        failure: DeliveryError | None = None
+        if after:
+            await asyncio.gather(*after, return_exceptions=True)
+            failure = batch.hold
+        if failure is None:
+            try:
+                report = await self.sender.deliver_units([pending[p].elements for p in positions])
+            except Exception as error:  # a bug or an unforeseen failure: hold the wave
+                log.exception("delivery of %d messages failed unexpectedly", len(positions))
+                failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
         if report is None:
             errors: list[DeliveryError | None] = [failure] * len(positions)
             request_ids: list[str | None] = [None] * len(positions)
@@ -212,6 +240,7 @@ class BatchProcessor:
             errors = report.unit_errors(len(positions))
             request_ids = report.unit_request_ids(len(positions))
             accepted = _accepted_elements(report, len(positions))
+        batch.hold = batch.hold or next((e for e in errors if halts(e)), None)
         for index, position in enumerate(positions):
             item = pending[position]
             try:
@@ -378,6 +407,11 @@ def _repeat(key: str | None, done: set[str], seen: set[str]) -> Outcome | None:
         return Outcome.DUPLICATE
     seen.add(key)
     return None
+
+
+def _erases(item: _Pending) -> bool:
+    """Whether a message still has a delete or a merge to deliver."""
+    return any(element.get("type") in USER_OPERATIONS for element in item.elements)
 
 
 def _accepted_elements(report: DeliveryReport, units: int) -> list[set[int]]:

@@ -25,6 +25,7 @@ from bridge.workspaces import DEFAULT_WORKSPACE, NAME
 from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
 from delivery.payloads import encode_element
 from mapping import PASSTHROUGH, MappingError, MappingResult
+from mapping.policy import element_members
 
 log = logging.getLogger("kognitiv_bridge")
 MAX_ELEMENT_BYTES = 128_000  # MoEngage's track APIs refuse bodies over 128 KB
@@ -119,7 +120,9 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
 
 def result_fields(result: MappingResult) -> dict[str, object]:
     """What a log line may say about a mapped body: names and member ids, no contact data."""
-    members = sorted({mask_member_id(str(e.get("customer_id"))) for e in result.elements})
+    members = sorted(
+        {mask_member_id(member) for e in result.elements for member in element_members(e)}
+    )
     return {"event": result.event, "rule": result.rule, "members": members}
 
 

@@ -1,5 +1,12 @@
 """Turn MoEngage elements into request bodies: one element goes to its own track API (exact
-error answers), several go as `/v1/transition` bulk requests kept at or under 100 KB."""
+error answers), several go as `/v1/transition` bulk requests kept at or under 100 KB; a delete is
+one Delete User call, merges go as Merge User calls of at most 50 pairs.
+
+Requests are planned in phases that are sent one after the other. A delete or a merge is a
+barrier: everything before it (in unit order, then element order) is in earlier phases, and
+everything after it in later ones, so an update can never overtake the erasure of its member
+(MoEngage creates a new profile for an update that reaches it after the delete) and a merge
+moves what was sent before it."""
 
 from __future__ import annotations
 
@@ -14,6 +21,10 @@ _OVERHEAD = len(_TRANSITION_HEAD) + len(_TRANSITION_TAIL)
 # The encoders json.dumps(separators=...) would build on every call, built once.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _COMPACT_ASCII = json.JSONEncoder(separators=(",", ":")).encode
+USER_OPERATIONS = ("delete", "merge")  # element types that are barriers, with their own APIs
+MAX_MERGE_PAIRS = 50  # Merge User: at most 50 pairs a call
+_MERGE_HEAD = b'{"merge_data":['
+_MERGE_TAIL = b"]}"
 
 
 def encode_element(element: dict) -> bytes:
@@ -26,6 +37,23 @@ def encode_element(element: dict) -> bytes:
 
 
 Slot = tuple[int, int]  # (unit, element): a unit is the elements of one webhook or message
+Phase = list[list[Slot]]  # requests that may be in flight together
+
+
+def encode_request_part(element: dict) -> bytes:
+    """What an element contributes to its request: the element itself for the track APIs; for
+    Delete User the whole body, for Merge User one pair of `merge_data`."""
+    kind = element.get("type")
+    if kind == "delete":
+        body = {"identity_type": "customer_id", "identity_value": element["customer_id"]}
+        return encode_element(body)
+    if kind == "merge":
+        pair = {
+            "merged_user": element["merged_customer_id"],
+            "retained_user": element["retained_customer_id"],
+        }
+        return encode_element(pair)
+    return encode_element(element)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,35 +77,64 @@ class EncodedUnits:
     """Elements encoded once, addressed by slot."""
 
     def __init__(self, units: Sequence[Sequence[dict]]) -> None:
-        self.parts = [[encode_element(element) for element in unit] for unit in units]
+        self.parts = [[encode_request_part(element) for element in unit] for unit in units]
         self.kinds = [[str(element.get("type")) for element in unit] for unit in units]
 
     def request(self, slots: Sequence[Slot]) -> PlannedRequest:
-        """One element -> its own endpoint (precise errors); several -> a transition body."""
+        """One element -> its own endpoint (precise errors); several -> a transition body;
+        merges -> one Merge User body (slots of one phase never mix kinds)."""
+        unit, index = slots[0]
+        kind = self.kinds[unit][index]
+        if kind == "merge":
+            joined = b",".join(self.parts[unit][index] for unit, index in slots)
+            return PlannedRequest("merge", _MERGE_HEAD + joined + _MERGE_TAIL, tuple(slots))
         if len(slots) == 1:
-            unit, index = slots[0]
-            return PlannedRequest(self.kinds[unit][index], self.parts[unit][index], tuple(slots))
+            return PlannedRequest(kind, self.parts[unit][index], tuple(slots))
         joined = b",".join(self.parts[unit][index] for unit, index in slots)
         return PlannedRequest(
             "transition", _TRANSITION_HEAD + joined + _TRANSITION_TAIL, tuple(slots)
         )
 
-    def chunks(self, max_bytes: int = MAX_BULK_BYTES) -> list[list[Slot]]:
-        """Pack whole units in order, so a unit's elements share one request and a unit is
-        delivered or not as a whole; a unit too big for one request is spread over several."""
+    def phases(self, max_bytes: int = MAX_BULK_BYTES) -> list[Phase]:
+        """The requests in the order they must settle: a run of track elements is one phase
+        (packed by `chunks`), a run of deletes one phase of single calls, a run of merges one
+        phase of calls of at most 50 pairs."""
+        runs: list[tuple[str, list[Slot]]] = []
+        for unit, kinds in enumerate(self.kinds):
+            for index, kind in enumerate(kinds):
+                group = kind if kind in USER_OPERATIONS else "track"
+                if not runs or runs[-1][0] != group:
+                    runs.append((group, []))
+                runs[-1][1].append((unit, index))
+        phases: list[Phase] = []
+        for group, slots in runs:
+            if group == "track":
+                phases.append(self.chunks(slots, max_bytes))
+            elif group == "delete":
+                phases.append([[slot] for slot in slots])
+            else:
+                step = MAX_MERGE_PAIRS
+                phases.append([slots[i : i + step] for i in range(0, len(slots), step)])
+        return phases
+
+    def chunks(self, slots: Sequence[Slot], max_bytes: int = MAX_BULK_BYTES) -> list[list[Slot]]:
+        """Pack these track elements' units in order, so a unit's elements share one request
+        and a unit is delivered or not as a whole; a unit too big for one request is spread
+        over several."""
         chunks: list[list[Slot]] = []
         current: list[Slot] = []
         size = _OVERHEAD
-        for unit, parts in enumerate(self.parts):
+        for unit, indices in _by_unit(slots):
+            parts = [self.parts[unit][index] for index in indices]
             unit_size = sum(map(len, parts)) + len(parts)  # each part plus its comma
             if current and size + unit_size > max_bytes:
                 chunks.append(current)
                 current, size = [], _OVERHEAD
             if _OVERHEAD + unit_size <= max_bytes:
-                current.extend([(unit, index) for index in range(len(parts))])
+                current.extend([(unit, index) for index in indices])
                 size += unit_size
                 continue
-            for index, part in enumerate(parts):
+            for index, part in zip(indices, parts, strict=True):
                 if current and size + len(part) + 1 > max_bytes:
                     chunks.append(current)
                     current, size = [], _OVERHEAD
@@ -93,4 +150,14 @@ def plan_requests(
 ) -> list[PlannedRequest]:
     """The requests that would carry these units, in order."""
     encoded = EncodedUnits(units)
-    return [encoded.request(chunk) for chunk in encoded.chunks(max_bytes)]
+    return [encoded.request(chunk) for phase in encoded.phases(max_bytes) for chunk in phase]
+
+
+def _by_unit(slots: Sequence[Slot]) -> list[tuple[int, list[int]]]:
+    """(unit, element indices) in order."""
+    grouped: list[tuple[int, list[int]]] = []
+    for unit, index in slots:
+        if not grouped or grouped[-1][0] != unit:
+            grouped.append((unit, []))
+        grouped[-1][1].append(index)
+    return grouped

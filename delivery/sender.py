@@ -1,6 +1,10 @@
 """Send MoEngage elements: auth, chunking, retries with backoff and jitter, rate-limit waits,
 413 splitting. Transient failures (429, 5xx, timeouts, resets) are retried inside a time budget;
-permanent ones (400/401/403/409/415) never are."""
+permanent ones (400/401/403/409/415) never are. Requests go phase by phase (a delete or a merge
+is a barrier, see `delivery.payloads`); a failure that will be retried holds every later phase,
+so nothing planned after an erasure can reach MoEngage before it, nor anything before it after.
+Delete User answering "Not Found" (the member is not in MoEngage, or was erased already) counts
+as done: the member is gone either way."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from delivery.ratelimit import RateLimitGate, seconds_until_reset
 from delivery.target import MoEngageTarget
 
 MAX_CONCURRENT_REQUESTS = 4  # bulk requests of one delivery in flight at once
+NOT_FOUND = "Not Found"  # Delete User's error type for a customer_id MoEngage does not have
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,14 @@ class RetryPolicy:
     budget: float = 10.0
 
 
+@dataclass(frozen=True)
+class Answer:
+    """MoEngage accepted a request; `not_found`: Delete User had no such member."""
+
+    request_id: str | None = None
+    not_found: bool = False
+
+
 @dataclass
 class ChunkResult:
     """What happened to the elements at `slots`: delivered (error None) or not (sent and
@@ -47,6 +60,7 @@ class ChunkResult:
     slots: tuple[Slot, ...]
     error: DeliveryError | None = None
     request_id: str | None = None
+    not_found: bool = False
 
 
 @dataclass
@@ -139,14 +153,31 @@ class MoEngageSender:
 
     async def deliver_units(self, units: Sequence[Sequence[dict]]) -> DeliveryReport:
         """Send many units (one per queue message), packed into as few requests as fit, and
-        report per chunk. A unit's elements travel together, so it is delivered or not as a
-        whole. Up to MAX_CONCURRENT_REQUESTS chunks are in flight at once (each waits out
-        MoEngage's latency in parallel); after a credentials or availability failure no further
-        chunk is started (those already in flight finish and are reported as they end)."""
+        report per chunk. A unit's track elements travel together, so it is delivered or not
+        as a whole. Phases go one after the other (see `delivery.payloads`); inside one, up to
+        MAX_CONCURRENT_REQUESTS chunks are in flight at once (each waits out MoEngage's latency
+        in parallel). After a credentials or availability failure no further chunk is started
+        (those already in flight finish and are reported as they end), in this phase or any
+        later one: what is planned after a failure that will be retried waits for the retry."""
         encoded = EncodedUnits(units)
         started = self.http_requests
         deadline = time.monotonic() + self.policy.budget
-        chunks = encoded.chunks(self.max_bytes)
+        results: list[ChunkResult] = []
+        halt: DeliveryError | None = None
+        for phase in encoded.phases(self.max_bytes):
+            if halt is not None:
+                results.extend(ChunkResult(tuple(chunk), halt) for chunk in phase)
+                continue
+            phase_results = await self._send_phase(encoded, phase, deadline)
+            results.extend(phase_results)
+            halt = next((r.error for r in phase_results if halts(r.error)), None)
+        report = DeliveryReport(results)
+        report.http_requests = self.http_requests - started
+        return report
+
+    async def _send_phase(
+        self, encoded: EncodedUnits, chunks: list[list[Slot]], deadline: float
+    ) -> list[ChunkResult]:
         outcomes: list[list[ChunkResult]] = [[] for _ in chunks]
         halt: DeliveryError | None = None
         in_flight = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
@@ -169,9 +200,7 @@ class MoEngageSender:
                         group.create_task(send(index, chunk))
             except ExceptionGroup as failed:  # an unexpected error, raised as it would be alone
                 raise failed.exceptions[0] from None
-        report = DeliveryReport([result for results in outcomes for result in results])
-        report.http_requests = self.http_requests - started
-        return report
+        return [result for results in outcomes for result in results]
 
     async def _send_splitting(
         self, encoded: EncodedUnits, slots: Sequence[Slot], deadline: float
@@ -181,8 +210,8 @@ class MoEngageSender:
         nothing is the account's: splitting would only multiply it)."""
         request = encoded.request(slots)
         try:
-            request_id = await self._send_with_retries(request, deadline)
-            return [ChunkResult(request.slots, None, request_id)]
+            answer = await self._send_with_retries(request, deadline)
+            return [ChunkResult(request.slots, None, answer.request_id, answer.not_found)]
         except _TooLarge:
             if len(slots) == 1:
                 return [ChunkResult(request.slots, MoEngageRejected(413))]
@@ -199,7 +228,7 @@ class MoEngageSender:
             return [*results, ChunkResult(tuple(second), halt)]
         return results + await self._send_splitting(encoded, second, deadline)
 
-    async def _send_with_retries(self, request: PlannedRequest, deadline: float) -> str | None:
+    async def _send_with_retries(self, request: PlannedRequest, deadline: float) -> Answer:
         budget = max(0.0, deadline - time.monotonic())
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.policy.attempts) | stop_before_delay(budget),
@@ -214,7 +243,7 @@ class MoEngageSender:
                     return await self._post(request, deadline)
         except _Transient as failure:
             raise MoEngageUnavailable(failure.reason, failure.retry_after) from None
-        return None  # pragma: no cover - AsyncRetrying always returns or raises
+        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying returns or raises
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_random_exponential(
@@ -222,7 +251,7 @@ class MoEngageSender:
         )(state)
         return max(backoff, self.gate.remaining())
 
-    async def _post(self, request: PlannedRequest, deadline: float) -> str | None:
+    async def _post(self, request: PlannedRequest, deadline: float) -> Answer:
         remaining = deadline - time.monotonic()
         if self.gate.remaining() > remaining:
             raise _Transient("HTTP 429 rate limited", self.gate.remaining())
@@ -242,19 +271,23 @@ class MoEngageSender:
             raise _Transient(f"timeout ({type(error).__name__})") from None
         except httpx.TransportError as error:
             raise _Transient(f"connection failed ({type(error).__name__})") from None
-        return self._classify(response, raw)
+        return self._classify(response, raw, request.kind)
 
-    def _classify(self, response: httpx.Response, raw: bytes) -> str | None:
+    def _classify(self, response: httpx.Response, raw: bytes, kind: str) -> Answer:
+        """MoEngage's answer as an Answer, or the exception that says what to do. Delete User's
+        429 and 5xx carry `{"status": "fail", "title": ..., "description": ...}` instead of the
+        `error` object: the title stands for the error type."""
         status = response.status_code
         answer = _parse(raw)
         error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
         request_id = answer.get("request_id") or error.get("request_id")
+        rid = request_id[:64] if isinstance(request_id, str) else None
         if 200 <= status < 300:
             if response.headers.get("x-ratelimit-remaining", "").strip() == "0":
                 wait = seconds_until_reset(response.headers)
                 if wait:
                     self.gate.block_for(wait)
-            return request_id if isinstance(request_id, str) else None
+            return Answer(rid)
         if status == 429:
             wait = seconds_until_reset(response.headers)
             if wait is not None:
@@ -266,12 +299,12 @@ class MoEngageSender:
             raise _Transient(f"HTTP {status}", seconds_until_reset(response.headers))
         if status == 413:
             raise _TooLarge
-        error_type = error.get("type") if isinstance(error.get("type"), str) else None
-        rid = request_id if isinstance(request_id, str) else None
+        error_type = error.get("type", answer.get("title"))
+        error_type = error_type if isinstance(error_type, str) else None
+        if kind == "delete" and status == 400 and error_type == NOT_FOUND:
+            return Answer(rid, not_found=True)
         attribute = error.get("attribute") if isinstance(error.get("attribute"), str) else None
-        raise MoEngageRejected(
-            status, error_type and error_type[:80], rid and rid[:64], attribute=attribute
-        )
+        raise MoEngageRejected(status, error_type and error_type[:80], rid, attribute=attribute)
 
 
 def _parse(raw: bytes) -> dict:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import quote
 
 from pydantic import SecretStr
 
 from delivery.datacenters import api_base_url
 
 ENDPOINT_KINDS = ("event", "customer", "device", "transition")
+USER_OPERATIONS = ("delete", "merge")  # Delete User and Merge User
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,11 @@ class MoEngageTarget:
         return (self.base_url or api_base_url(self.data_center)).rstrip("/")
 
     def path(self, kind: str) -> str:
-        """`/v1/{kind}/{workspace}`: the workspace id is in the path for every track API."""
+        """`/v1/{kind}/{workspace}`: the workspace id is in the path for every track API;
+        Delete User and Merge User take it as a query parameter:
+        `/v1/customer/{delete|merge}?app_id={workspace}`."""
+        if kind in USER_OPERATIONS:
+            return f"/v1/customer/{kind}?app_id={quote(self.app_id, safe='')}"
         if kind not in ENDPOINT_KINDS:
             raise ValueError(f"unknown MoEngage endpoint {kind!r}")
         return f"/v1/{kind}/{self.app_id}"

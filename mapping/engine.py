@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from mapping.converters import ConversionContext, to_string
 from mapping.errors import MappingError
 from mapping.passthrough import event_name, is_moengage_shaped, passthrough_elements
-from mapping.policy import check_element
+from mapping.policy import ELEMENT_TYPES, PASSTHROUGH_ELEMENT_TYPES, check_element
 from mapping.rules import Rule
 from mapping.template import MISSING, RenderState
 
@@ -70,7 +70,9 @@ class Mapper:
         if is_moengage_shaped(body):
             warnings: list[str] = []
             elements = passthrough_elements(body, self.context, warnings)
-            return self._finish(event_name(body), PASSTHROUGH, elements, warnings, None)
+            return self._finish(
+                event_name(body), PASSTHROUGH, elements, warnings, None, PASSTHROUGH_ELEMENT_TYPES
+            )
         raise MappingError(
             "missing_event",
             "cannot tell which event this is: call /api/kognitiv/<event>, add a top-level "
@@ -87,13 +89,21 @@ class Mapper:
             key = None if value is MISSING else to_string(value, self.context)
         if elements is MISSING or not isinstance(elements, list):
             elements = []
-        return self._finish(rule.name, rule.name, elements, state.warnings, key)
+        return self._finish(rule.name, rule.name, elements, state.warnings, key, ELEMENT_TYPES)
 
     def _finish(
-        self, event: str, rule: str, elements: list, warnings: list[str], key: str | None
+        self,
+        event: str,
+        rule: str,
+        elements: list,
+        warnings: list[str],
+        key: str | None,
+        kinds: tuple[str, ...],
     ) -> MappingResult:
         now = self._clock()
-        checked = [check_element(element, i, now, warnings) for i, element in enumerate(elements)]
+        checked = [
+            check_element(element, i, now, warnings, kinds) for i, element in enumerate(elements)
+        ]
         if not checked:
             raise MappingError("empty_mapping", f'rule "{rule}" produced nothing to send')
         return MappingResult(event, rule, checked, warnings, key)

@@ -43,8 +43,11 @@ MAX_ATTRIBUTES_PER_EVENT = 100
 MAX_STRING_LENGTH = 512
 MAX_ARRAY_ITEMS = 50
 FUTURE_TOLERANCE_SECONDS = 30  # MoEngage refuses future events; allow only clock skew
-ELEMENT_TYPES = ("event", "customer")  # what a rule writes
-PASSTHROUGH_ELEMENT_TYPES = (*ELEMENT_TYPES, "device")  # what MoEngage-shaped bodies may carry
+TRACK_ELEMENT_TYPES = ("event", "customer")  # sent to MoEngage's track APIs
+USER_OPERATION_TYPES = ("delete", "merge")  # Delete User and Merge User: a rule's only
+ELEMENT_TYPES = (*TRACK_ELEMENT_TYPES, *USER_OPERATION_TYPES)  # what a rule writes
+PASSTHROUGH_ELEMENT_TYPES = (*TRACK_ELEMENT_TYPES, "device")  # what MoEngage-shaped bodies carry
+MERGE_ID_KEYS = ("merged_customer_id", "retained_customer_id")  # the merged id goes, one stays
 DEVICE_PLATFORMS = {name.lower(): name for name in ("ANDROID", "iOS", "web", "TV")}
 PLATFORMS = {name.lower(): name for name in ("ANDROID", "iOS", "web", "TV", "unknown")}
 MAX_TIMEZONE_OFFSET = 54_000
@@ -80,29 +83,31 @@ def check_rule_attribute_names(attributes: object, where: str, user: bool = Fals
                 raise RuleError(f"{where}: {problem}")
 
 
-def customer_id(element: dict[str, object], index: int) -> str:
-    """The element's customer id as a string; refuses ids that are missing or forbidden."""
-    value = element.get("customer_id")
+def customer_id_problem(text: str) -> str | None:
+    """Why a (trimmed) member id cannot name a MoEngage user, or None when it can."""
+    if text.lower() in FORBIDDEN_CUSTOMER_IDS:
+        return f"{text!r} is a value MoEngage forbids as a user id"
+    if is_unrendered(text):
+        return "is an unrendered Kognitiv placeholder: check the webhook template's field name"
+    if len(text) > MAX_STRING_LENGTH:
+        return "is too long"
+    return None
+
+
+def customer_id(element: dict[str, object], index: int, key: str = "customer_id") -> str:
+    """The element's customer id (or the id under `key`) as a string; refuses ids that are
+    missing or forbidden."""
+    value = element.get(key)
     if value is None or isinstance(value, bool) or not isinstance(value, str | int):
         raise MappingError(
             "missing_customer_id",
-            f"element {index}: customer_id is missing or not a string (MoEngage has no "
+            f"element {index}: {key} is missing or not a string (MoEngage has no "
             "anonymous users): check that the member id field is sent",
         )
     text = str(value).strip()
-    if text.lower() in FORBIDDEN_CUSTOMER_IDS:
-        raise MappingError(
-            "invalid_customer_id",
-            f"element {index}: customer_id {text!r} is a value MoEngage forbids as a user id",
-        )
-    if is_unrendered(text):
-        raise MappingError(
-            "invalid_customer_id",
-            f"element {index}: customer_id is an unrendered Kognitiv placeholder: check the "
-            "webhook template's field name",
-        )
-    if len(text) > MAX_STRING_LENGTH:
-        raise MappingError("invalid_customer_id", f"element {index}: customer_id is too long")
+    problem = customer_id_problem(text)
+    if problem:
+        raise MappingError("invalid_customer_id", f"element {index}: {key} {problem}")
     return text
 
 
@@ -342,15 +347,43 @@ def _check_device(checked: dict, index: int, warnings: list[str]) -> dict:
     return checked
 
 
-def check_element(element: object, index: int, now: float, warnings: list[str]) -> dict:
-    """Return a copy of one MoEngage element that satisfies the data rules, or raise."""
+def element_members(element: dict) -> tuple[str, ...]:
+    """The member ids a checked element concerns (a merge: both)."""
+    if element.get("type") == "merge":
+        return tuple(str(element[key]) for key in MERGE_ID_KEYS)
+    return (str(element.get("customer_id")),)
+
+
+def _check_merge(element: dict, index: int) -> dict:
+    """A merge names two different members: the merged one goes, the retained one stays."""
+    merged, retained = (customer_id(element, index, key) for key in MERGE_ID_KEYS)
+    if merged == retained:
+        raise MappingError(
+            "invalid_merge", f"element {index}: a member cannot be merged into itself"
+        )
+    return {"type": "merge", "merged_customer_id": merged, "retained_customer_id": retained}
+
+
+def check_element(
+    element: object,
+    index: int,
+    now: float,
+    warnings: list[str],
+    kinds: tuple[str, ...] = PASSTHROUGH_ELEMENT_TYPES,
+) -> dict:
+    """Return a copy of one MoEngage element that satisfies the data rules, or raise. `kinds`:
+    the element types allowed (a rule's output may also delete or merge members; a
+    MoEngage-shaped body may carry devices but never erase anyone)."""
     if not isinstance(element, dict):
         raise MappingError("invalid_element", f"element {index} must be a JSON object")
     kind = element.get("type")
-    if kind not in PASSTHROUGH_ELEMENT_TYPES:
-        raise MappingError(
-            "invalid_element", f"element {index}: type must be 'event', 'customer' or 'device'"
-        )
+    if kind not in kinds:
+        names = ", ".join(f"'{name}'" for name in kinds)
+        raise MappingError("invalid_element", f"element {index}: type must be one of {names}")
+    if kind == "merge":
+        return _check_merge(element, index)
+    if kind == "delete":
+        return {"type": "delete", "customer_id": customer_id(element, index)}
     checked = {key: value for key, value in element.items() if value is not None}
     checked["customer_id"] = customer_id(element, index)
     if kind == "device":

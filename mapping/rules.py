@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from mapping.converters import ConversionContext
 from mapping.errors import RuleError
 from mapping.keys import compile_key
-from mapping.policy import ELEMENT_TYPES, check_rule_attribute_names
+from mapping.policy import ELEMENT_TYPES, MERGE_ID_KEYS, check_rule_attribute_names
 from mapping.template import Node, Placeholder, compile_template
 
 RULE_KEYS = frozenset({"description", "id", "elements"})
 ELEMENT_KEYS = {
     "event": frozenset({"type", "customer_id", "actions"}),
     "customer": frozenset({"type", "customer_id", "attributes", "update_existing_only"}),
+    "delete": frozenset({"type", "customer_id"}),
+    "merge": frozenset({"type", *MERGE_ID_KEYS}),
 }
+ID_EXAMPLE = "{{memberId | required}}"
 ACTION_KEYS = frozenset(
     {"action", "attributes", "platform", "app_version", "current_time", "user_time",
      "user_timezone_offset"}
@@ -72,12 +75,16 @@ def _check_element_template(element: object, where: str) -> None:
         raise RuleError(f"{where} must be a JSON object")
     kind = element.get("type")
     if kind not in ELEMENT_TYPES:
-        raise RuleError(f'{where}: "type" must be "event" or "customer" (lower case)')
+        names = ", ".join(f'"{name}"' for name in ELEMENT_TYPES)
+        raise RuleError(f'{where}: "type" must be one of {names} (lower case)')
     unknown = set(element) - ELEMENT_KEYS[kind]
     if unknown:
         raise RuleError(f"{where}: unknown key(s) {sorted(unknown)} for a {kind} element")
-    if not isinstance(element.get("customer_id"), str):
-        raise RuleError(f'{where}: "customer_id" is required, e.g. "{{{{memberId | required}}}}"')
+    for key in MERGE_ID_KEYS if kind == "merge" else ("customer_id",):
+        if not isinstance(element.get(key), str):
+            raise RuleError(f'{where}: "{key}" is required, e.g. "{ID_EXAMPLE}"')
+    if kind in ("delete", "merge"):
+        return
     if kind == "customer":
         check_rule_attribute_names(element.get("attributes"), f"{where}.attributes", user=True)
         return

@@ -520,8 +520,14 @@ def test_customer_element_rule() -> None:
         ({"elements": [event_rule({"a": "{{a | upper}}"})]}, "unknown filter 'upper'"),
         ({"elements": [event_rule({"a": "{{a b}}"})]}, "not a field name or dotted path"),
         ({"elements": [event_rule({"a": "{{a"})]}, "unbalanced"),
-        ({"elements": [{**ELEMENT, "type": "Event"}]}, '"type" must be "event" or "customer"'),
-        ({"elements": [{**ELEMENT, "type": "device"}]}, '"type" must be "event" or "customer"'),
+        (
+            {"elements": [{**ELEMENT, "type": "Event"}]},
+            '"type" must be one of "event", "customer", "delete", "merge"',
+        ),
+        (
+            {"elements": [{**ELEMENT, "type": "device"}]},
+            '"type" must be one of "event", "customer", "delete", "merge"',
+        ),
         ({"elements": [{"customer_id": "x", "actions": []}]}, '"type" must be'),
         ({"elements": [{"type": "event", "actions": ELEMENT["actions"]}]}, '"customer_id"'),
         ({"elements": [{**ELEMENT, "customer_id": 5}]}, '"customer_id" is required'),
