@@ -206,7 +206,7 @@ def _parser() -> argparse.ArgumentParser:
 
     erase = commands.add_parser(
         "erase",
-        parents=[common],
+        parents=[common, one_workspace],
         help="delete members from MoEngage (privacy requests), with a report as evidence",
         description="Delete each member id (one a line; blank lines and # comments ignored) "
         "from MoEngage with its Delete User API, after showing how many and asking to confirm. "
@@ -529,6 +529,7 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
         failed_path=args.failed,
         checkpoint_path=args.checkpoint,
         restart=args.restart,
+        workspace=args.workspace,
     )
     total = None if options.path is None else count_lines(options.path)
     progress = ProgressReporter(total, console.err, not args.no_progress)
@@ -741,7 +742,7 @@ def cmd_erase(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int
     if not ids:
         console.error("no member ids to erase")
         return EXIT_OK
-    runtime = _runtime(console)
+    runtime = _runtime(console, args.workspace)
     if runtime is None:
         return EXIT_USAGE
     _show_plan(ids, runtime, console)
@@ -754,6 +755,7 @@ def cmd_erase(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int
         report_path=args.report,
         checkpoint_path=args.checkpoint,
         restart=args.restart,
+        workspace=args.workspace,
     )
     return asyncio.run(_erase(ids, options, runtime, console))
 

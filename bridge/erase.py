@@ -35,7 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Literal
 
+from bridge.run_files import run_fingerprint, side_file
 from bridge.telemetry import mask_member_id
+from bridge.workspaces import DEFAULT_WORKSPACE
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from delivery.sender import DeliveryReport
 from mapping.policy import customer_id_problem
@@ -114,6 +116,7 @@ class EraseOptions:
     report_path: Path | None = None
     checkpoint_path: Path | None = None
     restart: bool = False
+    workspace: str = DEFAULT_WORKSPACE
 
     @property
     def report(self) -> Path:
@@ -121,13 +124,13 @@ class EraseOptions:
             return self.report_path
         if self.path is None:
             return STDIN_REPORT
-        return self.path.with_name(self.path.name + ".erasure.jsonl")
+        return side_file(self.path, self.workspace, ".erasure.jsonl")
 
     @property
     def checkpoint(self) -> Path | None:
         if self.path is None:
             return None
-        return self.checkpoint_path or self.path.with_name(self.path.name + ".erase.checkpoint")
+        return self.checkpoint_path or side_file(self.path, self.workspace, ".erase.checkpoint")
 
 
 @dataclass
@@ -320,8 +323,7 @@ class Eraser:
 
     def _fingerprint(self) -> dict[str, object]:
         assert self.options.path is not None
-        stat = self.options.path.stat()
-        return {"path": str(self.options.path.resolve()), "inode": stat.st_ino}
+        return run_fingerprint(self.options.path, self.options.workspace)
 
     def _resume(self) -> int | None:
         """The report size to keep, from a checkpoint of the same list whose report is still

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import IO, Literal
 
 from bridge.errors import BridgeError
+from bridge.run_files import run_fingerprint, side_file
 from bridge.runtime import Runtime
 from bridge.webhook import WebhookRequest, map_request
+from bridge.workspaces import DEFAULT_WORKSPACE
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from mapping import MappingResult
 
@@ -71,6 +73,7 @@ class ReplayOptions:
     failed_path: Path | None = None
     checkpoint_path: Path | None = None
     restart: bool = False
+    workspace: str = DEFAULT_WORKSPACE
 
     @property
     def failed(self) -> Path:
@@ -78,13 +81,13 @@ class ReplayOptions:
             return self.failed_path
         if self.path is None:
             return STDIN_FAILED
-        return self.path.with_name(self.path.name + ".failed.jsonl")
+        return side_file(self.path, self.workspace, ".failed.jsonl")
 
     @property
     def checkpoint(self) -> Path | None:
         if self.path is None:
             return None
-        return self.checkpoint_path or self.path.with_name(self.path.name + ".checkpoint.json")
+        return self.checkpoint_path or side_file(self.path, self.workspace, ".checkpoint.json")
 
 
 @dataclass
@@ -320,8 +323,7 @@ class Replayer:
 
     def _fingerprint(self) -> dict[str, object]:
         assert self.options.path is not None
-        stat = self.options.path.stat()
-        return {"path": str(self.options.path.resolve()), "inode": stat.st_ino}
+        return run_fingerprint(self.options.path, self.options.workspace)
 
     @contextmanager
     def _open_source(self, offset: int) -> Iterator[IO[bytes]]:

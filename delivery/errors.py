@@ -9,10 +9,12 @@ _HINTS: dict[int | str, str] = {
     400: "MoEngage refused the request as malformed",
     "account": "MoEngage refused the request as malformed or for the account, naming no "
     "element (e.g. a blocked account)",
-    401: "MoEngage refused the credentials: check MOENGAGE_APP_ID, MOENGAGE_API_KEY and "
-    "MOENGAGE_DATA_CENTER",
+    401: "MoEngage refused the credentials: check the workspace id, Data API key and data center "
+    "(MOENGAGE_APP_ID, MOENGAGE_API_KEY, MOENGAGE_DATA_CENTER, or the workspace's "
+    "MOENGAGE_WORKSPACES entry)",
     403: "MoEngage says the account is suspended or blocked",
-    409: "MoEngage says the app key does not match the workspace: check MOENGAGE_APP_ID",
+    409: "MoEngage says the app key does not match the workspace: check the workspace id "
+    "(MOENGAGE_APP_ID, or the workspace's MOENGAGE_WORKSPACES entry)",
     413: "MoEngage refused the payload as too large",
     415: "MoEngage refused the media type",
 }

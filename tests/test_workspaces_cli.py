@@ -9,11 +9,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bridge import cli
 from bridge.queue_messages import WORKSPACE, IncomingMessage, dead_letter_copy
-from tests.conftest import APP_ID, FIXTURES, fixture_body
+from tests.conftest import API_KEY, APP_ID, FIXTURES, fixture_body
 from tests.fakes import VirtualClock
 from tests.servicebus_model import ServiceBusModel
 from tests.workspaces import EU_APP, EU_KEY, US_APP, basic, members, table
@@ -122,6 +123,50 @@ def test_replay_delivers_to_the_workspace(tmp_path: Path, moengage, eu, us):
     assert members(eu) == ["E-9"]
     assert eu.requests[0].headers["authorization"] == basic(EU_APP, EU_KEY)
     assert moengage.requests == us.requests == []
+
+
+def test_one_file_replayed_to_two_workspaces_is_two_runs(tmp_path: Path, moengage, eu, us):
+    """A finished replay to `default` neither blocks nor resumes the same file's replay to
+    `eu`: each run has its own checkpoint."""
+    path = tmp_path / "members.jsonl"
+    body = {"event": "rewards_issued", **fixture_body("rewards_issued")}
+    path.write_text("".join(json.dumps({**body, "memberId": f"M-{i}"}) + "\n" for i in range(3)))
+
+    first, _, _ = run("replay", "--no-progress", str(path))
+    second, _, _ = run("replay", "--workspace", "eu", "--no-progress", str(path))
+    again, _, err = run("replay", "--workspace", "eu", "--no-progress", str(path))
+
+    assert (first, second, again) == (0, 0, 2)
+    assert "already replayed" in err
+    assert members(moengage) == members(eu) == ["M-0", "M-1", "M-2"]
+    assert (tmp_path / "members.jsonl.checkpoint.json").exists()
+    assert (
+        json.loads((tmp_path / "members.jsonl.eu.checkpoint.json").read_text())["file"]["workspace"]
+        == "eu"
+    )
+
+
+def test_one_file_erased_in_two_workspaces_is_two_runs(tmp_path: Path, moengage, eu, us):
+    for emulator, app, key in ((moengage, APP_ID, API_KEY), (eu, EU_APP, EU_KEY)):
+        profile = {"type": "customer", "customer_id": "M-1", "attributes": {"first_name": "Ana"}}
+        seeded = httpx.post(
+            f"{emulator.base_url}/v1/customer/{app}",
+            json=profile,
+            headers={"Authorization": basic(app, key)},
+        )
+        assert seeded.status_code == 200
+    path = tmp_path / "erase.txt"
+    path.write_text("M-1\n")
+
+    first, _, _ = run("erase", "--yes", str(path))
+    second, _, _ = run("erase", "--yes", "--workspace", "eu", str(path))
+
+    assert (first, second) == (0, 0)
+    assert "M-1" not in moengage.profiles
+    assert "M-1" not in eu.profiles
+    assert (tmp_path / "erase.txt.erasure.jsonl").exists()
+    header = json.loads((tmp_path / "erase.txt.eu.erasure.jsonl").read_text().splitlines()[0])
+    assert header["workspace"] == EU_APP
 
 
 def dead_letters() -> tuple[ServiceBusModel, object]:
