@@ -558,12 +558,15 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
     return EXIT_OK if not summary.failed_total else EXIT_PROBLEMS
 
 
-def cmd_replay(args: argparse.Namespace, console: Console) -> int:
+def _file_run_preflight(args: argparse.Namespace, console: Console) -> int | None:
+    """The exit code when a run over a file (`replay`, `erase`) cannot start, None when it can:
+    the command-line extras are installed, the file exists, the options fit together."""
     missing = missing_cli_extras()
     if missing:
         console.error(
-            f"error: replay needs {' and '.join(missing)} (command-line extras, not deployed "
-            "with the function app): pip install -r requirements-cli.txt (or pip install '.[cli]')"
+            f"error: {args.command} needs {' and '.join(missing)} (command-line extras, not "
+            "deployed with the function app): pip install -r requirements-cli.txt (or pip "
+            "install '.[cli]')"
         )
         return EXIT_USAGE
     if args.file == "-" and args.checkpoint is not None:
@@ -575,6 +578,13 @@ def cmd_replay(args: argparse.Namespace, console: Console) -> int:
     if args.rate <= 0:
         console.error("error: --rate must be positive")
         return EXIT_USAGE
+    return None
+
+
+def cmd_replay(args: argparse.Namespace, console: Console) -> int:
+    refused = _file_run_preflight(args, console)
+    if refused is not None:
+        return refused
     runtime = _runtime(console, args.workspace)
     if runtime is None:
         return EXIT_USAGE
@@ -614,22 +624,9 @@ async def _deadletters(args: argparse.Namespace, gateway: QueueGateway, console:
 
 def _erase_preflight(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int | None:
     """The exit code when `erase` cannot start, None when it can."""
-    missing = missing_cli_extras()
-    if missing:
-        console.error(
-            f"error: erase needs {' and '.join(missing)} (command-line extras): "
-            "pip install -r requirements-cli.txt (or pip install '.[cli]')"
-        )
-        return EXIT_USAGE
-    if args.file == "-" and args.checkpoint is not None:
-        console.error("error: standard input cannot be resumed: --checkpoint needs a file")
-        return EXIT_USAGE
-    if args.file != "-" and not Path(args.file).is_file():
-        console.error(f"error: no such file: {args.file}")
-        return EXIT_USAGE
-    if args.rate <= 0:
-        console.error("error: --rate must be positive")
-        return EXIT_USAGE
+    refused = _file_run_preflight(args, console)
+    if refused is not None:
+        return refused
     if not args.yes and (args.file == "-" or not stdin.isatty()):
         console.error(
             "error: erase asks for confirmation on a terminal; without one (or with the ids "

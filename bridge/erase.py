@@ -35,9 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Literal
 
-from bridge.run_files import run_fingerprint, side_file
+from bridge.run_files import FileRunOptions, run_fingerprint
 from bridge.telemetry import mask_member_id
-from bridge.workspaces import DEFAULT_WORKSPACE
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from delivery.sender import DeliveryReport
 from mapping.policy import customer_id_problem
@@ -110,27 +109,15 @@ def member_hash(salt: str, member_id: str) -> str:
 
 
 @dataclass
-class EraseOptions:
-    path: Path | None  # None: standard input (read once: no checkpoint, no resume)
+class EraseOptions(FileRunOptions):
+    CHECKPOINT_SUFFIX = ".erase.checkpoint"
+
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
     report_path: Path | None = None
-    checkpoint_path: Path | None = None
-    restart: bool = False
-    workspace: str = DEFAULT_WORKSPACE
 
     @property
     def report(self) -> Path:
-        if self.report_path is not None:
-            return self.report_path
-        if self.path is None:
-            return STDIN_REPORT
-        return side_file(self.path, self.workspace, ".erasure.jsonl")
-
-    @property
-    def checkpoint(self) -> Path | None:
-        if self.path is None:
-            return None
-        return self.checkpoint_path or side_file(self.path, self.workspace, ".erase.checkpoint")
+        return self.report_path or self.side_file(".erasure.jsonl", STDIN_REPORT)
 
 
 @dataclass

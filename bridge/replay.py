@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import IO, Literal
 
 from bridge.errors import BridgeError
-from bridge.run_files import run_fingerprint, side_file
+from bridge.run_files import FileRunOptions, run_fingerprint
 from bridge.runtime import Runtime
 from bridge.webhook import WebhookRequest, map_request
-from bridge.workspaces import DEFAULT_WORKSPACE
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from mapping import MappingResult
 
@@ -66,28 +65,16 @@ class Interrupted(RuntimeError):
 
 
 @dataclass
-class ReplayOptions:
-    path: Path | None  # None: standard input (read once: no checkpoint, no resume)
-    dry_run: bool = False
+class ReplayOptions(FileRunOptions):
+    CHECKPOINT_SUFFIX = ".checkpoint.json"
+
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
+    dry_run: bool = False
     failed_path: Path | None = None
-    checkpoint_path: Path | None = None
-    restart: bool = False
-    workspace: str = DEFAULT_WORKSPACE
 
     @property
     def failed(self) -> Path:
-        if self.failed_path is not None:
-            return self.failed_path
-        if self.path is None:
-            return STDIN_FAILED
-        return side_file(self.path, self.workspace, ".failed.jsonl")
-
-    @property
-    def checkpoint(self) -> Path | None:
-        if self.path is None:
-            return None
-        return self.checkpoint_path or side_file(self.path, self.workspace, ".checkpoint.json")
+        return self.failed_path or self.side_file(".failed.jsonl", STDIN_FAILED)
 
 
 @dataclass

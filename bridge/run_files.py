@@ -6,7 +6,9 @@ is another run, with its own side files and a checkpoint that never resumes the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from bridge.workspaces import DEFAULT_WORKSPACE
 
@@ -22,3 +24,27 @@ def run_fingerprint(path: Path, workspace: str) -> dict[str, object]:
     """What a checkpoint must match to be resumed: the same file, sent to the same workspace."""
     stat = path.stat()
     return {"path": str(path.resolve()), "inode": stat.st_ino, "workspace": workspace}
+
+
+@dataclass
+class FileRunOptions:
+    """What `replay` and `erase` share: the input (None: standard input, read once, with no
+    checkpoint and no resume), the pace, the checkpoint and the workspace."""
+
+    CHECKPOINT_SUFFIX: ClassVar[str]
+
+    path: Path | None
+    rate_per_minute: float
+    checkpoint_path: Path | None = None
+    restart: bool = False
+    workspace: str = DEFAULT_WORKSPACE
+
+    def side_file(self, suffix: str, standard_input: Path) -> Path:
+        """This run's `suffix` file, or the fixed name used for standard input."""
+        return standard_input if self.path is None else side_file(self.path, self.workspace, suffix)
+
+    @property
+    def checkpoint(self) -> Path | None:
+        if self.path is None:
+            return None
+        return self.checkpoint_path or side_file(self.path, self.workspace, self.CHECKPOINT_SUFFIX)

@@ -9,13 +9,21 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
+from bridge import queue_trigger
+from bridge.queue_gateway import GATEWAYS
+from bridge.queue_trigger import TriggerClock
 from moengage_emulator import Emulator
+from tests.fakes import FakeGateway, VirtualClock
+from tests.servicebus_model import ServiceBusModel
 from tests.workspaces import EU_APP, EU_KEY, US_APP, US_KEY, table
 
 APP_ID = "test-app"
 API_KEY = "test-key-0123456789"
 FIXTURES = Path(__file__).parent / "fixtures" / "kognitiv"
 SETTING_PREFIXES = ("MOENGAGE_", "KOGNITIV_", "AzureWebJobsStorage")
+QUEUE = "kognitiv"
+DEAD = "kognitiv-deadletter"
+CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 
 
 def fixture_body(name: str) -> dict:
@@ -97,3 +105,27 @@ async def call_webhook(request: func.HttpRequest) -> tuple[int, dict, func.HttpR
     handler = function_app.kognitiv_webhook.build().get_user_function()
     response = await handler(request)
     return response.status_code, json.loads(response.get_body()), response
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """Virtual time: waits and schedules advance it, nothing sleeps."""
+    return VirtualClock()
+
+
+@pytest.fixture
+def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+def bus(settings_env, clock, monkeypatch):
+    """Queue mode on a Service Bus model (queue `kognitiv`, dead letters in
+    `kognitiv-deadletter`); the queue trigger's clock is the virtual one."""
+    settings_env.setenv("KOGNITIV_SERVICE_BUS", CONNECTION)
+    settings_env.setenv("KOGNITIV_SERVICE_BUS_QUEUE", QUEUE)
+    model = ServiceBusModel(clock)
+    GATEWAYS.install(model.gateway(QUEUE, DEAD))
+    monkeypatch.setattr(queue_trigger, "CLOCK", TriggerClock(clock.wall, clock.sleep))
+    yield model
+    GATEWAYS.install(None)

@@ -15,14 +15,12 @@ from pathlib import Path
 import pytest
 
 import function_app
-from bridge import queue_processor, queue_trigger, runtime
+from bridge import queue_processor, runtime
 from bridge.delivery_record import StorageConfig, TableDeliveryRecord
-from bridge.queue_gateway import GATEWAYS
 from bridge.queue_messages import EVENT
-from bridge.queue_trigger import TriggerClock
 from bridge.runtime import current_runtime
 from delivery import RateLimitGate
-from tests.conftest import fixture_body
+from tests.conftest import QUEUE, fixture_body
 from tests.fakes import VirtualClock
 from tests.servicebus_model import FunctionHost, ServiceBusModel
 
@@ -30,8 +28,6 @@ AZURITE = Path(__file__).parent.parent / ".tools" / "node_modules" / ".bin" / "a
 ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-QUEUE = "kognitiv"
-CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 
 
 def _free_port() -> int:
@@ -79,22 +75,6 @@ def azurite(tmp_path_factory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def bus(settings_env, clock, monkeypatch):
-    settings_env.setenv("KOGNITIV_SERVICE_BUS", CONNECTION)
-    settings_env.setenv("KOGNITIV_SERVICE_BUS_QUEUE", QUEUE)
-    model = ServiceBusModel(clock)
-    GATEWAYS.install(model.gateway(QUEUE, f"{QUEUE}-deadletter"))
-    monkeypatch.setattr(queue_trigger, "CLOCK", TriggerClock(clock.wall, clock.sleep))
-    yield model
-    GATEWAYS.install(None)
 
 
 def restart(clock: VirtualClock, monkeypatch) -> None:

@@ -21,13 +21,9 @@ from bridge.queue_trigger import TriggerClock
 from bridge.runtime import current_runtime
 from delivery import MoEngageSender, RateLimitGate
 from moengage_emulator.contract import fail_body
-from tests.conftest import call_webhook, fixture_body, http_request
+from tests.conftest import CONNECTION, DEAD, QUEUE, call_webhook, fixture_body, http_request
 from tests.fakes import VirtualClock
 from tests.servicebus_model import FunctionHost, ServiceBusModel
-
-QUEUE = "kognitiv"
-DEAD = "kognitiv-deadletter"
-CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 
 
 def use_virtual_time(clock: VirtualClock) -> None:
@@ -36,21 +32,10 @@ def use_virtual_time(clock: VirtualClock) -> None:
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def bus(settings_env, clock, monkeypatch):
-    """Queue mode on a Service Bus model; the trigger's clock is the virtual one."""
-    settings_env.setenv("KOGNITIV_SERVICE_BUS", CONNECTION)
-    settings_env.setenv("KOGNITIV_SERVICE_BUS_QUEUE", QUEUE)
-    model = ServiceBusModel(clock)
-    GATEWAYS.install(model.gateway(QUEUE, DEAD))
-    monkeypatch.setattr(queue_trigger, "CLOCK", TriggerClock(clock.wall, clock.sleep))
+def bus(bus, clock):
+    """The shared Service Bus model, with the runtime's rate-limit gate on virtual time too."""
     use_virtual_time(clock)
-    yield model
-    GATEWAYS.install(None)
+    return bus
 
 
 @pytest.fixture

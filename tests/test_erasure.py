@@ -19,7 +19,6 @@ from delivery import MoEngageSender, RateLimitGate, RetryPolicy, plan_requests
 from mapping import RuleError, compile_rules
 from mapping.converters import ConversionContext
 from tests.conftest import APP_ID, call_webhook, fixture_body, http_request
-from tests.fakes import FakeGateway, VirtualClock
 
 pytestmark = pytest.mark.usefixtures("settings_env")
 UTC_MDY = ConversionContext(ZoneInfo("UTC"), "MDY")
@@ -284,16 +283,6 @@ async def test_the_log_line_of_a_merge_names_both_members(moengage, caplog):
 
 
 # --- end state at MoEngage: queue batches ---------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def gateway() -> FakeGateway:
-    return FakeGateway()
 
 
 @pytest.fixture

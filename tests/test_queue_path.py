@@ -34,16 +34,6 @@ def message(body: dict | bytes, message_id: str, event: str | None = "rewards_is
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def gateway() -> FakeGateway:
-    return FakeGateway()
-
-
-@pytest.fixture
 async def processor(clock, gateway):
     """A batch processor whose waits and schedule run on the virtual clock."""
     runtime = current_runtime()

@@ -25,7 +25,16 @@ from bridge.queue_trigger import TriggerClock, process_queue_batch
 from bridge.runtime import current_deployment, current_workspace
 from delivery import RateLimitGate
 from moengage_emulator.contract import fail_body
-from tests.conftest import API_KEY, APP_ID, call_webhook, fixture_body, http_request
+from tests.conftest import (
+    API_KEY,
+    APP_ID,
+    CONNECTION,
+    DEAD,
+    QUEUE,
+    call_webhook,
+    fixture_body,
+    http_request,
+)
 from tests.fakes import VirtualClock
 from tests.servicebus_model import FunctionHost, ServiceBusModel
 from tests.workspaces import (
@@ -39,10 +48,6 @@ from tests.workspaces import (
     table,
     workspace_request,
 )
-
-QUEUE = "kognitiv"
-DEAD = "kognitiv-deadletter"
-CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 
 pytestmark = pytest.mark.usefixtures("workspaces_env")
 
@@ -74,11 +79,6 @@ def fresh_health():
     HEALTH.clear()
     yield
     HEALTH.clear()
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
 
 
 @pytest.fixture
