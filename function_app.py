@@ -66,7 +66,8 @@ async def kognitiv_workspace_webhook(req: func.HttpRequest) -> func.HttpResponse
 
 @app.route(route="live", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def live(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/live: the platform's health check. Anonymous, so it says nothing but "alive"."""
+    """GET /api/live: for keyless probes (availability tests). Anonymous, so it says nothing
+    but "alive"."""
     return _to_http_response(WebhookResponse(200, {"status": "alive"}))
 
 
