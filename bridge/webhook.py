@@ -70,14 +70,15 @@ def _unauthorized(runtime: Runtime) -> WebhookResponse:
 
 
 def map_request(
-    runtime: Runtime, request: WebhookRequest
+    runtime: Runtime, request: WebhookRequest, *, identify: bool = False
 ) -> tuple[dict[str, object], MappingResult]:
     """Parse and map the body (BridgeError on any input problem): the one code path shared
-    by the HTTP trigger and the queue trigger."""
+    by the HTTP trigger and the queue trigger. `identify`: also render the rule's event
+    identity (only an enqueue needs it)."""
     body = parse_body(request.body)
     event = (request.route_event or "").strip() or None
     try:
-        result = runtime.mapper.map(body, event)
+        result = runtime.mapper.map(body, event, identify=identify)
     except MappingError as error:
         raise BridgeError.from_mapping(error) from None
     if len(request.body) > MAY_OUTGROW_BYTES:
@@ -263,7 +264,7 @@ async def _handle(
     if not runtime.auth.allows(request.headers):
         return _unauthorized(runtime)
     try:
-        _, result = map_request(runtime, request)
+        _, result = map_request(runtime, request, identify=runtime.settings.queue_mode)
     except BridgeError as error:
         return _error(error)
     for warning in result.warnings:

@@ -57,16 +57,19 @@ class Mapper:
             )
         return rule
 
-    def map(self, body: Mapping[str, object], event: str | None = None) -> MappingResult:
+    def map(
+        self, body: Mapping[str, object], event: str | None = None, *, identify: bool = True
+    ) -> MappingResult:
         """Choose the event (the given name, else the body's "event" field, else MoEngage's own
-        shape) and produce checked MoEngage elements, or raise MappingError."""
+        shape) and produce checked MoEngage elements, or raise MappingError. `identify`: render
+        the rule's `"id"` too (`idempotency_key`; callers that never use it skip the cost)."""
         if event:
-            return self._map_rule(self.rule_for(event), body)
+            return self._map_rule(self.rule_for(event), body, identify)
         named = body.get("event")
         if named is not None:
             if not isinstance(named, str) or not named.strip():
                 raise MappingError("invalid_event", 'the body\'s "event" field must be a name')
-            return self._map_rule(self.rule_for(named), body)
+            return self._map_rule(self.rule_for(named), body, identify)
         if is_moengage_shaped(body):
             warnings: list[str] = []
             elements = passthrough_elements(body, self.context, warnings)
@@ -80,11 +83,11 @@ class Mapper:
             f"{', '.join(self.event_names)}",
         )
 
-    def _map_rule(self, rule: Rule, body: Mapping[str, object]) -> MappingResult:
+    def _map_rule(self, rule: Rule, body: Mapping[str, object], identify: bool) -> MappingResult:
         state = RenderState(body=body, context=self.context, rule=rule.name)
         elements = rule.elements(state)
         key = None
-        if rule.idempotency_key is not None:
+        if identify and rule.idempotency_key is not None:
             value = rule.idempotency_key(state)
             key = None if value is MISSING else to_string(value, self.context)
         if elements is MISSING or not isinstance(elements, list):

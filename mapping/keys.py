@@ -7,7 +7,6 @@ without seconds, would make two events of one day (or minute) look like one."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from mapping.converters import ConversionContext
@@ -41,16 +40,12 @@ def compile_key(
             raise RuleError('"id" placeholders take no default: a missing part means no key')
         if placeholder.converter_name == "date":
             raise RuleError('"id" needs times to the second: use | datetime, not | date')
-    raw_times = [
-        dataclasses.replace(placeholder, converter=None, converter_name=None, required=False)
-        for placeholder in found
-        if placeholder.converter_name == "datetime"
-    ]
+    times = [placeholder for placeholder in found if placeholder.converter_name == "datetime"]
 
     def key(state: RenderState) -> object:
         quiet = RenderState(state.body, state.context, state.rule)  # the elements warn already
-        for raw in raw_times:
-            if not is_to_the_second(raw.resolve(quiet, "id")):
+        for placeholder in times:  # the value the key will hold must be a time to the second
+            if not is_to_the_second(placeholder.raw_of_first_converted(quiet)):
                 return MISSING
         return render(quiet)
 

@@ -94,6 +94,22 @@ class Placeholder:
             )
         return MISSING
 
+    def raw_of_first_converted(self, state: RenderState) -> object:
+        """The body's value that `resolve` converts (the first source that is present and
+        converts), as Kognitiv sent it; MISSING when none converts. Reports nothing."""
+        for path in self.paths:
+            value = _lookup(state.body, path)
+            if value is MISSING or is_unrendered(value):
+                continue
+            if self.converter is None:
+                return value
+            try:
+                self.converter(value, state.context, [])
+            except (NoValue, ConversionError):
+                continue
+            return value
+        return MISSING
+
     def _first_converted(self, state: RenderState, output: str) -> object:
         """The first source that is present and converts (`a or b`), or MISSING; a value that
         does not convert is reported only when no later source converts either."""
@@ -137,14 +153,18 @@ class Placeholder:
 
 def _lookup(body: Mapping[str, object], path: tuple[str, ...]) -> object:
     """The value at `path`, text trimmed; MISSING when absent, null or blank."""
-    value: object = body
-    for segment in path:
-        if isinstance(value, (dict, Mapping)):  # dict first: the fast check
-            value = value.get(segment, MISSING)
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
-            value = value[int(segment)]
-        else:
-            return MISSING
+    value: object
+    if len(path) == 1 and type(body) is dict:  # most placeholders name a top-level field
+        value = body.get(path[0], MISSING)
+    else:
+        value = body
+        for segment in path:
+            if isinstance(value, (dict, Mapping)):  # dict first: the fast check
+                value = value.get(segment, MISSING)
+            elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+                value = value[int(segment)]
+            else:
+                return MISSING
     if value is None:
         return MISSING
     if isinstance(value, str):

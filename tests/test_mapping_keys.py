@@ -44,6 +44,15 @@ def test_a_reward_key_needs_its_issue_time_to_the_second(issued, key):
     assert key_of({**REWARD, "issuedDate": issued}) == key
 
 
+def test_the_time_checked_is_the_one_the_key_holds():
+    """`issuedTimestamp or issuedDate` takes the first that converts: an unparseable timestamp
+    that looks precise must not vouch for the date-only value the key would hold."""
+    body = {**REWARD, "issuedTimestamp": "99/99/2026 10:00:00", "issuedDate": "03/14/2026"}
+    assert key_of(body) is None
+    body["issuedDate"] = "03/14/2026 09:30:00"
+    assert key_of(body) == "100245|Choice|10% Off|2026-03-14T09:30:00Z"
+
+
 def test_a_key_with_a_missing_part_is_no_key():
     assert key_of({**REWARD, "issuedDate": "03/14/2026 09:30:00", "rewardName": ""}) is None
     assert key_of({"memberId": "1001", "issuedDate": "03/14/2026 09:30:00"}) is None
