@@ -9,7 +9,6 @@ import azure.functions as func
 
 from bridge.health import health_report
 from bridge.queue_messages import IncomingMessage
-from bridge.queue_trigger import process_queue_batch
 from bridge.runtime import warm_up
 from bridge.webhook import WebhookRequest, WebhookResponse, handle_webhook
 from bridge.workspaces import DEFAULT_WORKSPACE
@@ -86,4 +85,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 )
 async def kognitiv_service_bus(messages: List[func.ServiceBusMessage]) -> None:  # noqa: UP006
     """The durable path: Kognitiv bodies from the queue, delivered in bulk."""
+    from bridge.queue_trigger import process_queue_batch  # loaded by queue mode only
+
     await process_queue_batch([_to_incoming(message) for message in messages])
