@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Literal
 
-from bridge.run_files import FileRunOptions, run_fingerprint
+from bridge.run_files import CredentialsRefused, FileRunOptions, run_fingerprint
 from bridge.telemetry import mask_member_id
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from delivery.sender import DeliveryReport
@@ -49,10 +49,6 @@ REPORT_FORMAT = "kognitiv-bridge erasure report 1"
 HASH_NAME = "hmac-sha256(salt, member id), hex"
 ERASED, NOT_FOUND, REFUSED = "erased", "not_found", "refused"
 Outcome = Literal["erased", "not_found", "refused"]
-
-
-class CredentialsRefused(RuntimeError):
-    """MoEngage refused the key or account: stop, keep the checkpoint, fix the settings."""
 
 
 class StillUnavailable(RuntimeError):

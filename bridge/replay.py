@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from bridge.errors import BridgeError
-from bridge.run_files import FileRunOptions, run_fingerprint
+from bridge.run_files import CredentialsRefused, FileRunOptions, run_fingerprint
 from bridge.runtime import Runtime
 from bridge.webhook import WebhookRequest, map_request
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
@@ -40,10 +40,6 @@ BATCH_BYTES = 400_000
 STDIN_FAILED = Path("stdin.failed.jsonl")  # standard input's failed lines (current directory)
 UNCONFIRMED = "unconfirmed"  # in flight when abandoned: may or may not have reached MoEngage
 CREDENTIALS_REFUSED = "credentials_refused"
-
-
-class CredentialsRefused(RuntimeError):
-    """MoEngage refused the key or account: stop, keep the checkpoint, fix the settings."""
 
 
 class AlreadyReplayed(RuntimeError):

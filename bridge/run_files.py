@@ -13,6 +13,10 @@ from typing import ClassVar
 from bridge.workspaces import DEFAULT_WORKSPACE
 
 
+class CredentialsRefused(RuntimeError):
+    """MoEngage refused the key or account: stop, keep the checkpoint, fix the settings."""
+
+
 def side_file(path: Path, workspace: str, suffix: str) -> Path:
     """`FILE<suffix>` for the default workspace (unchanged names), `FILE.<workspace><suffix>`
     for the others."""
