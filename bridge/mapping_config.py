@@ -4,26 +4,13 @@ so a rule can change in the portal without a redeploy."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import mapping
-from bridge.settings import ConfigurationError, Settings
+from bridge.settings import ConfigurationError, Settings, parse_json_object
 from mapping import ConversionContext, Mapper, RuleError, compile_rules_collecting, merge_documents
 
 DEFAULT_MAPPINGS_PATH = Path(mapping.__file__).parent / mapping.DEFAULT_MAPPINGS_FILE
-
-
-def _parse(text: str, setting: str) -> dict[str, object]:
-    try:
-        document = json.loads(text)
-    except ValueError as error:
-        raise ConfigurationError([f"{setting} is not valid JSON ({error})"]) from None
-    except RecursionError:
-        raise ConfigurationError([f"{setting} is nested too deeply"]) from None
-    if not isinstance(document, dict):
-        raise ConfigurationError([f"{setting} must be a JSON object keyed by event name"])
-    return document
 
 
 def load_documents(settings: Settings) -> dict[str, object]:
@@ -35,9 +22,11 @@ def load_documents(settings: Settings) -> dict[str, object]:
         raise ConfigurationError(
             [f"KOGNITIV_MAPPINGS_FILE {str(path)!r} cannot be read ({error.strerror})"]
         ) from None
-    documents = [_parse(text, f"KOGNITIV_MAPPINGS_FILE {str(path)!r}")]
+    documents = [parse_json_object(text, f"KOGNITIV_MAPPINGS_FILE {str(path)!r}", "event name")]
     if settings.kognitiv_mappings:
-        documents.append(_parse(settings.kognitiv_mappings, "KOGNITIV_MAPPINGS"))
+        documents.append(
+            parse_json_object(settings.kognitiv_mappings, "KOGNITIV_MAPPINGS", "event name")
+        )
     try:
         return merge_documents(*documents)
     except RuleError as error:

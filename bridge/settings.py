@@ -195,9 +195,27 @@ SETTING_NAMES = tuple(
 )
 
 
+def error_message(error: dict) -> str:
+    """pydantic's message for one error, reworded for an admin, without the input value."""
+    return _FIELD.sub("", str(error.get("msg", "invalid"))).replace("Input should be", "must be")
+
+
+def parse_json_object(text: str, setting: str, keyed_by: str) -> dict[str, object]:
+    """A setting (or file) holding a JSON object; ConfigurationError naming it otherwise."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise ConfigurationError([f"{setting} is not valid JSON ({error})"]) from None
+    except RecursionError:
+        raise ConfigurationError([f"{setting} is nested too deeply"]) from None
+    if not isinstance(document, dict):
+        raise ConfigurationError([f"{setting} must be a JSON object keyed by {keyed_by}"])
+    return document
+
+
 def _describe(error: dict) -> str:
     location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
-    message = _FIELD.sub("", str(error.get("msg", "invalid"))).replace("Input should be", "must be")
+    message = error_message(error)
     if not location:
         return message
     name = location[0].upper()

@@ -9,7 +9,6 @@ own MoEngage workspace, data center, rules, conversions and (when it names any) 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,8 @@ from bridge.settings import (
     check_base_url,
     check_number_format,
     check_timezone,
+    error_message,
+    parse_json_object,
 )
 from delivery.datacenters import normalise_data_center
 from mapping.converters import NumberFormat
@@ -32,7 +33,6 @@ from mapping.converters import NumberFormat
 DEFAULT_WORKSPACE = "default"
 NAME = re.compile(r"[a-z0-9-]{1,32}")
 SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_FIELD = re.compile(r"^(Value error|Assertion failed), ")
 # Credential settings of a workspace -> the Settings field each one fills.
 CREDENTIAL_FIELDS = {
     "auth_username_setting": "kognitiv_auth_username",
@@ -118,22 +118,8 @@ def _describe(where: str, error: dict) -> str:
         return f"{name} is required"
     if kind == "extra_forbidden":
         return f"{name} is not a known key (known: {', '.join(KNOWN_KEYS)})"
-    message = _FIELD.sub("", str(error.get("msg", "invalid"))).replace("Input should be", "must be")
+    message = error_message(error)
     return f"{name} {message}"
-
-
-def _read_table(raw: str) -> dict[str, object]:
-    try:
-        table = json.loads(raw)
-    except ValueError as error:
-        raise ConfigurationError([f"{WORKSPACES_SETTING} is not valid JSON ({error})"]) from None
-    except RecursionError:
-        raise ConfigurationError([f"{WORKSPACES_SETTING} is nested too deeply"]) from None
-    if not isinstance(table, dict):
-        raise ConfigurationError(
-            [f"{WORKSPACES_SETTING} must be a JSON object keyed by workspace name"]
-        )
-    return table
 
 
 def _secret(
@@ -209,7 +195,9 @@ def workspace_settings(base: Settings, environ: Mapping[str, str]) -> dict[str, 
     if base.moengage_workspaces is None:
         return workspaces
     problems: list[str] = []
-    for name, entry in _read_table(base.moengage_workspaces).items():
+    for name, entry in parse_json_object(
+        base.moengage_workspaces, WORKSPACES_SETTING, "workspace name"
+    ).items():
         where = f"{WORKSPACES_SETTING}.{name[:40]}"
         if not NAME.fullmatch(name):
             problems.append(
