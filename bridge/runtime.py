@@ -182,10 +182,6 @@ def current_runtime() -> Runtime:
     return current_workspace(DEFAULT_WORKSPACE)
 
 
-def workspace_names() -> list[str]:
-    return current_deployment().names
-
-
 def warm_up() -> None:
     """Build every runtime at start-up, so rules are compiled once and a configuration error is
     logged when the worker starts (requests then answer 503 naming the setting)."""

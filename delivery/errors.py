@@ -3,7 +3,6 @@ request id (useful to MoEngage support), never credentials or member data."""
 
 from __future__ import annotations
 
-PERMANENT_STATUSES = frozenset({400, 401, 403, 409, 415})
 CONFIGURATION_STATUSES = frozenset({401, 403, 409})
 _HINTS: dict[int | str, str] = {
     400: "MoEngage refused the request as malformed",
