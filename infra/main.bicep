@@ -271,26 +271,25 @@ var appSettingsFromParameters = {
 // Secrets are Key Vault references (versionless) resolved by the platform with the user-assigned
 // identity (keyVaultReferenceIdentity); an optional credential not given has no setting.
 var secretUri = '${keyVault.outputs.uri}secrets/'
-var secretSettings = union(
-  {
-    MOENGAGE_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretUri}moengage-api-key)'
-  },
-  empty(kognitivAuthUsername) ? {} : {
-    KOGNITIV_AUTH_USERNAME: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-username)'
-  },
-  empty(kognitivAuthPassword) ? {} : {
-    KOGNITIV_AUTH_PASSWORD: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-password)'
-  },
-  empty(kognitivAuthPasswordPrevious) ? {} : {
-    KOGNITIV_AUTH_PASSWORD_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-password-previous)'
-  },
-  empty(kognitivAuthToken) ? {} : {
-    KOGNITIV_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-token)'
-  },
-  empty(kognitivAuthTokenPrevious) ? {} : {
-    KOGNITIV_AUTH_TOKEN_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-token-previous)'
-  }
-)
+var apiKeySetting = {
+  MOENGAGE_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretUri}moengage-api-key)'
+}
+var usernameSetting = empty(kognitivAuthUsername) ? {} : {
+  KOGNITIV_AUTH_USERNAME: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-username)'
+}
+var passwordSetting = empty(kognitivAuthPassword) ? {} : {
+  KOGNITIV_AUTH_PASSWORD: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-password)'
+}
+var passwordPreviousSetting = empty(kognitivAuthPasswordPrevious) ? {} : {
+  KOGNITIV_AUTH_PASSWORD_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-password-previous)'
+}
+var tokenSetting = empty(kognitivAuthToken) ? {} : {
+  KOGNITIV_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-token)'
+}
+var tokenPreviousSetting = empty(kognitivAuthTokenPrevious) ? {} : {
+  KOGNITIV_AUTH_TOKEN_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-token-previous)'
+}
+var secretSettings = union(apiKeySetting, usernameSetting, passwordSetting, passwordPreviousSetting, tokenSetting, tokenPreviousSetting)
 
 // Queue mode is on when a Service Bus connection setting is present; direct mode omits them and
 // switches the queue trigger off.

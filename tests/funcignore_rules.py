@@ -127,7 +127,8 @@ class _AzdPattern:
         if len(self.tokens) > 1:  # a path pattern: fnmatch with FNM_PATHNAME on the whole path
             parts = path.split("/")
             return len(parts) == len(self.tokens) and all(
-                fnmatch.fnmatchcase(part, token) for part, token in zip(parts, self.tokens)
+                fnmatch.fnmatchcase(part, token)
+                for part, token in zip(parts, self.tokens, strict=True)
             )
         # a name pattern: fnmatch without FNM_PATHNAME (`*` crosses `/`) on the whole path when
         # anchored, else on the last component

@@ -77,12 +77,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     clientAffinityEnabled: false
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityId
-    // Only what Microsoft's Flex Consumption samples set: Flex rejects most classic site
-    // configuration properties (ftpsState, use32BitWorkerProcess, alwaysOn, linuxFxVersion, ...;
-    // ARM error 51021). FTP is off through basicPublishingCredentialsPolicies below. Health check
-    // is not available on Flex either (infra/README.md); the anonymous liveness route
-    // GET /api/live serves external probes instead.
     siteConfig: {
+      // Only what Microsoft's Flex Consumption samples set: Flex rejects most classic site
+      // configuration properties (ftpsState, use32BitWorkerProcess, alwaysOn, ...; ARM error
+      // 51021). FTP is off through basicPublishingCredentialsPolicies below. Health check is not
+      // available on Flex either (infra/README.md); the anonymous liveness route GET /api/live
+      // serves external probes instead.
       minTlsVersion: '1.2'
       appSettings: [for setting in items(allSettings): {
         name: setting.key

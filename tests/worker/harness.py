@@ -26,7 +26,6 @@ from typing import Any
 
 from tests.funcignore_rules import git_packaged
 
-
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 CACHE = ROOT / ".venv-worker"
