@@ -3,8 +3,13 @@ recognises dates (`YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DD`). Anything else is stor
 a plain string and silently breaks date segments and triggers, so this module is strict.
 
 Local (naive) times are read the way .NET's `TimeZoneInfo.ConvertTimeToUtc` reads them: a time
-that occurs twice when clocks go back is standard time; a time inside the spring-forward gap does
-not exist and is moved forward by the gap. Both come with a note for the warnings."""
+that occurs twice when clocks go back is standard time (the later reading); a time inside the
+spring-forward gap does not exist and is moved forward by the gap. Both come with a note for the
+warnings, and so do digits read as an epoch (saying seconds or milliseconds).
+
+A parsed value keeps the offset where it was local (its own, else the program's zone), so one
+instant gives one calendar day (`| date`) and one wall-clock time (MoEngage's `user_time`)
+whether it came as text, `/Date(ms)/` or an epoch."""
 
 from __future__ import annotations
 
@@ -53,9 +58,10 @@ GAP_NOTE = (
 
 @dataclass(frozen=True, slots=True)
 class ParsedMoment:
-    """A parsed value: an aware instant, whether the source carried a time of day, the calendar
-    date as written (or, for epoch values, in the program's zone), whether it is one of .NET's
-    "no value" dates (DateTime.MinValue, epoch 0), and a note worth a warning."""
+    """A parsed value: an aware instant at the offset where it was local, whether the source
+    carried a time of day, the calendar date as written (or, for epoch values, in the program's
+    zone), whether it is one of .NET's "no value" dates (DateTime.MinValue, epoch 0), and a note
+    worth a warning."""
 
     instant: datetime
     has_time: bool
