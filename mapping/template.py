@@ -222,8 +222,8 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
         elif name == UNSET_FILTER:
             unset_if_empty = True
         else:
-            filters = ["not", "required", "optional", "default: <value>", UNSET_FILTER]
-            known = ", ".join([*CONVERTERS, *filters])
+            others = ["not", "required", "optional", "default: <value>", UNSET_FILTER]
+            known = ", ".join([*CONVERTERS, *others])
             raise RuleError(
                 f"placeholder {{{{{expression}}}}}: unknown filter {name!r}; use {known}"
             )
