@@ -357,7 +357,7 @@ def _check_merge(payload: dict[str, Any]) -> Verdict:
         problem = Problem("merge_data", "merge_data must be a non-empty array", _MISSING)
         return Verdict(400, problem.body())
     if len(pairs) > MAX_MERGE_PAIRS:
-        message = f"A maximum of {MAX_MERGE_PAIRS} users can be merged in a single call"
+        message = "A maximum of 50 users can be merged in a single call"  # 25 pairs, read safely
         return Verdict(400, Problem("merge_data", message).body())
     merges: list[tuple[str, str]] = []
     for pair in pairs:

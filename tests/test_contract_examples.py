@@ -49,7 +49,13 @@ def elements_of(body: dict) -> list[dict]:
 @pytest.fixture
 def client(moengage: Emulator) -> Iterator[httpx.Client]:
     token = base64.b64encode(f"{APP_ID}:{moengage.api_key}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+    # the headers RudderStack's MoEngage destination sends on every call (transform.js:
+    # 'Content-Type', 'MOE-APPKEY': apiId, Authorization Basic)
+    headers = {
+        "Authorization": f"Basic {token}",
+        "Content-Type": "application/json",
+        "MOE-APPKEY": APP_ID,
+    }
     with httpx.Client(base_url=moengage.base_url, headers=headers, timeout=5) as http:
         yield http
 
