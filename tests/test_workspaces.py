@@ -465,7 +465,8 @@ async def test_a_workspace_that_names_no_credentials_and_does_not_inherit_opens_
         'auth_password_setting), or "inherit": true to accept the default program\'s '
         "KOGNITIV_AUTH_* credentials",
     }
-    assert eu.requests == [] and moengage.requests == []
+    assert eu.requests == []
+    assert moengage.requests == []
 
 
 @pytest.mark.parametrize(
