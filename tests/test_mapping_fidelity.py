@@ -118,8 +118,9 @@ def test_only_sends_one_value_and_leaves_every_other_out(
 
 
 def test_only_cannot_be_required() -> None:
+    template = "{{ok | boolean | only: true | required}}"
     rules = {"r": {"elements": [{"type": "customer", "customer_id": "{{id}}",
-                                 "attributes": {"a": "{{ok | boolean | only: true | required}}"}}]}}  # fmt: skip
+                                 "attributes": {"a": template}}]}}  # fmt: skip
     with pytest.raises(RuleError, match="'only' leaves other values out, so it cannot be"):
         compile_rules(rules, UTC_CTX)
 
