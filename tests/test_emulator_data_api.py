@@ -312,3 +312,81 @@ async def test_the_bridge_passes_bulk_device_elements_through(moengage) -> None:
     assert (status, answer["status"], answer["elements"]) == (200, "delivered", 2)
     assert moengage.accepted == body["elements"]
     assert moengage.rejected_elements == []
+
+
+# --- MoEngage's user operations: limits and shapes ------------------------------------------------
+
+
+@pytest.mark.parametrize("customer_id", ["A", "7", 7, " x "])
+def test_a_single_character_customer_id_is_refused(client, emulator, customer_id) -> None:
+    response = client.post(f"/v1/customer/{APP_ID}", json=customer(customer_id, tier="gold"))
+
+    assert response.status_code == 400
+    assert without_id(response.json()) == fail(
+        "customer_id",
+        "customer_id must be a string of more than one characters",
+        "InvalidAttributeError",
+    )
+    assert emulator.profiles == {}
+
+
+def test_delete_user_s_own_429_shape_when_its_quota_is_spent() -> None:
+    with Emulator(app_id=APP_ID, api_key=API_KEY, quota_per_minute=2, clock=lambda: NOW) as em:
+        headers = {"Authorization": auth(), "MOE-APPKEY": APP_ID}
+        seeded = httpx.post(f"{em.base_url}/v1/customer/{APP_ID}", json=customer("M-1"),
+                            headers=headers)  # fmt: skip
+        body = {"identity_type": "customer_id", "identity_value": "M-1"}
+        url = f"{em.base_url}/v1/customer/delete?app_id={APP_ID}"
+        first = httpx.post(url, json=body, headers=headers)
+        second = httpx.post(url, json=body, headers=headers)
+
+    assert (seeded.status_code, first.status_code) == (200, 200)
+    assert (second.status_code, second.json()) == (
+        429,
+        {"status": "fail", "title": "Rate limit exceeded",
+         "description": "Exceeded rate limit for this url"},
+    )  # fmt: skip
+
+
+def test_merge_accepts_twenty_five_pairs_a_call(client, emulator) -> None:
+    pairs = [(f"old-{i}", f"new-{i}") for i in range(25)]
+    for old, new in pairs:
+        client.post(f"/v1/customer/{APP_ID}", json=customer(old, x=1))
+        client.post(f"/v1/customer/{APP_ID}", json=customer(new, y=1))
+
+    response = client.post(f"/v1/customer/merge?app_id={APP_ID}", json=merge_body(*pairs))
+
+    assert response.status_code == 200
+    assert emulator.merges == pairs
+
+
+@pytest.mark.parametrize(
+    ("identities", "message"),
+    [
+        ([{"identity_type": "ID", "identity_value": "M-1"},
+          {"identity_type": "ID", "identity_value": "M-2"}],
+         "identities must name exactly one user"),
+        ([{"identity_type": "customer_id", "identity_value": "M-1"}],
+         "identity_type must be one of ID, user_secondary_id, email, mobile, "
+         "google_advertising_id, advertising_identifier with a value"),
+    ],
+)  # fmt: skip
+def test_gdpr_erasure_names_one_known_identity(client, emulator, identities, message) -> None:
+    body = {"request_type": "erasure", "submitted_time": "2026-03-14T09:00:00Z",
+            "identities": identities, "api_version": "1.0"}  # fmt: skip
+
+    response = client.post(f"/v1/opengdpr_requests/{APP_ID}", json=body)
+
+    assert response.status_code == 400
+    assert without_id(response.json()) == fail("identities", message, "InvalidAttributeError")
+    assert emulator.erasures == []
+
+
+def test_gdpr_erasure_of_a_workspace_other_than_the_credentials_is_409(client) -> None:
+    body = {"request_type": "erasure", "submitted_time": "2026-03-14T09:00:00Z",
+            "identities": [{"identity_type": "ID", "identity_value": "M-1"}],
+            "api_version": "1.0"}  # fmt: skip
+
+    response = client.post("/v1/opengdpr_requests/another-app", json=body)
+
+    assert response.status_code == 409

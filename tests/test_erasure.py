@@ -401,3 +401,38 @@ async def test_merges_of_one_batch_go_twenty_five_pairs_a_call_after_the_updates
     calls = [json.loads(r.body) for r in moengage.requests if r.path == "/v1/customer/merge"]
     assert sorted(len(call["merge_data"]) for call in calls) == [10, 25, 25]
     assert moengage.profiles == {f"NEW-{i}": {"city": f"OLD{i}"} for i in range(60)}
+
+
+async def test_a_delete_refused_for_its_member_is_dead_lettered_and_holds_nothing_else(
+    processor, gateway, moengage, clock
+):
+    await send("member_enrolled", enrolled("M-1"))
+    refusal = {"status": "fail", "error": {"message": "User is locked", "request_id": "LkdUsrAb"}}
+    moengage.inject(status=400, body=refusal, path_prefix="/v1/customer/delete")
+    batch = [
+        queued("member_deleted", {"memberId": "M-1"}, "delete"),
+        queued("member_updated", {"memberId": "M-2", "memberFirstName": "Cy"}, "other"),
+        queued("member_deleted", {"memberId": "M-1"}, "again"),
+    ]
+
+    outcomes = await run_until_drained(processor, gateway, clock, batch)
+
+    by_id = {o.message_id: o.outcome for o in outcomes}
+    assert by_id == {
+        "delete": Outcome.DEAD_LETTERED,  # that member's problem, never an account-level hold
+        "other": Outcome.DELIVERED,
+        "again": Outcome.DELIVERED,
+    }
+    assert moengage.profiles["M-2"] == {"first_name": "Cy"}
+    assert moengage.deletions == [("customer_id", "M-1")]
+
+
+async def test_a_webhook_delete_refused_for_its_member_is_a_502_not_a_configuration_hold(moengage):
+    refusal = {"status": "fail", "error": {"message": "User is locked", "request_id": "LkdUsrAb"}}
+    moengage.inject(status=400, body=refusal, path_prefix="/v1/customer/delete")
+
+    status, answer = await send("member_deleted", {"memberId": "M-1"})
+
+    assert (status, answer["error"]["code"]) == (502, "moengage_rejected")
+    assert "refused the request as malformed: HTTP 400" in answer["error"]["message"]
+    assert "MoEngage request id LkdUsrAb" in answer["error"]["message"]
