@@ -208,12 +208,13 @@ def _parser() -> argparse.ArgumentParser:
         "erase",
         parents=[common, one_workspace],
         help="delete members from MoEngage (privacy requests), with a report as evidence",
-        description="Delete each member id (one a line; blank lines and # comments ignored) "
-        "from MoEngage with its Delete User API, after showing how many and asking to confirm. "
-        "A member MoEngage does not have counts as erased. Every outcome goes to a JSON-lines "
-        "report naming members by a salted hash, never by id. Ctrl-C (or SIGTERM) lets the "
-        "deletes in flight finish and saves the checkpoint (exit 130); running the same "
-        "command again resumes.",
+        description="Ask MoEngage to delete each member id (one a line; blank lines and # "
+        "comments ignored), after showing how many and asking to confirm: with its Delete User "
+        "API (the profile goes after a 24-hour buffer; events stay), or with --gdpr its GDPR "
+        "erasure API. A member Delete User does not have counts as done. Every outcome goes to "
+        "a JSON-lines report naming members by HMAC keyed by the operator's report key (kept "
+        "apart from the report), never by id. Ctrl-C (or SIGTERM) lets the requests in flight "
+        "finish and saves the checkpoint (exit 130); running the same command again resumes.",
     )
     erase.add_argument("file", help="member ids, one a line, or - for standard input")
     erase.add_argument(
@@ -234,6 +235,19 @@ def _parser() -> argparse.ArgumentParser:
         help="the erasure report (FILE.erasure.jsonl; stdin.erasure.jsonl for standard input)",
     )
     erase.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.erase.checkpoint)")
+    erase.add_argument(
+        "--gdpr",
+        action="store_true",
+        help="use MoEngage's GDPR erasure API (OpenGDPR request_type erasure) instead of "
+        "Delete User: for data subjects' erasure requests",
+    )
+    erase.add_argument(
+        "--report-key",
+        type=Path,
+        metavar="KEYFILE",
+        help="the file holding the report key (created, owner-only, when missing); keep it "
+        f"apart from the report. Default: the setting {erasure.REPORT_KEY_SETTING}",
+    )
     erase.add_argument(
         "--restart",
         action="store_true",
@@ -645,8 +659,11 @@ def _show_plan(ids: Sequence[str], runtime: Runtime, console: Console) -> None:
     )
 
 
-def _confirmed(console: Console, stdin: IO[str]) -> bool:
-    console.error("MoEngage deletes them for good after 24 hours. Type 'yes' to go on:")
+def _confirmed(console: Console, stdin: IO[str], gdpr: bool) -> bool:
+    if gdpr:
+        console.error("MoEngage erases their personal data (GDPR erasure). Type 'yes' to go on:")
+    else:
+        console.error("MoEngage deletes their profiles after 24 hours. Type 'yes' to go on:")
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
@@ -677,14 +694,15 @@ def _stop_erase_on_signals(eraser: erasure.Eraser, console: Console) -> Iterator
 
 
 async def _erase(
-    ids: Sequence[str], options: erasure.EraseOptions, runtime: Runtime, console: Console
+    ids: Sequence[str],
+    options: erasure.EraseOptions,
+    report: erasure.ErasureReport,
+    runtime: Runtime,
+    console: Console,
 ) -> int:
     from delivery import MoEngageSender, RetryPolicy
     from delivery.http import new_client
 
-    report = erasure.ErasureReport(
-        options.report, runtime.target.app_id, runtime.settings.data_center
-    )
     async with new_client() as client:
         policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
@@ -700,7 +718,7 @@ async def _erase(
             return EXIT_USAGE
         except erasure.Interrupted:
             console.error(
-                f"interrupted: {eraser.next_id} of {len(ids)} ids settled and in {options.report}"
+                f"interrupted: {eraser.settled} of {len(ids)} ids settled and in {options.report}"
                 + (
                     "; run the same command again to resume"
                     if options.path is not None
@@ -742,10 +760,6 @@ def cmd_erase(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int
     runtime = _runtime(console, args.workspace)
     if runtime is None:
         return EXIT_USAGE
-    _show_plan(ids, runtime, console)
-    if not args.yes and not _confirmed(console, stdin):
-        console.error("not confirmed; nothing was erased")
-        return EXIT_PROBLEMS
     options = erasure.EraseOptions(
         path=None if args.file == "-" else Path(args.file),
         rate_per_minute=args.rate,
@@ -753,8 +767,27 @@ def cmd_erase(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int
         checkpoint_path=args.checkpoint,
         restart=args.restart,
         workspace=args.workspace,
+        gdpr=args.gdpr,
     )
-    return asyncio.run(_erase(ids, options, runtime, console))
+    try:
+        key, created = erasure.load_report_key(args.report_key, os.environ)
+        report = erasure.ErasureReport(
+            options.report, runtime.target.app_id, runtime.settings.data_center, key
+        )
+        report.check()
+    except erasure.ReportKeyProblem as problem:
+        console.error(f"error: {problem}; nothing was erased")
+        return EXIT_USAGE
+    if created:
+        console.error(
+            f"created the report key {args.report_key}: keep it apart from the report (whoever "
+            "holds both can check ids against it)"
+        )
+    _show_plan(ids, runtime, console)
+    if not args.yes and not _confirmed(console, stdin, args.gdpr):
+        console.error("not confirmed; nothing was erased")
+        return EXIT_PROBLEMS
+    return asyncio.run(_erase(ids, options, report, runtime, console))
 
 
 def _namespace(settings: Settings) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bridge.runtime import Runtime, current_deployment
 from bridge.settings import ConfigurationError
 from bridge.version import VERSION
-from bridge.workspaces import DEFAULT_WORKSPACE
+from bridge.workspaces import DEFAULT_WORKSPACE, INHERIT_WARNING, inherits_credentials
 
 
 def _auth_mode(runtime: Runtime) -> str:
@@ -32,6 +32,8 @@ def workspace_state(runtime: Runtime) -> dict[str, object]:
         warnings.append("MOENGAGE_API_BASE_URL overrides the data-center host (emulator/test use)")
     last = [p.describe() for p in (health.credentials, health.rate_limit) if p is not None]
     degraded = bool(warnings) or any(p.kind == "credentials" for p in health.recent())
+    if inherits_credentials(settings, runtime.name):  # a choice the operator wrote down
+        warnings.append(INHERIT_WARNING)
     return {
         "status": "degraded" if degraded else "ok",
         "app_id": settings.moengage_app_id,

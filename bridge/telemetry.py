@@ -14,6 +14,44 @@ import re
 log = logging.getLogger("kognitiv_bridge")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+?\d[\d ()./-]{7,}\d")
+# Characters that would start a new line (or rewrite one) in a log sink: C0/C1 controls, DEL,
+# and Unicode's line and paragraph separators.
+_LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape (`\\n`, `\\x1b`, `\\u2028`), so
+    a value from a body can never start a log line of its own."""
+    return _LINE_BREAKERS.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+class EscapeControlCharacters(logging.Filter):
+    """Every text that reaches a log line of the bridge (the message and its %-arguments) has
+    its control characters escaped: values from a body (an action or attribute name, an event
+    name, a message id) cannot forge a line. Numbers keep their type for %d."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = escape_controls(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_escaped_argument(argument) for argument in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _escaped_argument(value) for key, value in record.args.items()}
+        return True
+
+
+def _escaped_argument(argument: object) -> object:
+    if argument is None or isinstance(argument, int | float):
+        return argument
+    text = argument if isinstance(argument, str) else str(argument)
+    return escape_controls(text) if _LINE_BREAKERS.search(text) else argument
+
+
+log.addFilter(EscapeControlCharacters())
 
 
 def mask_pii(text: str) -> str:

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from bridge.mapping_config import build_mapper
 from bridge.runtime import UnknownWorkspace
 from bridge.settings import ConfigurationError, Settings, load_settings
-from bridge.workspaces import DEFAULT_WORKSPACE, workspace_settings
+from bridge.workspaces import (
+    DEFAULT_WORKSPACE,
+    INHERIT_WARNING,
+    inherits_credentials,
+    workspace_settings,
+)
 from delivery.datacenters import api_base_url
 from mapping import Mapper
 from mapping.known_fields import KNOWN_KOGNITIV_FIELDS
@@ -101,6 +106,8 @@ def _validate_workspace(report: ValidationReport, name: str, settings: Settings)
     typos, notes = unresolvable_placeholders(mapper)
     report.problems.extend(prefix + problem for problem in typos)
     report.notes.extend(prefix + note for note in notes)
+    if inherits_credentials(settings, name):
+        report.warnings.append(f"{prefix}{INHERIT_WARNING}")
     if not settings.kognitiv_auth_configured:
         report.notes.append(
             f"{prefix}no Kognitiv credential configured: only the function key protects it"

@@ -5,7 +5,11 @@ The table is a JSON object keyed by workspace name. An entry names its secrets b
 that holds them (`api_key_setting`, `auth_*_setting`), so every key is its own Key Vault
 reference and never sits in the table. The single-workspace settings (`MOENGAGE_APP_ID`, ...) are
 the workspace `default`. Each workspace becomes a complete `Settings`: the global ones with its
-own MoEngage workspace, data center, rules, conversions and (when it names any) credentials."""
+own MoEngage workspace, data center, rules, conversions and Kognitiv credentials.
+
+Sealed: an entry names its own Kognitiv credentials, or says `"inherit": true` to accept the
+default program's (the global KOGNITIV_AUTH_*). An entry that says neither is a configuration
+problem, so one program's token never opens another program's workspace by omission."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, StrictBool, ValidationError, field_validator
 
 from bridge.settings import (
     WORKSPACES_SETTING,
@@ -61,6 +65,7 @@ class WorkspaceEntry(BaseModel):
     auth_password_previous_setting: str | None = None
     auth_token_setting: str | None = None
     auth_token_previous_setting: str | None = None
+    inherit: StrictBool | None = None
 
     @field_validator("app_id")
     @classmethod
@@ -149,6 +154,16 @@ def _entry_settings(
             f"{where}.mappings_file {str(entry.mappings_file)!r} is not a readable file"
         )
     named = {key for key in CREDENTIAL_FIELDS if getattr(entry, key) is not None}
+    if named and entry.inherit:
+        problems.append(
+            f"{where}.inherit is true but the entry names its own Kognitiv credentials: keep one"
+        )
+    elif not named and not entry.inherit:
+        problems.append(
+            f"{where} names no Kognitiv credentials of its own: add auth_token_setting (or "
+            'auth_username_setting and auth_password_setting), or "inherit": true to accept the '
+            "default program's KOGNITIV_AUTH_* credentials"
+        )
     if ("auth_username_setting" in named) != ("auth_password_setting" in named):
         problems.append(
             f"{where}.auth_username_setting and {where}.auth_password_setting must be set together"
@@ -228,3 +243,22 @@ def workspace_settings(base: Settings, environ: Mapping[str, str]) -> dict[str, 
     if problems:
         raise ConfigurationError(problems)
     return workspaces
+
+
+def inherits_credentials(settings: Settings, name: str) -> bool:
+    """Whether workspace `name` accepts the default program's Kognitiv credentials (its entry
+    says `"inherit": true`): worth a warning wherever the configuration is shown."""
+    if name == DEFAULT_WORKSPACE or settings.moengage_workspaces is None:
+        return False
+    try:
+        table = parse_json_object(settings.moengage_workspaces, WORKSPACES_SETTING, "name")
+    except ConfigurationError:
+        return False
+    entry = table.get(name)
+    return isinstance(entry, dict) and entry.get("inherit") is True
+
+
+INHERIT_WARNING = (
+    'accepts the default program\'s Kognitiv credentials ("inherit": true): whoever holds them '
+    "can post into this workspace; give it its own (auth_*_setting)"
+)

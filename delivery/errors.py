@@ -3,7 +3,20 @@ request id (useful to MoEngage support), never credentials or member data."""
 
 from __future__ import annotations
 
+import re
+
 CONFIGURATION_STATUSES = frozenset({401, 403, 409})
+# 400 error types MoEngage documents for the account, not for a request's content (data.yaml,
+# Merge Users and Delete Users: blacklisted, suspended, invalid or missing workspace id).
+ACCOUNT_ERROR_TYPES = frozenset(
+    {
+        *("Blacklisted", "Account Suspended", "Account Temporarily Suspended"),
+        *("Account Temporarily Suspended.", "InvalidParams", "ParamsRequired", "BlockedClient"),
+    }
+)
+DELETE_NOT_FOUND_TYPE = "Not Found"  # Delete User's error type for a user MoEngage does not have
+# ... and its message: "User doesn't exists with customer id …" (data.yaml, Delete Users, 400).
+_DELETE_NOT_FOUND_MESSAGE = re.compile(r"\buser (doesn'?t|does not) exists?\b", re.IGNORECASE)
 _HINTS: dict[int | str, str] = {
     400: "MoEngage refused the request as malformed",
     "account": "MoEngage refused the request as malformed or for the account, naming no "
@@ -39,8 +52,10 @@ class MoEngageRejected(DeliveryError):
         *,
         attribute: str | None = None,
         delivered: int = 0,
+        element_level: bool = False,
     ) -> None:
-        kind: int | str = "account" if status == 400 and not attribute else status
+        account = status == 400 and not attribute and not element_level
+        kind: int | str = "account" if account else status
         hint = _HINTS.get(kind, "MoEngage refused the request")
         detail = f" ({error_type})" if error_type else ""
         reference = f"; MoEngage request id {request_id}" if request_id else ""
@@ -49,12 +64,14 @@ class MoEngageRejected(DeliveryError):
         self.error_type = error_type
         self.request_id = request_id
         self.attribute = attribute
+        self.element_level = element_level
 
     @property
     def is_account_level(self) -> bool:
         """A 400 that names no attribute (a blacklisted account, bad parameters) is not one
-        element's fault: every request would get it, so splitting requests cannot help."""
-        return self.status == 400 and not self.attribute
+        element's fault: every request would get it, so splitting requests cannot help. A
+        Delete User 400 is about its one user unless its type is an account's."""
+        return self.status == 400 and not self.attribute and not self.element_level
 
     @property
     def is_configuration_error(self) -> bool:
@@ -76,3 +93,16 @@ class MoEngageUnavailable(DeliveryError):
     def rate_limited(self) -> bool:
         """A 429: MoEngage is up and its quota resets, so this never ends in a dead letter."""
         return self.reason.startswith("HTTP 429")
+
+
+def is_delete_not_found(error_type: str | None, message: str | None) -> bool:
+    """Delete User's 400 for a user MoEngage does not have, by its type or its message."""
+    if error_type == DELETE_NOT_FOUND_TYPE:
+        return True
+    return isinstance(message, str) and bool(_DELETE_NOT_FOUND_MESSAGE.search(message))
+
+
+def is_delete_users_problem(error_type: str | None) -> bool:
+    """A Delete User 400 other than "not found" concerns that one user (its id, its state),
+    never the workspace, unless MoEngage types it as an account's problem."""
+    return error_type not in ACCOUNT_ERROR_TYPES

@@ -1,6 +1,7 @@
 """Turn MoEngage elements into request bodies: one element goes to its own track API (exact
 error answers), several go as `/v1/transition` bulk requests kept at or under 100 KB; a delete is
-one Delete User call, merges go as Merge User calls of at most 50 pairs.
+one Delete User call, an erasure (`erase --gdpr`) one GDPR erasure call, merges go as Merge User
+calls of at most 25 pairs.
 
 Requests are planned in phases that are sent one after the other. A delete or a merge is a
 barrier: everything before it (in unit order, then element order) is in earlier phases, and
@@ -21,8 +22,13 @@ _OVERHEAD = len(_TRANSITION_HEAD) + len(_TRANSITION_TAIL)
 # The encoders json.dumps(separators=...) would build on every call, built once.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _COMPACT_ASCII = json.JSONEncoder(separators=(",", ":")).encode
-USER_OPERATIONS = ("delete", "merge")  # element types that are barriers, with their own APIs
-MAX_MERGE_PAIRS = 50  # Merge User: at most 50 pairs a call
+# Element types that are barriers, with their own APIs; "erasure" is MoEngage's GDPR erasure
+# request, sent by `erase --gdpr` only (no mapping rule writes it).
+USER_OPERATIONS = ("delete", "merge", "erasure")
+SINGLE_CALLS = ("delete", "erasure")  # one user a call
+# Merge User: "A maximum of 50 users can be merged in a single call" (data.yaml). A pair names
+# two users, so 25 pairs: the reading that holds whether the limit counts pairs or users.
+MAX_MERGE_PAIRS = 25
 _MERGE_HEAD = b'{"merge_data":['
 _MERGE_TAIL = b"]}"
 
@@ -46,6 +52,14 @@ def encode_request_part(element: dict) -> bytes:
     kind = element.get("type")
     if kind == "delete":
         body = {"identity_type": "customer_id", "identity_value": element["customer_id"]}
+        return encode_element(body)
+    if kind == "erasure":
+        body = {
+            "request_type": "erasure",
+            "submitted_time": element["submitted_time"],
+            "identities": [{"identity_type": "ID", "identity_value": element["customer_id"]}],
+            "api_version": "1.0",
+        }
         return encode_element(body)
     if kind == "merge":
         pair = {
@@ -97,8 +111,8 @@ class EncodedUnits:
 
     def phases(self, max_bytes: int = MAX_BULK_BYTES) -> list[Phase]:
         """The requests in the order they must settle: a run of track elements is one phase
-        (packed by `chunks`), a run of deletes one phase of single calls, a run of merges one
-        phase of calls of at most 50 pairs."""
+        (packed by `chunks`), a run of deletes (or erasures) one phase of single calls, a run of
+        merges one phase of calls of at most MAX_MERGE_PAIRS pairs."""
         runs: list[tuple[str, list[Slot]]] = []
         for unit, kinds in enumerate(self.kinds):
             for index, kind in enumerate(kinds):
@@ -110,7 +124,7 @@ class EncodedUnits:
         for group, slots in runs:
             if group == "track":
                 phases.append(self.chunks(slots, max_bytes))
-            elif group == "delete":
+            elif group in SINGLE_CALLS:
                 phases.append([[slot] for slot in slots])
             else:
                 step = MAX_MERGE_PAIRS

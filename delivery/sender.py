@@ -24,14 +24,19 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from delivery.errors import DeliveryError, MoEngageRejected, MoEngageUnavailable
+from delivery.errors import (
+    DeliveryError,
+    MoEngageRejected,
+    MoEngageUnavailable,
+    is_delete_not_found,
+    is_delete_users_problem,
+)
 from delivery.http import read_capped
 from delivery.payloads import MAX_BULK_BYTES, EncodedUnits, PlannedRequest, Slot
 from delivery.ratelimit import RateLimitGate, seconds_until_reset
 from delivery.target import MoEngageTarget
 
 MAX_CONCURRENT_REQUESTS = 4  # bulk requests of one delivery in flight at once
-NOT_FOUND = "Not Found"  # Delete User's error type for a customer_id MoEngage does not have
 
 
 @dataclass(frozen=True)
@@ -301,10 +306,19 @@ class MoEngageSender:
             raise _TooLarge
         error_type = error.get("type", answer.get("title"))
         error_type = error_type if isinstance(error_type, str) else None
-        if kind == "delete" and status == 400 and error_type == NOT_FOUND:
-            return Answer(rid, not_found=True)
+        users_problem = False
+        if kind in ("delete", "erasure") and status == 400:
+            if kind == "delete" and is_delete_not_found(error_type, error.get("message")):
+                return Answer(rid, not_found=True)
+            users_problem = is_delete_users_problem(error_type)
         attribute = error.get("attribute") if isinstance(error.get("attribute"), str) else None
-        raise MoEngageRejected(status, error_type and error_type[:80], rid, attribute=attribute)
+        raise MoEngageRejected(
+            status,
+            error_type and error_type[:80],
+            rid,
+            attribute=attribute,
+            element_level=users_problem,
+        )
 
 
 def _parse(raw: bytes) -> dict:

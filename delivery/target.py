@@ -35,6 +35,8 @@ class MoEngageTarget:
         `/v1/customer/{delete|merge}?app_id={workspace}`."""
         if kind in USER_OPERATIONS:
             return f"/v1/customer/{kind}?app_id={quote(self.app_id, safe='')}"
+        if kind == "erasure":  # GDPR / CCPA API (gdpr-ccpa.yaml): the workspace in the path
+            return f"/v1/opengdpr_requests/{quote(self.app_id, safe='')}"
         if kind not in ENDPOINT_KINDS:
             raise ValueError(f"unknown MoEngage endpoint {kind!r}")
         return f"/v1/{kind}/{self.app_id}"

@@ -101,6 +101,8 @@ def customer_id_problem(text: str) -> str | None:
     """Why a (trimmed) member id cannot name a MoEngage user, or None when it can."""
     if text.lower() in FORBIDDEN_CUSTOMER_IDS:
         return f"{text!r} is a value MoEngage forbids as a user id"
+    if len(text) < 2:  # data overview: "any string of more than one characters"
+        return f"{text!r} is a single character (MoEngage needs more than one)"
     if is_unrendered(text):
         return "is an unrendered Kognitiv placeholder: check the webhook template's field name"
     if len(text) > MAX_STRING_LENGTH:

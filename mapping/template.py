@@ -10,6 +10,7 @@ Placeholder syntax, as KLS admins already write it, plus a few filters:
     {{channel | default: "web"}}               used when every field is missing
     {{emailAllowed | boolean | not}}           a boolean, negated (allowed -> unsubscribed)
     {{memberEmail | unset_if_empty}}           sent empty -> MoEngage clears the attribute
+    {{emailAllowed | boolean | not | only: true}}  sent only when it is `true`, else left out
 
 A placeholder that is the whole JSON value keeps its converted type; one inside a longer string is
 rendered as text. A missing optional value drops the key. Body values are data: they are never
@@ -79,6 +80,7 @@ class Placeholder:
     default: object
     negate: bool = False
     unset_if_empty: bool = False  # a field sent empty renders UNSET (clear it in MoEngage)
+    only: object = MISSING  # the one value sent; any other converted value is left out
 
     def resolve(self, state: RenderState, output: str) -> object:
         """The converted value, or MISSING; raises MappingError when a required value fails."""
@@ -86,6 +88,8 @@ class Placeholder:
         if value is _FAILED:
             return MISSING  # reported; a default stands only for a value that is not there
         if value is not MISSING:
+            if self.only is not MISSING and not _same(value, self.only):
+                return MISSING  # a value, but not the one this output may carry
             return value
         if self.default is not MISSING:
             return self.default
@@ -204,6 +208,7 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
     negate = False
     unset_if_empty = False
     default: object = MISSING
+    only: object = MISSING
     for raw in filters:
         match = _FILTER.fullmatch(raw)
         if not match:
@@ -221,9 +226,11 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
             default = _literal(argument, expression)
         elif name == UNSET_FILTER:
             unset_if_empty = True
+        elif name == "only":
+            only = _literal(argument, expression)
         else:
-            others = ["not", "required", "optional", "default: <value>", UNSET_FILTER]
-            known = ", ".join([*CONVERTERS, *others])
+            others = ["not", "required", "optional", "default: <value>", "only: <value>"]
+            known = ", ".join([*CONVERTERS, *others, UNSET_FILTER])
             raise RuleError(
                 f"placeholder {{{{{expression}}}}}: unknown filter {name!r}; use {known}"
             )
@@ -244,6 +251,11 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
             raise RuleError(f"placeholder {{{{{expression}}}}}: default {error}") from None
         except NoValue:
             raise RuleError(f"placeholder {{{{{expression}}}}}: default is an empty date") from None
+    if only is not MISSING and required:
+        raise RuleError(
+            f"placeholder {{{{{expression}}}}}: 'only' leaves other values out, so it cannot be "
+            "'required'"
+        )
     return Placeholder(
         sources=sources,
         paths=tuple(tuple(source.split(".")) for source in sources),
@@ -253,7 +265,13 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
         default=default,
         negate=negate,
         unset_if_empty=unset_if_empty,
+        only=only,
     )
+
+
+def _same(value: object, wanted: object) -> bool:
+    """Equal and of the same JSON type (`true` is not `1`)."""
+    return type(value) is type(wanted) and value == wanted
 
 
 def _literal(argument: str | None, expression: str) -> object:

@@ -15,6 +15,7 @@ import json
 import random
 import re
 import string
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,11 @@ SINGLE_LIMIT = 131072  # 128 KB for track event / track user
 BULK_LIMIT = 102400  # 100 KB for bulk import (the stricter reading of the docs)
 ENDPOINTS = ("event", "customer", "device", "transition")  # POST /v1/{endpoint}/{workspace}
 USER_OPERATIONS = ("merge", "delete")  # POST /v1/customer/{operation}?app_id={workspace}
-MAX_MERGE_PAIRS = 50
+GDPR = "opengdpr"  # POST /v1/opengdpr_requests/{workspace} (gdpr-ccpa.yaml)
+# Merge Users: "A maximum of 50 users can be merged in a single call". Whether a pair counts as
+# one or two is not said: 25 pairs (50 users) is the reading that cannot be refused.
+MAX_MERGE_PAIRS = 25
+AUTH_TYPE = "Authentication required"  # the documented 401/409 error type (data.yaml)
 # The data overview's list, word for word ("Request Body"), compared without case.
 FORBIDDEN_IDS = frozenset(
     {
@@ -63,6 +68,10 @@ PLATFORMS = frozenset({"android", "ios", "web", "tv", "unknown"})
 DEVICE_PLATFORMS = frozenset({"android", "ios", "web", "tv"})  # data.yaml DeviceAttributes
 EPOCH_MS_THRESHOLD = 100_000_000_000  # a larger epoch is milliseconds (year 5138 in seconds)
 IDENTITY_TYPES = ("customer_id", "moengage_id")
+GDPR_IDENTITY_TYPES = (
+    *("ID", "user_secondary_id", "email", "mobile", "google_advertising_id"),
+    "advertising_identifier",
+)
 FUTURE_TOLERANCE = 60.0
 MAX_ACTION_ATTRIBUTES = 100
 MAX_STRING = 512
@@ -73,6 +82,7 @@ _MISSING = "MissingAttributeError"
 
 _ROUTE = re.compile(r"^/v1/(event|customer|device|transition)/([^/]+)/?$")
 _USER_OPERATION = re.compile(r"^/v1/customer/(merge|delete)/?$")
+_GDPR_ROUTE = re.compile(r"^/v1/opengdpr_requests/([^/]+)/?$")
 _EPOCH_TEXT = re.compile(r"\d{9,13}", re.ASCII)
 _MOE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z)?$")
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
@@ -129,6 +139,17 @@ class Verdict:
     violations: list[str] = field(default_factory=list)
     merges: list[tuple[str, str]] = field(default_factory=list)  # (merged_user, retained_user)
     deletion: tuple[str, str] | None = None  # (identity_type, identity_value)
+    erasure: str | None = None  # the user ("ID") a GDPR erasure names
+
+
+def delete_failure_body(status: int) -> dict[str, Any]:
+    """Delete User's 429 and 5xx carry a title and a description, not an `error` object
+    (data.yaml, Delete Users, 429 and 500 examples)."""
+    if status == 429:
+        return {"status": "fail", "title": "Rate limit exceeded",
+                "description": "Exceeded rate limit for this url"}  # fmt: skip
+    return {"status": "fail", "title": "Internal Error",
+            "description": "Please contact the MoEngage team."}  # fmt: skip
 
 
 def match_route(path: str, query: str = "") -> tuple[str, str | None] | None:
@@ -138,6 +159,9 @@ def match_route(path: str, query: str = "") -> tuple[str, str | None] | None:
     if found:
         app_ids = parse_qs(query).get("app_id")
         return found.group(1), (app_ids[0] if app_ids else None)
+    found = _GDPR_ROUTE.match(path)
+    if found:
+        return GDPR, unquote(found.group(1))
     found = _ROUTE.match(path)
     return (found.group(1), unquote(found.group(2))) if found else None
 
@@ -175,6 +199,8 @@ def check_request(
     """Apply the contract in MoEngage's order: auth, app key, media type, size, JSON, shape."""
     if endpoint in USER_OPERATIONS:
         return _check_user_operation(endpoint, workspace, headers, body, app_id, api_key)
+    if endpoint == GDPR:
+        return _check_gdpr(workspace, headers, body, app_id, api_key)
     problem = (
         _check_auth(headers.get("authorization"), workspace, app_id, api_key)
         or _check_headers(headers, app_id)
@@ -202,33 +228,46 @@ def check_request(
 
 
 def _check_auth(header: str | None, workspace: str, app_id: str, api_key: str) -> Problem | None:
-    """401 for any auth doubt, including a workspace in the path that is not this account."""
+    """401 for bad or missing credentials; 409 for a workspace in the path that is not the
+    credentials' (data.yaml: "App key mismatch in params and authentication.")."""
 
     def unauthorized(message: str) -> Problem:
-        return Problem("Authorization", message, "AuthenticationError", 401)
+        return Problem(None, message, AUTH_TYPE, 401)
 
     if not header:
-        return unauthorized("Authorization header is missing")
+        return unauthorized("Authentication Header Required")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "basic" or not token.strip():
-        return unauthorized("Authorization header must use Basic authentication")
+        return unauthorized(
+            "Invalid authorization used. MoEngage only supports 'Basic Auth' authorization."
+        )
     try:
         user, sep, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return unauthorized("Authorization header could not be decoded")
+        return unauthorized("Authorization details are missing")
+    if not user:
+        return unauthorized("Username (APP_KEY) is missing in the Basic Auth authorization.")
     same_user = hmac.compare_digest(user.encode(), app_id.encode())
     if not sep or not same_user or not hmac.compare_digest(password.encode(), api_key.encode()):
-        return unauthorized("Invalid workspace id or data api key")
+        return unauthorized("App Secret key mismatch. Please login to the dashboard to verify key")
     if workspace != app_id:
-        return unauthorized("Workspace id in the URL does not match the credentials")
+        return Problem(None, "App key mismatch in params and authentication.", AUTH_TYPE, 409)
     return None
 
 
-def _check_headers(headers: Mapping[str, str], app_id: str) -> Problem | None:
-    """409 for a contradicting MOE-APPKEY, then 415 for anything but JSON."""
+def _check_headers(
+    headers: Mapping[str, str], app_id: str, *, app_key_required: bool = False
+) -> Problem | None:
+    """401 for a MOE-APPKEY that differs from the Basic user (or is missing where Merge Users
+    requires it), then 415 for anything but JSON."""
     app_key = headers.get("moe-appkey")
+    if app_key is None and app_key_required:
+        return Problem(None, "MOE-APPKEY is missing in Header", AUTH_TYPE, 401)
     if app_key is not None and app_key.strip() != app_id:
-        return Problem("MOE-APPKEY", "App key mismatch", "AppKeyMismatchError", 409)
+        message = (
+            "MOE_APPKEY doesn't match the Username (APP_KEY) used in Basic Auth authorization."
+        )
+        return Problem(None, message, AUTH_TYPE, 401)
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
         message = "Content-Type must be application/json"
@@ -259,7 +298,7 @@ def _check_user_operation(
         return Verdict(400, fail_body(None, message, "ParamsRequired"))
     problem = (
         _check_auth(headers.get("authorization"), app_id, app_id, api_key)
-        or _check_headers(headers, app_id)
+        or _check_headers(headers, app_id, app_key_required=operation == "merge")
         or _check_size(operation, len(body))
     )
     if problem:
@@ -279,14 +318,61 @@ def _check_user_operation(
     return _check_delete(payload)
 
 
+def _check_gdpr(
+    workspace: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    app_id: str,
+    api_key: str,
+) -> Verdict:
+    """GDPR / CCPA erasure: ``{"request_type": "erasure", "submitted_time", "identities":
+    [{"identity_type", "identity_value"}], "api_version"}``; one user a payload ("Multiple users
+    cannot be deleted using this API in a single payload"). The emulator acts on ``ID`` (the
+    customer_id); other identity types are accepted and recorded only."""
+    problem = (
+        _check_auth(headers.get("authorization"), workspace or "", app_id, api_key)
+        or _check_headers(headers, app_id)
+        or _check_size(GDPR, len(body))
+    )
+    if problem:
+        return Verdict(problem.status, problem.body())
+    try:
+        payload = parse_json(body)
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, dict):
+        message = (
+            "Could not decode the request body. The JSON was incorrect or not encoded as UTF-8."
+        )
+        return Verdict(400, fail_body(None, message, "Malformed JSON"))
+    for key in ("request_type", "identities", "submitted_time", "api_version"):
+        if key not in payload:
+            message = f"{key} is not found in the payload"
+            return Verdict(400, Problem(key, message, _MISSING).body())
+    if payload["request_type"] != "erasure":
+        message = "request_type must be erasure"
+        return Verdict(400, Problem("request_type", message).body())
+    identities = payload["identities"]
+    if not isinstance(identities, list) or len(identities) != 1:
+        message = "identities must name exactly one user"
+        return Verdict(400, Problem("identities", message).body())
+    identity = identities[0] if isinstance(identities[0], dict) else {}
+    kind, value = identity.get("identity_type"), identity.get("identity_value")
+    if kind not in GDPR_IDENTITY_TYPES or not isinstance(value, str) or not value.strip():
+        message = f"identity_type must be one of {', '.join(GDPR_IDENTITY_TYPES)} with a value"
+        return Verdict(400, Problem("identities", message).body())
+    answer = {"status": "success", "message": SUCCESS_MESSAGE, "request_id": str(uuid.uuid4())}
+    return Verdict(200, answer, erasure=value if kind == "ID" else None)
+
+
 def _check_merge(payload: dict[str, Any]) -> Verdict:
-    """``{"merge_data": [{"merged_user": ..., "retained_user": ...}, ...]}``, at most 50 pairs."""
+    """``{"merge_data": [{"merged_user": ..., "retained_user": ...}, ...]}``, at most 25 pairs."""
     pairs = payload.get("merge_data")
     if not isinstance(pairs, list) or not pairs:
         problem = Problem("merge_data", "merge_data must be a non-empty array", _MISSING)
         return Verdict(400, problem.body())
     if len(pairs) > MAX_MERGE_PAIRS:
-        message = f"A maximum of {MAX_MERGE_PAIRS} users can be merged in a single call"
+        message = "A maximum of 50 users can be merged in a single call"  # 25 pairs, read safely
         return Verdict(400, Problem("merge_data", message).body())
     merges: list[tuple[str, str]] = []
     for pair in pairs:
@@ -403,6 +489,8 @@ def _check_customer_id(element: dict[str, Any]) -> Problem | None:
         value = int(value)
     if str(value).strip().lower() in FORBIDDEN_IDS:
         return Problem("customer_id", f"customer_id {str(value)!r} is not allowed")
+    if len(str(value).strip()) < 2:  # data overview: "any string of more than one characters"
+        return Problem("customer_id", "customer_id must be a string of more than one characters")
     return None
 
 

@@ -27,6 +27,13 @@ MAX_BODY = 1024 * 1024  # read cap: anything bigger is refused before reading it
 DEFAULT_LIMIT = 60000  # x-ratelimit-limit when no quota is configured (bulk import's limit)
 WINDOW = 60.0
 IDLE_TIMEOUT = 60.0  # closes idle keep-alive connections so handler threads do not pile up
+# Delete User: "deleted after a default buffer of 24 hours. During this buffer period, the user
+# will still be active … You can update users in the buffer period." (data.yaml, Delete Users)
+DELETE_BUFFER = 24 * 3600.0
+# GDPR erasure: the user "can be recreated only after this 24-hour period has passed" (MoEngage
+# help centre, "Why Creating a User Again After Deletion Using the Open GDPR API Is Not Possible")
+ERASURE_HOLD = 24 * 3600.0
+DELETE_PATH = "/v1/customer/delete"
 
 
 @dataclass(frozen=True)
@@ -79,13 +86,16 @@ class Fault:
     def matches(self, path: str) -> bool:
         return self.path_prefix is None or path.startswith(self.path_prefix)
 
-    def payload(self) -> dict[str, Any] | list[Any] | bytes:
-        """The body to send: the given one, else an envelope typed like MoEngage's."""
+    def payload(self, path: str = "") -> dict[str, Any] | list[Any] | bytes:
+        """The body to send: the given one, else an envelope typed like MoEngage's (Delete
+        User's own title/description shape for its 429 and 5xx)."""
         if isinstance(self.body, str):
             return self.body.encode()
         if self.body is not None:
             return self.body
         status = self.status or 200
+        if path.startswith(DELETE_PATH) and (status == 429 or status >= 500):
+            return contract.delete_failure_body(status)
         if status == 429:
             return contract.fail_body(None, "Rate limit exceeded", "Rate Limits Exceeded")
         if status >= 500:
@@ -117,6 +127,7 @@ class Emulator:
         self.latency = latency  # seconds slept before every /v1 answer; settable at runtime
         self.quota_per_minute = quota_per_minute
         self.clock, self.quiet = clock, quiet
+        self._elapsed = 0.0  # time moved forward by elapse(), added to clock()
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -132,6 +143,9 @@ class Emulator:
         self._profiles: dict[str, dict[str, Any]] = {}
         self._merges: list[tuple[str, str]] = []
         self._deletions: list[tuple[str, str]] = []
+        self._deleting: dict[str, float] = {}  # customer_id -> when its buffer ends
+        self._erasures: list[str] = []
+        self._erased: dict[str, float] = {}  # customer_id -> until when it cannot be re-created
         self._window: int | None = None
         self._used = 0
 
@@ -174,6 +188,16 @@ class Emulator:
         return f"http://{host}:{port}"
 
     # scripting and inspection ------------------------------------------------------------------
+    def now(self) -> float:
+        """The emulator's clock: clock() plus what elapse() moved it by."""
+        return self.clock() + self._elapsed
+
+    def elapse(self, seconds: float) -> None:
+        """Move the emulator's clock forward (e.g. past Delete User's 24-hour buffer)."""
+        with self._lock:
+            self._elapsed += seconds
+            self._settle_deletions()
+
     def inject(
         self,
         status: int | None = None,
@@ -228,10 +252,25 @@ class Emulator:
     @property
     def profiles(self) -> dict[str, dict[str, Any]]:
         """User attributes by customer_id, as accepted elements, merges and deletions left them:
-        a deleted id updated later is a new profile; a merge moves the merged user's attributes
-        to the retained user (its own values for the rest)."""
+        a deleted user stays (and takes updates) until its 24-hour buffer ends on the
+        emulator's clock, then goes; an update after that is a new profile. A merge moves the
+        merged user's attributes to the retained user (its own values for the rest)."""
         with self._lock:
+            self._settle_deletions()
             return copy.deepcopy(self._profiles)
+
+    @property
+    def deleting(self) -> dict[str, float]:
+        """Users accepted for deletion and still in their buffer: customer_id -> its end."""
+        with self._lock:
+            self._settle_deletions()
+            return dict(self._deleting)
+
+    @property
+    def erasures(self) -> list[str]:
+        """Every customer_id (identity type ID) a GDPR erasure request named, in order."""
+        with self._lock:
+            return list(self._erasures)
 
     @property
     def merges(self) -> list[tuple[str, str]]:
@@ -264,7 +303,7 @@ class Emulator:
     def _reserve(self, count: int) -> tuple[bool, dict[str, str], int]:
         """All-or-nothing quota in fixed windows of clock(); returns (ok, headers, window)."""
         with self._lock:
-            now = self.clock()
+            now = self.clock() + self._elapsed
             window = math.floor(now / WINDOW)
             if window != self._window:
                 self._window, self._used = window, 0
@@ -291,9 +330,12 @@ class Emulator:
         """Record what MoEngage would keep; a deletion of an unknown customer_id becomes the
         documented 400 "Not Found" instead."""
         with self._lock:
+            self._settle_deletions()
             if verdict.deletion is not None and not self._delete(*verdict.deletion):
                 message = f"User doesn't exists with customer id {verdict.deletion[1]}"
                 return contract.Verdict(400, contract.fail_body(None, message, "Not Found"))
+            if verdict.erasure is not None:
+                self._erase(verdict.erasure)
             self._accepted.extend(verdict.accepted)
             self._dropped.extend(verdict.dropped)
             self._rejected.extend(verdict.rejected)
@@ -306,6 +348,8 @@ class Emulator:
 
     def _update_profile(self, element: dict[str, Any]) -> None:
         kind, user = element.get("type"), str(element.get("customer_id"))
+        if self._erased.get(user, 0.0) > self.now():
+            return  # erased under GDPR: not re-created before the hold ends
         if kind == "event":
             self._profiles.setdefault(user, {})
         elif kind == "customer":
@@ -314,21 +358,39 @@ class Emulator:
             self._profiles.setdefault(user, {}).update(element.get("attributes") or {})
 
     def _merge(self, merged: str, retained: str) -> None:
-        """A pair whose merged user is unknown is skipped, as MoEngage skips failed pairs."""
-        if merged == retained or merged not in self._profiles:
+        """A pair naming a user that does not exist (merged or retained) is skipped, as
+        MoEngage skips failed pairs ("only registered users can be merged")."""
+        if merged == retained or merged not in self._profiles or retained not in self._profiles:
             return
         self._profiles.setdefault(retained, {}).update(self._profiles.pop(merged))
         self._merges.append((merged, retained))
 
     def _delete(self, identity_type: str, value: str) -> bool:
-        """Forget the user; False when a customer_id is unknown (a moengage_id cannot be
-        checked: the emulator assigns none)."""
+        """Start the user's 24-hour buffer (it stays, and takes updates, until then); False
+        when a customer_id is unknown (a moengage_id cannot be checked: the emulator assigns
+        none). A second delete within the buffer is accepted and keeps the first end."""
         if identity_type == "customer_id":
             if value not in self._profiles:
                 return False
-            del self._profiles[value]
+            self._deleting.setdefault(value, self.now() + DELETE_BUFFER)
         self._deletions.append((identity_type, value))
         return True
+
+    def _erase(self, user: str) -> None:
+        """GDPR erasure of the user named by ID: its profile goes, and it cannot be created
+        again for 24 hours."""
+        self._erasures.append(user)
+        self._profiles.pop(user, None)
+        self._deleting.pop(user, None)
+        self._erased[user] = self.now() + ERASURE_HOLD
+
+    def _settle_deletions(self) -> None:
+        """Hard-delete the users whose buffer has ended (called with the lock held)."""
+        now = self.now()
+        for user, end in list(self._deleting.items()):
+            if end <= now:
+                self._profiles.pop(user, None)
+                del self._deleting[user]
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -349,10 +411,13 @@ class Emulator:
 
     def _profile_snapshot(self) -> dict[str, Any]:
         with self._lock:
+            self._settle_deletions()
             return {
                 "profiles": copy.deepcopy(self._profiles),
                 "merges": [list(pair) for pair in self._merges],
                 "deletions": [list(pair) for pair in self._deletions],
+                "deleting": dict(self._deleting),
+                "erasures": list(self._erasures),
             }
 
     def _request_log(self) -> list[dict[str, Any]]:
@@ -477,29 +542,31 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers: dict[str, str] = {}
         if fault and fault.status is not None:
-            status, response, headers = fault.status, fault.payload(), fault.headers
+            status, response, headers = fault.status, fault.payload(path), fault.headers
         elif route is None:
             status, response = 404, contract.fail_body(None, "Not Found", "NotFoundError")
         elif self.command != "POST":
             status, headers = 405, {"Allow": "POST"}
             response = contract.fail_body(None, "Method Not Allowed", "MethodNotAllowedError")
         else:
-            status, response, headers = self._answer(route, body, int(count))
+            status, response, headers = self._answer(route, path, body, int(count))
         self._record(path, query, body, status, response)  # before answering: no race for tests
         self._send(status, response, headers)
         em._log(self.command, path, status, count)
 
     def _answer(
-        self, route: tuple[str, str | None], body: bytes, count: int
+        self, route: tuple[str, str | None], path: str, body: bytes, count: int
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         em = self.server.emulator
         ok, quota_headers, window = em._reserve(count)
         if not ok:
+            if path.startswith(DELETE_PATH):
+                return 429, contract.delete_failure_body(429), quota_headers
             message = f"Rate limit of {em.quota_per_minute} elements per minute exceeded"
             return 429, contract.fail_body(None, message, "Rate Limits Exceeded"), quota_headers
         headers = {k.lower(): v for k, v in self.headers.items()}
         verdict = contract.check_request(
-            *route, headers, body, app_id=em.app_id, api_key=em.api_key, now=em.clock()
+            *route, headers, body, app_id=em.app_id, api_key=em.api_key, now=em.now()
         )
         if verdict.status == 200:
             verdict = em._keep(verdict)
@@ -556,6 +623,7 @@ def _control(handler: _Handler, path: str, body: bytes) -> None:
         "/_emulator/faults": ("POST", lambda data: _add_fault(em, data)),
         "/_emulator/reset": ("POST", lambda _: _reset(em)),
         "/_emulator/latency": ("PUT", lambda data: _set_latency(em, data)),
+        "/_emulator/elapse": ("POST", lambda data: _elapse(em, data)),
     }
     status: int
     if path not in routes:
@@ -597,3 +665,12 @@ def _set_latency(em: Emulator, data: dict[str, Any]) -> tuple[int, Any]:
         return 400, contract.fail_body("seconds", message, "BadRequestError")
     em.latency = float(seconds)
     return 200, {"latency": em.latency}
+
+
+def _elapse(em: Emulator, data: dict[str, Any]) -> tuple[int, Any]:
+    seconds = data.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        message = "seconds must be a non-negative number"
+        return 400, contract.fail_body("seconds", message, "BadRequestError")
+    em.elapse(float(seconds))
+    return 200, {"elapsed": em._elapsed}

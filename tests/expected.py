@@ -27,6 +27,6 @@ MEMBER_ATTRIBUTES = {
     "country": "US",
     "points_balance": 500,
     "email_contact_allowed": True,
-    "moe_unsubscribe": False,  # MoEngage's own email flag: contact allowed -> not unsubscribed
+    # no moe_unsubscribe: contact allowed never re-subscribes (only member_consent_changed may)
     "sms_contact_allowed": False,
 }

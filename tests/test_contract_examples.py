@@ -49,7 +49,13 @@ def elements_of(body: dict) -> list[dict]:
 @pytest.fixture
 def client(moengage: Emulator) -> Iterator[httpx.Client]:
     token = base64.b64encode(f"{APP_ID}:{moengage.api_key}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+    # the headers RudderStack's MoEngage destination sends on every call (transform.js:
+    # 'Content-Type', 'MOE-APPKEY': apiId, Authorization Basic)
+    headers = {
+        "Authorization": f"Basic {token}",
+        "Content-Type": "application/json",
+        "MOE-APPKEY": APP_ID,
+    }
     with httpx.Client(base_url=moengage.base_url, headers=headers, timeout=5) as http:
         yield http
 
@@ -124,3 +130,51 @@ async def test_the_bridges_output_for_each_example_passes_the_same_contract(
     assert moengage.dropped == []
     assert moengage.violations == []
     assert len(moengage.accepted) == len(elements_of(example["body"])) == answer["elements"]
+
+
+USER_OPERATION_EXAMPLES = json.loads(
+    (Path(__file__).parent / "fixtures" / "moengage" / "user-operations-examples.json").read_text()
+)
+
+
+def documented_subset(answer: object, documented: object) -> object:
+    """The part of `answer` the documented example shows (its keys, recursively)."""
+    if isinstance(documented, dict) and isinstance(answer, dict):
+        return {key: documented_subset(answer.get(key), documented[key]) for key in documented}
+    return answer
+
+
+def test_the_user_operation_corpus_is_complete_and_sourced() -> None:
+    assert len(USER_OPERATION_EXAMPLES) == 15
+    assert len({example["id"] for example in USER_OPERATION_EXAMPLES}) == 15
+    for example in USER_OPERATION_EXAMPLES:
+        assert example["source"].startswith("moengage/moengage-documentation@")
+
+
+@pytest.mark.parametrize("example", USER_OPERATION_EXAMPLES, ids=example_id)
+def test_the_emulator_answers_user_operations_as_documented(
+    moengage: Emulator, example: dict
+) -> None:
+    request = example["request"]
+    headers = {"Content-Type": "application/json"}
+    auth = example.get("auth", "valid")
+    if auth is not None:
+        key = moengage.api_key if auth == "valid" else "another-data-api-key"
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{APP_ID}:{key}".encode()).decode()
+    if request["moe_appkey"] is not None:
+        headers["MOE-APPKEY"] = request["moe_appkey"].replace("WS", APP_ID)
+    with httpx.Client(base_url=moengage.base_url, timeout=5) as http:
+        for user in example.get("users", []):
+            seeded = {"type": "customer", "customer_id": user, "attributes": {}}
+            valid = {**headers, "Authorization": "Basic " + base64.b64encode(
+                f"{APP_ID}:{moengage.api_key}".encode()).decode()}  # fmt: skip
+            assert http.post(f"/v1/customer/{APP_ID}", json=seeded, headers=valid).is_success
+        if "fault" in example:
+            moengage.inject(status=example["fault"], path_prefix=request["path"].split("?")[0])
+        response = http.post(
+            request["path"].replace("WS", APP_ID), json=request["body"], headers=headers
+        )
+
+    expected = example["expect"]
+    assert response.status_code == expected["status"]
+    assert documented_subset(response.json(), expected["body"]) == expected["body"]

@@ -157,13 +157,22 @@ def test_accepted_lists_are_copies(emulator: Emulator, client: httpx.Client) -> 
 @pytest.mark.parametrize(
     ("authorization", "message"),
     [
-        (None, "Authorization header is missing"),
-        ("Bearer abc", "Authorization header must use Basic authentication"),
-        ("Basic !!!not-base64", "Authorization header could not be decoded"),
-        (auth(api_key="wrong"), "Invalid workspace id or data api key"),
-        (auth(app_id="other-app"), "Invalid workspace id or data api key"),
+        (None, "Authentication Header Required"),
+        (
+            "Bearer abc",
+            "Invalid authorization used. MoEngage only supports 'Basic Auth' authorization.",
+        ),
+        ("Basic !!!not-base64", "Authorization details are missing"),
+        (
+            auth(api_key="wrong"),
+            "App Secret key mismatch. Please login to the dashboard to verify key",
+        ),
+        (
+            auth(app_id="other-app"),
+            "App Secret key mismatch. Please login to the dashboard to verify key",
+        ),
     ],
-)
+)  # the messages and type of data.yaml's 401 examples
 def test_bad_auth_is_401(
     emulator: Emulator, client: httpx.Client, authorization: str | None, message: str
 ) -> None:
@@ -176,26 +185,28 @@ def test_bad_auth_is_401(
     response = client.send(request)
 
     assert response.status_code == 401
-    assert without_id(response.json()) == fail("Authorization", message, "AuthenticationError")
+    assert without_id(response.json()) == fail(None, message, "Authentication required")
     assert emulator.accepted == []
     assert emulator.requests[0].status == 401
 
 
-def test_wrong_workspace_in_path_is_401(emulator: Emulator, client: httpx.Client) -> None:
+def test_a_workspace_in_the_path_other_than_the_credentials_is_409(
+    emulator: Emulator, client: httpx.Client
+) -> None:
     response = client.post("/v1/event/other-app", json=EVENT)
 
-    assert response.status_code == 401
-    message = "Workspace id in the URL does not match the credentials"
-    assert without_id(response.json()) == fail("Authorization", message, "AuthenticationError")
+    assert response.status_code == 409  # data.yaml 409 "appkey_mismatch"
+    message = "App key mismatch in params and authentication."
+    assert without_id(response.json()) == fail(None, message, "Authentication required")
+    assert emulator.accepted == []
 
 
-def test_app_key_mismatch_is_409(client: httpx.Client) -> None:
+def test_a_moe_appkey_other_than_the_basic_user_is_401(client: httpx.Client) -> None:
     response = post(client, "event", EVENT, headers={"MOE-APPKEY": "other-app"})
 
-    assert response.status_code == 409
-    assert without_id(response.json()) == fail(
-        "MOE-APPKEY", "App key mismatch", "AppKeyMismatchError"
-    )
+    assert response.status_code == 401  # data.yaml 401 "incorrect_header"
+    message = "MOE_APPKEY doesn't match the Username (APP_KEY) used in Basic Auth authorization."
+    assert without_id(response.json()) == fail(None, message, "Authentication required")
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])

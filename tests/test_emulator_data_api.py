@@ -47,7 +47,9 @@ def emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    headers = {"Authorization": auth(), "Content-Type": "application/json"}
+    # MOE-APPKEY as RudderStack's MoEngage destination sends it on every call (Merge Users
+    # documents a 401 "MOE-APPKEY is missing in Header")
+    headers = {"Authorization": auth(), "Content-Type": "application/json", "MOE-APPKEY": APP_ID}
     with httpx.Client(base_url=emulator.base_url, headers=headers, timeout=5) as http:
         yield http
 
@@ -191,14 +193,19 @@ def merge_body(*pairs: tuple[object, object]) -> dict:
 def test_merge_users_moves_attributes_to_the_retained_user(client, emulator) -> None:
     client.post(f"/v1/customer/{APP_ID}", json=customer("old", tier="gold", email="a@x"))
     client.post(f"/v1/customer/{APP_ID}", json=customer("new", email="b@x", city="Oslo"))
-    body = merge_body(("old", "new"), ("never-seen", "new"))
+    client.post(f"/v1/customer/{APP_ID}", json=customer("kept", email="c@x"))
+    body = merge_body(("old", "new"), ("never-seen", "new"), ("kept", "never-created"))
 
     response = client.post(f"/v1/customer/merge?app_id={APP_ID}", json=body)
 
     assert response.status_code == 200
     assert response.json() == {"status": "success", "operation": "created"}
-    assert emulator.merges == [("old", "new")]  # a pair that cannot merge is skipped
-    assert emulator.profiles == {"new": {"email": "a@x", "city": "Oslo", "tier": "gold"}}
+    # a pair naming a user that does not exist, merged or retained, is skipped
+    assert emulator.merges == [("old", "new")]
+    assert emulator.profiles == {
+        "new": {"email": "a@x", "city": "Oslo", "tier": "gold"},
+        "kept": {"email": "c@x"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -213,7 +220,7 @@ def test_merge_users_moves_attributes_to_the_retained_user(client, emulator) -> 
               "MissingAttributeError")),
         (f"/v1/customer/merge?app_id={APP_ID}", {"merge_data": []}, 400,
          fail("merge_data", "merge_data must be a non-empty array", "MissingAttributeError")),
-        (f"/v1/customer/merge?app_id={APP_ID}", merge_body(*[("a", "b")] * 51), 400,
+        (f"/v1/customer/merge?app_id={APP_ID}", merge_body(*[("a", "b")] * 26), 400,
          fail("merge_data", "A maximum of 50 users can be merged in a single call",
               "InvalidAttributeError")),
         (f"/v1/customer/delete?app_id={APP_ID}", {"identity_type": "email"}, 400,
@@ -249,7 +256,9 @@ def test_merge_and_delete_need_the_credentials(emulator) -> None:
         {"identifiers": [{"identifier_type": "customer_id", "identifier": "M-1"}]},
     ],
 )
-def test_delete_user_and_a_later_update_creates_a_new_profile(client, emulator, body) -> None:
+def test_delete_user_keeps_the_user_through_its_buffer_then_a_later_update_is_a_new_profile(
+    client, emulator, body
+) -> None:
     client.post(f"/v1/customer/{APP_ID}", json=customer("M-1", tier="gold"))
 
     response = client.post(f"/v1/customer/delete?app_id={APP_ID}", json=body)
@@ -257,25 +266,41 @@ def test_delete_user_and_a_later_update_creates_a_new_profile(client, emulator, 
     assert response.status_code == 200
     assert without_id(response.json()) == SUCCESS
     assert emulator.deletions == [("customer_id", "M-1")]
-    assert emulator.profiles == {}
+    assert emulator.deleting == {"M-1": NOW + 24 * 3600}
+    # "You can update users in the buffer period": the user being deleted takes the update
     client.post(f"/v1/customer/{APP_ID}", json=customer("M-1", city="Oslo"))
-    assert emulator.profiles == {"M-1": {"city": "Oslo"}}
+    assert emulator.profiles == {"M-1": {"tier": "gold", "city": "Oslo"}}
+    emulator.elapse(24 * 3600 - 1)
+    assert "M-1" in emulator.profiles
+    emulator.elapse(1)
+    assert emulator.profiles == {}  # hard-deleted, with the update made in the buffer
+    again = client.post(f"/v1/customer/delete?app_id={APP_ID}", json=body)
+    assert (again.status_code, again.json()["error"]["type"]) == (400, "Not Found")
+    client.post(f"/v1/customer/{APP_ID}", json=customer("M-1", city="Rome"))
+    assert emulator.profiles == {"M-1": {"city": "Rome"}}
 
 
 def test_the_control_api_shows_profiles_merges_and_deletions(client, emulator) -> None:
-    client.post(f"/v1/customer/{APP_ID}", json=customer("a", x=1))
-    client.post(f"/v1/event/{APP_ID}", json={**event("1773479000"), "customer_id": "b"})
-    client.post(f"/v1/customer/merge?app_id={APP_ID}", json=merge_body(("a", "c")))
-    body = {"identity_type": "customer_id", "identity_value": "b"}
+    client.post(f"/v1/customer/{APP_ID}", json=customer("ua", x=1))
+    client.post(f"/v1/customer/{APP_ID}", json=customer("uc", y=2))
+    client.post(f"/v1/event/{APP_ID}", json={**event("1773479000"), "customer_id": "ub"})
+    client.post(f"/v1/customer/merge?app_id={APP_ID}", json=merge_body(("ua", "uc")))
+    body = {"identity_type": "customer_id", "identity_value": "ub"}
     client.post(f"/v1/customer/delete?app_id={APP_ID}", json=body)
 
     snapshot = httpx.get(f"{emulator.base_url}/_emulator/profiles", timeout=5).json()
 
     assert snapshot == {
-        "profiles": {"c": {"x": 1}},
-        "merges": [["a", "c"]],
-        "deletions": [["customer_id", "b"]],
+        "profiles": {"ub": {}, "uc": {"x": 1, "y": 2}},
+        "merges": [["ua", "uc"]],
+        "deletions": [["customer_id", "ub"]],
+        "deleting": {"ub": NOW + 24 * 3600},
+        "erasures": [],
     }
+    elapsed = httpx.post(f"{emulator.base_url}/_emulator/elapse", json={"seconds": 86400})
+    assert elapsed.json() == {"elapsed": 86400.0}
+    after = httpx.get(f"{emulator.base_url}/_emulator/profiles", timeout=5).json()
+    assert (after["profiles"], after["deleting"]) == ({"uc": {"x": 1, "y": 2}}, {})
 
 
 @pytest.mark.usefixtures("settings_env")
@@ -287,3 +312,81 @@ async def test_the_bridge_passes_bulk_device_elements_through(moengage) -> None:
     assert (status, answer["status"], answer["elements"]) == (200, "delivered", 2)
     assert moengage.accepted == body["elements"]
     assert moengage.rejected_elements == []
+
+
+# --- MoEngage's user operations: limits and shapes ------------------------------------------------
+
+
+@pytest.mark.parametrize("customer_id", ["A", "7", 7, " x "])
+def test_a_single_character_customer_id_is_refused(client, emulator, customer_id) -> None:
+    response = client.post(f"/v1/customer/{APP_ID}", json=customer(customer_id, tier="gold"))
+
+    assert response.status_code == 400
+    assert without_id(response.json()) == fail(
+        "customer_id",
+        "customer_id must be a string of more than one characters",
+        "InvalidAttributeError",
+    )
+    assert emulator.profiles == {}
+
+
+def test_delete_user_s_own_429_shape_when_its_quota_is_spent() -> None:
+    with Emulator(app_id=APP_ID, api_key=API_KEY, quota_per_minute=2, clock=lambda: NOW) as em:
+        headers = {"Authorization": auth(), "MOE-APPKEY": APP_ID}
+        seeded = httpx.post(f"{em.base_url}/v1/customer/{APP_ID}", json=customer("M-1"),
+                            headers=headers)  # fmt: skip
+        body = {"identity_type": "customer_id", "identity_value": "M-1"}
+        url = f"{em.base_url}/v1/customer/delete?app_id={APP_ID}"
+        first = httpx.post(url, json=body, headers=headers)
+        second = httpx.post(url, json=body, headers=headers)
+
+    assert (seeded.status_code, first.status_code) == (200, 200)
+    assert (second.status_code, second.json()) == (
+        429,
+        {"status": "fail", "title": "Rate limit exceeded",
+         "description": "Exceeded rate limit for this url"},
+    )  # fmt: skip
+
+
+def test_merge_accepts_twenty_five_pairs_a_call(client, emulator) -> None:
+    pairs = [(f"old-{i}", f"new-{i}") for i in range(25)]
+    for old, new in pairs:
+        client.post(f"/v1/customer/{APP_ID}", json=customer(old, x=1))
+        client.post(f"/v1/customer/{APP_ID}", json=customer(new, y=1))
+
+    response = client.post(f"/v1/customer/merge?app_id={APP_ID}", json=merge_body(*pairs))
+
+    assert response.status_code == 200
+    assert emulator.merges == pairs
+
+
+@pytest.mark.parametrize(
+    ("identities", "message"),
+    [
+        ([{"identity_type": "ID", "identity_value": "M-1"},
+          {"identity_type": "ID", "identity_value": "M-2"}],
+         "identities must name exactly one user"),
+        ([{"identity_type": "customer_id", "identity_value": "M-1"}],
+         "identity_type must be one of ID, user_secondary_id, email, mobile, "
+         "google_advertising_id, advertising_identifier with a value"),
+    ],
+)  # fmt: skip
+def test_gdpr_erasure_names_one_known_identity(client, emulator, identities, message) -> None:
+    body = {"request_type": "erasure", "submitted_time": "2026-03-14T09:00:00Z",
+            "identities": identities, "api_version": "1.0"}  # fmt: skip
+
+    response = client.post(f"/v1/opengdpr_requests/{APP_ID}", json=body)
+
+    assert response.status_code == 400
+    assert without_id(response.json()) == fail("identities", message, "InvalidAttributeError")
+    assert emulator.erasures == []
+
+
+def test_gdpr_erasure_of_a_workspace_other_than_the_credentials_is_409(client) -> None:
+    body = {"request_type": "erasure", "submitted_time": "2026-03-14T09:00:00Z",
+            "identities": [{"identity_type": "ID", "identity_value": "M-1"}],
+            "api_version": "1.0"}  # fmt: skip
+
+    response = client.post("/v1/opengdpr_requests/another-app", json=body)
+
+    assert response.status_code == 409

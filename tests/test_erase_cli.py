@@ -27,6 +27,14 @@ from tests.conftest import APP_ID
 from tests.test_replay_interruption import HeldRequest
 
 pytestmark = pytest.mark.usefixtures("settings_env")
+REPORT_KEY = "5f0c7e2b9a1d4e6f8c3b2a1908d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9"
+
+
+@pytest.fixture(autouse=True)
+def report_key(settings_env):
+    """The operator's report key, as a secret setting (a Key Vault reference in Azure)."""
+    settings_env.setenv(erasure.REPORT_KEY_SETTING, REPORT_KEY)
+
 
 FINISHING = (
     "stopping: waiting for the deletes in flight to finish so their outcome is recorded "
@@ -92,8 +100,10 @@ def test_erase_deletes_each_member_and_reports_without_ids(tmp_path, moengage):
     assert code == 0
     assert json.loads(out) == {
         "ids": 3,
-        "erased": 3,
-        "deleted_now": 2,
+        "api": "delete_user",
+        "done": 3,
+        "delete_accepted": 2,
+        "erasure_accepted": 0,
         "not_found": 1,
         "refused": 0,
         "resumed_at": 0,
@@ -104,16 +114,23 @@ def test_erase_deletes_each_member_and_reports_without_ids(tmp_path, moengage):
         f"about to erase 3 member(s) from MoEngage workspace {APP_ID} (data center 01): "
         "M-****01, M-****02, M-****04\n"
     )
-    assert moengage.profiles == {}
     assert sorted(moengage.deletions) == [("customer_id", "M-100001"), ("customer_id", "M-100002")]
+    moengage.elapse(24 * 3600)  # Delete User's buffer
+    assert moengage.profiles == {}
     report = tmp_path / "erase.txt.erasure.jsonl"
     header, lines = report_lines(report)
     assert header["workspace"] == APP_ID
-    assert header["member"] == "hmac-sha256(salt, member id), hex"
-    salt = header["salt"].encode()
+    assert header["member"] == "hmac-sha256(report key, member id), hex"
+    assert set(header["outcomes"]) == {
+        "delete_accepted",
+        "erasure_accepted",
+        "not_found",
+        "refused",
+    }
+    assert REPORT_KEY not in report.read_text()
 
-    def named(member: str) -> str:  # how anyone holding the id finds it in the report
-        return hmac.new(salt, member.encode(), hashlib.sha256).hexdigest()
+    def named(member: str) -> str:  # how the holder of the key and an id finds it in the report
+        return hmac.new(REPORT_KEY.encode(), member.encode(), hashlib.sha256).hexdigest()
 
     answers = {  # deletes are in flight side by side: MoEngage's answers by member
         json.loads(r.body)["identity_value"]: r.response
@@ -121,8 +138,8 @@ def test_erase_deletes_each_member_and_reports_without_ids(tmp_path, moengage):
         if r.path == "/v1/customer/delete"
     }
     assert [(line["member"], line["outcome"], line["moengage_request_id"]) for line in lines] == [
-        (named("M-100001"), "erased", answers["M-100001"]["request_id"]),
-        (named("M-100002"), "erased", answers["M-100002"]["request_id"]),
+        (named("M-100001"), "delete_accepted", answers["M-100001"]["request_id"]),
+        (named("M-100002"), "delete_accepted", answers["M-100002"]["request_id"]),
         (named("M-404404"), "not_found", answers["M-404404"]["error"]["request_id"]),
     ]
     assert all(line["time"].endswith("Z") for line in lines)
@@ -141,14 +158,14 @@ def test_on_a_terminal_erase_asks_first(tmp_path, moengage):
     assert err == (
         f"about to erase 2 member(s) from MoEngage workspace {APP_ID} (data center 01): "
         "M-****01, <email>\n"
-        "MoEngage deletes them for good after 24 hours. Type 'yes' to go on:\n"
+        "MoEngage deletes their profiles after 24 hours. Type 'yes' to go on:\n"
         "not confirmed; nothing was erased\n"
     )
     assert moengage.requests == []
 
     code, out, _ = erase(str(ids), stdin=Terminal("yes\n"))
 
-    assert (code, json.loads(out)["erased"]) == (0, 2)
+    assert (code, json.loads(out)["done"]) == (0, 2)
     assert deletes_sent(moengage) == Counter({"M-100001": 1, "member@example.com": 1})
 
 
@@ -216,7 +233,7 @@ def test_refused_credentials_stop_with_exit_3_and_the_rerun_resumes(
     moengage.reset()
     code, out, _ = erase(str(ids), "--yes")
 
-    assert (code, json.loads(out)["erased"]) == (0, 20)
+    assert (code, json.loads(out)["done"]) == (0, 20)
     assert deletes_sent(moengage) == Counter(f"M-{100000 + i}" for i in range(20))
 
 
@@ -232,12 +249,13 @@ def test_a_list_erased_to_its_end_is_run_again_only_with_restart(tmp_path, moeng
     assert "was already erased to its end" in err
     assert "Use --restart to erase it again" in err
 
+    moengage.elapse(24 * 3600)  # past Delete User's buffer: the profile is gone
     code, out, _ = erase(str(ids), "--yes", "--restart")
 
-    assert (code, json.loads(out)["not_found"]) == (0, 1)  # gone already: still erased
+    assert (code, json.loads(out)["not_found"]) == (0, 1)  # gone already: done
     _, lines = report_lines(tmp_path / "erase.txt.erasure.jsonl")
-    assert [line["outcome"] for line in lines] == ["erased", "not_found"]  # evidence kept
-    assert len({line["member"] for line in lines}) == 1  # the same salt names it alike
+    assert [line["outcome"] for line in lines] == ["delete_accepted", "not_found"]
+    assert len({line["member"] for line in lines}) == 1  # the same key names it alike
 
 
 def test_a_delete_moengage_refuses_is_reported_and_exits_1(tmp_path, moengage):
@@ -256,7 +274,7 @@ def test_a_delete_moengage_refuses_is_reported_and_exits_1(tmp_path, moengage):
 
     code, out, _ = erase(str(ids), "--yes")
 
-    assert (code, json.loads(out)["refused"], json.loads(out)["erased"]) == (1, 1, 1)
+    assert (code, json.loads(out)["refused"], json.loads(out)["done"]) == (1, 1, 1)
     _, lines = report_lines(tmp_path / "erase.txt.erasure.jsonl")
     refused = [line for line in lines if line["outcome"] == "refused"]
     assert refused[0]["moengage_request_id"] == "AbCdEfGh"
@@ -295,7 +313,7 @@ def test_a_stop_lets_the_deletes_in_flight_finish_and_the_resume_sends_none_twic
 
     code, out, _ = erase(str(ids), "--yes")
 
-    assert (code, json.loads(out)["resumed_at"], json.loads(out)["erased"]) == (0, 32, 40)
+    assert (code, json.loads(out)["resumed_at"], json.loads(out)["done"]) == (0, 32, 40)
     assert deletes_sent(moengage) == Counter(members)  # each member exactly once
     assert len(report_lines(report)[1]) == 40
 
@@ -313,16 +331,16 @@ async def test_moengage_staying_unavailable_stops_the_run_and_the_resume_finishe
         return None
 
     class OutageFromTheSecondBatch(erasure.Eraser):
-        async def _settle(self, batch, report):
+        async def _settle(self, indices, ids, report):
             if self.next_id == erasure.BATCH_IDS:  # 4 deletes left, 2 attempts each
                 moengage.inject(status=503, times=8, path_prefix="/v1/customer/delete")
-            return await super()._settle(batch, report)
+            return await super()._settle(indices, ids, report)
 
     async def run(kind: type[erasure.Eraser] = erasure.Eraser) -> erasure.Eraser:
         async with new_client() as client:
             policy = RetryPolicy(attempts=2, budget=5)
             sender = MoEngageSender(runtime.target, client, policy, sleep=no_wait)
-            report = erasure.ErasureReport(options.report, APP_ID, "01")
+            report = erasure.ErasureReport(options.report, APP_ID, "01", REPORT_KEY.encode())
             eraser = kind(sender, report, options)
             await eraser.run(members)
             return eraser
@@ -335,6 +353,6 @@ async def test_moengage_staying_unavailable_stops_the_run_and_the_resume_finishe
 
     eraser = await run()
 
-    assert (eraser.summary.resumed_at, eraser.summary.erased) == (erasure.BATCH_IDS, 20)
+    assert (eraser.summary.resumed_at, eraser.summary.done) == (erasure.BATCH_IDS, 20)
     assert deletes_sent(moengage) == Counter(members)  # each member acted on exactly once
     assert len(report_lines(options.report)[1]) == len(members)

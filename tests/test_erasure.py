@@ -18,6 +18,7 @@ from bridge.webhook import WebhookRequest, describe_plan, map_request
 from delivery import MoEngageSender, RateLimitGate, RetryPolicy, plan_requests
 from mapping import RuleError, compile_rules
 from mapping.converters import ConversionContext
+from moengage_emulator.server import DELETE_BUFFER
 from tests.conftest import APP_ID, call_webhook, fixture_body, http_request
 
 pytestmark = pytest.mark.usefixtures("settings_env")
@@ -191,8 +192,11 @@ async def test_a_delete_webhook_erases_the_member_s_profile(moengage):
     assert answer["moengage_request_ids"] == [moengage.requests[-1].response["request_id"]]
     assert moengage.requests[-1].path == "/v1/customer/delete"
     assert moengage.requests[-1].query == f"app_id={APP_ID}"
-    assert "M-1" not in moengage.profiles
     assert moengage.deletions == [("customer_id", "M-1")]
+    assert "M-1" in moengage.profiles  # MoEngage keeps the user for its 24-hour buffer
+    assert set(moengage.deleting) == {"M-1"}
+    moengage.elapse(DELETE_BUFFER)
+    assert "M-1" not in moengage.profiles
 
 
 async def test_a_member_moengage_does_not_have_counts_as_erased(moengage):
@@ -214,6 +218,7 @@ async def test_an_update_before_the_delete_never_recreates_the_profile(moengage)
         f"/v1/customer/{APP_ID}",
         "/v1/customer/delete",
     ]
+    moengage.elapse(DELETE_BUFFER)
     assert "M-1" not in moengage.profiles
 
 
@@ -228,14 +233,25 @@ async def test_a_delete_is_not_sent_while_the_update_before_it_awaits_a_retry(mo
     assert "M-1" in moengage.profiles  # Kognitiv's retry sends the update, then the delete
 
 
-async def test_an_update_after_the_delete_is_a_new_profile_with_only_what_came_after(moengage):
+async def test_an_update_in_the_buffer_applies_to_the_user_being_deleted_and_goes_with_it(
+    moengage,
+):
     await send("member_enrolled", enrolled("M-1", "Ana"))
 
     status, _ = await send("member_recreated", {"memberId": "M-1", "memberFirstName": "Bo"})
 
     assert status == 200
-    assert moengage.profiles["M-1"] == {"first_name": "Bo"}
     assert moengage.deletions == [("customer_id", "M-1")]
+    # "You can update users in the buffer period": the same profile, not a new one
+    assert moengage.profiles["M-1"]["first_name"] == "Bo"
+    assert moengage.profiles["M-1"]["city"] == enrolled("M-1")["memberAddressCity"]
+    moengage.elapse(DELETE_BUFFER)
+    assert "M-1" not in moengage.profiles
+
+    status, _ = await send("member_updated", {"memberId": "M-1", "memberFirstName": "Cy"})
+
+    assert status == 200  # after the buffer: a new profile, with only what came after
+    assert moengage.profiles["M-1"] == {"first_name": "Cy"}
 
 
 async def test_delete_user_s_own_error_shape_is_retried_like_any_5xx(moengage):
@@ -247,7 +263,7 @@ async def test_delete_user_s_own_error_shape_is_retried_like_any_5xx(moengage):
 
     assert status == 200
     assert [r.status for r in moengage.requests[1:]] == [500, 200]
-    assert "M-1" not in moengage.profiles
+    assert set(moengage.deleting) == {"M-1"}
 
 
 async def test_delete_user_s_title_names_a_refusal(moengage):
@@ -334,9 +350,12 @@ async def test_in_a_batch_nothing_overtakes_a_delete_either_way(
     outcomes = await run_until_drained(processor, gateway, clock, batch)
 
     assert [o.outcome for o in outcomes] == [Outcome.DELIVERED] * 4
-    assert moengage.profiles == {"M-1": {"first_name": "Bo"}, "M-2": {"first_name": "Cy"}}
     paths = [r.path for r in moengage.requests[1:]]
     assert paths.index("/v1/customer/delete") == 1  # after "before", ahead of "after"
+    assert moengage.profiles["M-1"]["city"] == "Rome"  # in the buffer: the same user
+    assert moengage.profiles["M-1"]["first_name"] == "Bo"
+    moengage.elapse(DELETE_BUFFER)
+    assert moengage.profiles == {"M-2": {"first_name": "Cy"}}
 
 
 @pytest.mark.usefixtures("one_message_per_wave")
@@ -358,11 +377,12 @@ async def test_a_delete_waits_for_the_retry_of_an_update_sent_before_it(
     later = await run_until_drained(processor, gateway, clock, [])
 
     assert [o.outcome for o in later] == [Outcome.DELIVERED] * 2
-    assert "M-1" not in moengage.profiles
     assert moengage.deletions == [("customer_id", "M-1")]
+    moengage.elapse(DELETE_BUFFER)
+    assert "M-1" not in moengage.profiles
 
 
-async def test_merges_of_one_batch_go_fifty_pairs_a_call_after_the_updates(
+async def test_merges_of_one_batch_go_twenty_five_pairs_a_call_after_the_updates(
     processor, gateway, moengage, clock
 ):
     updates = [
@@ -379,5 +399,40 @@ async def test_merges_of_one_batch_go_fifty_pairs_a_call_after_the_updates(
 
     assert {o.outcome for o in outcomes} == {Outcome.DELIVERED}
     calls = [json.loads(r.body) for r in moengage.requests if r.path == "/v1/customer/merge"]
-    assert [len(call["merge_data"]) for call in calls] == [50, 10]
+    assert sorted(len(call["merge_data"]) for call in calls) == [10, 25, 25]
     assert moengage.profiles == {f"NEW-{i}": {"city": f"OLD{i}"} for i in range(60)}
+
+
+async def test_a_delete_refused_for_its_member_is_dead_lettered_and_holds_nothing_else(
+    processor, gateway, moengage, clock
+):
+    await send("member_enrolled", enrolled("M-1"))
+    refusal = {"status": "fail", "error": {"message": "User is locked", "request_id": "LkdUsrAb"}}
+    moengage.inject(status=400, body=refusal, path_prefix="/v1/customer/delete")
+    batch = [
+        queued("member_deleted", {"memberId": "M-1"}, "delete"),
+        queued("member_updated", {"memberId": "M-2", "memberFirstName": "Cy"}, "other"),
+        queued("member_deleted", {"memberId": "M-1"}, "again"),
+    ]
+
+    outcomes = await run_until_drained(processor, gateway, clock, batch)
+
+    by_id = {o.message_id: o.outcome for o in outcomes}
+    assert by_id == {
+        "delete": Outcome.DEAD_LETTERED,  # that member's problem, never an account-level hold
+        "other": Outcome.DELIVERED,
+        "again": Outcome.DELIVERED,
+    }
+    assert moengage.profiles["M-2"] == {"first_name": "Cy"}
+    assert moengage.deletions == [("customer_id", "M-1")]
+
+
+async def test_a_webhook_delete_refused_for_its_member_is_a_502_not_a_configuration_hold(moengage):
+    refusal = {"status": "fail", "error": {"message": "User is locked", "request_id": "LkdUsrAb"}}
+    moengage.inject(status=400, body=refusal, path_prefix="/v1/customer/delete")
+
+    status, answer = await send("member_deleted", {"memberId": "M-1"})
+
+    assert (status, answer["error"]["code"]) == (502, "moengage_rejected")
+    assert "refused the request as malformed: HTTP 400" in answer["error"]["message"]
+    assert "MoEngage request id LkdUsrAb" in answer["error"]["message"]

@@ -47,7 +47,8 @@ def test_health_reports_mode_dc_and_rules_without_secrets(settings_env):
     assert body["moengage_host"] == "https://api-02.moengage.com"
     assert body["kognitiv_auth"] == "bearer"
     assert body["mapping_rules"] == [
-        "member_enrolled", "member_updated", "rewards_issued", "rewards_redeemed"
+        "member_consent_changed", "member_enrolled", "member_updated", "rewards_issued",
+        "rewards_redeemed",
     ]  # fmt: skip
     assert body["version"]
     text = json.dumps(body)

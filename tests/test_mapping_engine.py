@@ -61,6 +61,7 @@ def error_code(m: Mapper, body: dict, event: str | None = None) -> str:
 
 def test_default_rules_compile(mapper: Mapper) -> None:
     assert mapper.event_names == [
+        "member_consent_changed",
         "member_enrolled",
         "member_updated",
         "rewards_issued",

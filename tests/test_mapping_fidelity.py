@@ -64,17 +64,65 @@ def passthrough(body: dict, context: ConversionContext = UTC_CTX):
 # --- 1. email consent reaches MoEngage's own unsubscribe flag --------------------------------
 
 
+@pytest.mark.parametrize("event", ["member_enrolled", "member_updated", "member_consent_changed"])
+@pytest.mark.parametrize("allowed", ["False", "no", "0"])
+def test_contact_not_allowed_unsubscribes_on_every_member_event(event: str, allowed: str) -> None:
+    attributes, warnings = member(event, memberEmailContactAllowed=allowed)
+    assert attributes["moe_unsubscribe"] is True
+    assert attributes["email_contact_allowed"] is False
+    assert warnings == []
+
+
 @pytest.mark.parametrize("event", ["member_enrolled", "member_updated"])
-@pytest.mark.parametrize(
-    ("allowed", "unsubscribed"), [("True", False), ("False", True), ("no", True), ("1", False)]
-)
-def test_email_contact_allowed_sets_moe_unsubscribe_negated(
-    event: str, allowed: str, unsubscribed: bool
+@pytest.mark.parametrize("allowed", ["True", "yes", "1"])
+def test_contact_allowed_never_re_subscribes_outside_a_consent_change(
+    event: str, allowed: str
 ) -> None:
     attributes, warnings = member(event, memberEmailContactAllowed=allowed)
-    assert attributes["moe_unsubscribe"] is unsubscribed
-    assert attributes["email_contact_allowed"] is (not unsubscribed)
+    assert "moe_unsubscribe" not in attributes  # an unsubscribe made in MoEngage stands
+    assert attributes["email_contact_allowed"] is True  # the Kognitiv fact, for segments
     assert warnings == []
+
+
+@pytest.mark.parametrize(("allowed", "unsubscribed"), [("True", False), ("False", True)])
+def test_a_consent_change_sets_moe_unsubscribe_either_way(allowed: str, unsubscribed: bool) -> None:
+    attributes, warnings = member("member_consent_changed", memberEmailContactAllowed=allowed)
+    assert attributes == {
+        "email_contact_allowed": not unsubscribed,
+        "moe_unsubscribe": unsubscribed,
+        "sms_contact_allowed": False,
+    }
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "sent"),
+    [
+        ("{{ok | boolean | not | only: true}}", "False", True),
+        ("{{ok | boolean | not | only: true}}", "True", None),
+        ("{{ok | boolean | only: false}}", "False", False),
+        ("{{ok | number | only: 1}}", "1.0", None),  # 1.0 is not the integer 1
+        ('{{ok | string | only: "gold"}}', "gold", "gold"),
+        ("{{ok | boolean | not | only: true | default: true}}", "True", None),
+    ],
+)
+def test_only_sends_one_value_and_leaves_every_other_out(
+    template: str, value: str, sent: object
+) -> None:
+    rules = {"r": {"elements": [{"type": "customer", "customer_id": "{{id}}",
+                                 "attributes": {"a": template}}]}}  # fmt: skip
+    mapper = Mapper(compile_rules(rules, UTC_CTX), UTC_CTX)
+    attributes = mapper.map({"id": "M-1", "ok": value}, "r").elements[0].get("attributes", {})
+    assert attributes.get("a") == sent
+    assert ("a" in attributes) is (sent is not None)
+
+
+def test_only_cannot_be_required() -> None:
+    template = "{{ok | boolean | only: true | required}}"
+    rules = {"r": {"elements": [{"type": "customer", "customer_id": "{{id}}",
+                                 "attributes": {"a": template}}]}}  # fmt: skip
+    with pytest.raises(RuleError, match="'only' leaves other values out, so it cannot be"):
+        compile_rules(rules, UTC_CTX)
 
 
 def test_missing_email_consent_leaves_moe_unsubscribe_unset() -> None:

@@ -378,7 +378,13 @@ def test_unrendered_customer_ids(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("M-1001", "M-1001"), (" 100245 ", "100245"), (100245, "100245"), (3, "3"), ("x{{y", "x{{y")],
+    [
+        ("M-1001", "M-1001"),
+        (" 100245 ", "100245"),
+        (100245, "100245"),
+        (31, "31"),
+        ("x{{y", "x{{y"),
+    ],
 )
 def test_valid_customer_ids(value: object, expected: str) -> None:
     assert customer_id({"customer_id": value}, 0) == expected
@@ -432,3 +438,15 @@ def test_check_element_returns_a_copy() -> None:
         "customer_id": "M-1",
         "actions": [{"action": "custom", "attributes": {"long": "x" * 512}, "platform": "web"}],
     }
+
+
+@pytest.mark.parametrize("value", ["A", 7, " x "])
+def test_single_character_customer_ids_are_refused(value: object) -> None:
+    """MoEngage's data overview: a customer_id is "any string of more than one characters"."""
+    with pytest.raises(MappingError) as caught:
+        customer_id({"customer_id": value}, 0)
+    assert caught.value.code == "invalid_customer_id"
+    assert caught.value.message == (
+        f"element 0: customer_id {str(value).strip()!r} is a single character (MoEngage needs "
+        "more than one)"
+    )

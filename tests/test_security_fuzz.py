@@ -476,7 +476,8 @@ HOSTILE_EXAMPLES: list[tuple[bytes, str | None, int]] = [
     (b'{"type": "customer", "customer_id": "M1", "attributes": {"a": 1e400}}', None, 400),
     (b'{"type": "event", "customer_id": "M1", "actions": [{"action": "a", "attributes": '
      b'{"a": [-1E999]}}]}', None, 400),
-    (b'{"memberId": "\\ud800"}', "rewards_issued", 200),
+    (b'{"memberId": "\\ud800A"}', "rewards_issued", 200),
+    (b'{"memberId": "\\ud800"}', "rewards_issued", 422),  # one character: MoEngage refuses it
     (b'{"memberId": "M\\udfff1", "rewardName": "\\ud83d"}', "rewards_issued", 200),
     (b'{"memberId": "\xed\xa0\x80"}', "rewards_issued", 400),
     (b'{"memberId": "100245", "memberId": "0"}', "rewards_issued", 422),

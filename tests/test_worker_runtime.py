@@ -356,6 +356,7 @@ def test_a_workspace_webhook_delivers_through_the_worker(worker, package, moenga
                 "data_center": "02",
                 "api_key_setting": "EU_MOENGAGE_KEY",
                 "api_base_url": eu.base_url,
+                "inherit": True,
             }
         }
         values = settings(

@@ -13,6 +13,7 @@ import pytest
 from bridge.observations import HEALTH
 from bridge.runtime import current_deployment, current_runtime, current_workspace
 from bridge.settings import ConfigurationError, settings_fingerprint
+from bridge.workspaces import INHERIT_WARNING
 from tests.conftest import API_KEY, APP_ID, call_webhook, fixture_body, http_request
 from tests.expected import REWARD_ELEMENT
 from tests.workspaces import (
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("workspaces_env")
 KNOWN = (
     "app_id, data_center, api_key_setting, api_base_url, mappings_file, timezone, date_order, "
     "number_format, auth_username_setting, auth_password_setting, "
-    "auth_password_previous_setting, auth_token_setting, auth_token_previous_setting"
+    "auth_password_previous_setting, auth_token_setting, auth_token_previous_setting, inherit"
 )
 
 
@@ -442,6 +443,69 @@ async def test_a_workspace_accepts_only_its_own_credentials(workspaces_env, moen
     assert current_workspace("us").auth.tokens == (b"global-token",)
 
 
+async def test_a_workspace_that_names_no_credentials_and_does_not_inherit_opens_to_nobody(
+    workspaces_env, moengage, eu, us
+):
+    workspaces_env.setenv("KOGNITIV_AUTH_TOKEN", "global-token")
+    workspaces_env.setenv("US_TOKEN", "us-token")
+    entries = table(eu, us, us={"auth_token_setting": "US_TOKEN"})
+    del entries["eu"]["inherit"]  # the table of an earlier release: silently inherited
+    workspaces_env.setenv("MOENGAGE_WORKSPACES", json.dumps(entries))
+    headers = {"Authorization": "Bearer global-token"}
+
+    status, answer = await call_workspace_webhook(
+        workspace_request("eu", "rewards_issued", reward("M-1"), headers=headers)
+    )
+
+    assert status == 503
+    assert answer["error"] == {
+        "code": "configuration_error",
+        "message": "the function app is misconfigured: MOENGAGE_WORKSPACES.eu names no Kognitiv "
+        "credentials of its own: add auth_token_setting (or auth_username_setting and "
+        'auth_password_setting), or "inherit": true to accept the default program\'s '
+        "KOGNITIV_AUTH_* credentials",
+    }
+    assert eu.requests == []
+    assert moengage.requests == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"inherit": False}, "MOENGAGE_WORKSPACES.eu names no Kognitiv credentials of its own"),
+        ({"inherit": "yes"}, "MOENGAGE_WORKSPACES.eu.inherit must be a valid boolean"),
+        (
+            {"inherit": True, "auth_token_setting": "US_MOENGAGE_KEY"},
+            "MOENGAGE_WORKSPACES.eu.inherit is true but the entry names its own Kognitiv "
+            "credentials: keep one",
+        ),
+    ],
+)
+def test_inheriting_is_said_explicitly_and_only_alone(workspaces_env, eu, us, change, problem):
+    [found] = problems_of(workspaces_env, table(eu, us, eu=change))
+    assert found.startswith(problem)
+
+
+async def test_an_inheriting_workspace_accepts_the_default_credentials_and_says_so(
+    workspaces_env, eu, us
+):
+    workspaces_env.setenv("KOGNITIV_AUTH_TOKEN", "global-token")
+    workspaces_env.setenv("EU_TOKEN", "eu-token")
+    entries = table(eu, us, eu={"auth_token_setting": "EU_TOKEN"})  # us: "inherit": true
+    workspaces_env.setenv("MOENGAGE_WORKSPACES", json.dumps(entries))
+    headers = {"Authorization": "Bearer global-token"}
+
+    status, _ = await call_workspace_webhook(
+        workspace_request("us", "rewards_issued", reward("M-1"), headers=headers)
+    )
+    _, health = get_health()
+
+    assert status == 200
+    assert health["workspaces"]["us"]["warnings"][-1] == INHERIT_WARNING
+    assert INHERIT_WARNING not in health["workspaces"]["eu"]["warnings"]
+    assert f"workspace us: {INHERIT_WARNING}" in health["warnings"]
+
+
 async def test_a_workspace_token_can_be_rotated(workspaces_env, eu, us):
     workspaces_env.setenv("EU_TOKEN", "new-token")
     workspaces_env.setenv("EU_TOKEN_OLD", "old-token")
@@ -522,9 +586,11 @@ def test_health_without_a_default_workspace_lists_the_others(workspaces_env):
         "workspace eu: no Kognitiv credential configured (KOGNITIV_AUTH_*): only the function "
         "key protects the webhook",
         "workspace eu: MOENGAGE_API_BASE_URL overrides the data-center host (emulator/test use)",
+        f"workspace eu: {INHERIT_WARNING}",
         "workspace us: no Kognitiv credential configured (KOGNITIV_AUTH_*): only the function "
         "key protects the webhook",
         "workspace us: MOENGAGE_API_BASE_URL overrides the data-center host (emulator/test use)",
+        f"workspace us: {INHERIT_WARNING}",
     ]
 
 

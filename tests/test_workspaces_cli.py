@@ -14,6 +14,7 @@ import pytest
 
 from bridge import cli
 from bridge.queue_messages import WORKSPACE, IncomingMessage, dead_letter_copy
+from bridge.workspaces import INHERIT_WARNING
 from tests.conftest import API_KEY, APP_ID, FIXTURES, fixture_body
 from tests.fakes import VirtualClock
 from tests.servicebus_model import ServiceBusModel
@@ -45,6 +46,19 @@ def test_validate_checks_every_workspace(eu, us):
         "mapping rules (us)",
     ]
     assert lines[-1] == "OK"
+
+
+def test_validate_warns_about_a_workspace_that_inherits_credentials(workspaces_env, eu, us):
+    workspaces_env.setenv("EU_TOKEN", "eu-token")
+    entries = table(eu, us, eu={"auth_token_setting": "EU_TOKEN"})  # us: "inherit": true
+    workspaces_env.setenv("MOENGAGE_WORKSPACES", json.dumps(entries))
+
+    code, out, err = run("validate", "--json")
+
+    assert code == 0
+    inheriting = [w for w in json.loads(out)["warnings"] if "inherit" in w]
+    assert inheriting == [f"workspace us: {INHERIT_WARNING}"]
+    assert f"WARNING: workspace us: {INHERIT_WARNING}" in err
 
 
 def test_validate_names_the_workspace_of_a_problem(workspaces_env, eu, us, tmp_path):
@@ -146,7 +160,10 @@ def test_one_file_replayed_to_two_workspaces_is_two_runs(tmp_path: Path, moengag
     )
 
 
-def test_one_file_erased_in_two_workspaces_is_two_runs(tmp_path: Path, moengage, eu, us):
+def test_one_file_erased_in_two_workspaces_is_two_runs(
+    tmp_path: Path, moengage, eu, us, workspaces_env
+):
+    workspaces_env.setenv("KOGNITIV_ERASURE_REPORT_KEY", "0123456789abcdef" * 4)
     for emulator, app, key in ((moengage, APP_ID, API_KEY), (eu, EU_APP, EU_KEY)):
         profile = {"type": "customer", "customer_id": "M-1", "attributes": {"first_name": "Ana"}}
         seeded = httpx.post(
@@ -162,8 +179,8 @@ def test_one_file_erased_in_two_workspaces_is_two_runs(tmp_path: Path, moengage,
     second, _, _ = run("erase", "--yes", "--workspace", "eu", str(path))
 
     assert (first, second) == (0, 0)
-    assert "M-1" not in moengage.profiles
-    assert "M-1" not in eu.profiles
+    assert moengage.deletions == eu.deletions == [("customer_id", "M-1")]
+    assert us.deletions == []
     assert (tmp_path / "erase.txt.erasure.jsonl").exists()
     header = json.loads((tmp_path / "erase.txt.eu.erasure.jsonl").read_text().splitlines()[0])
     assert header["workspace"] == EU_APP

@@ -376,6 +376,7 @@ async def test_a_message_for_an_unknown_workspace_is_held_until_it_exists(
         "data_center": "05",
         "api_key_setting": "MOENGAGE_API_KEY",
         "api_base_url": moengage.base_url,
+        "inherit": True,
     }
     workspaces_env.setenv("MOENGAGE_WORKSPACES", json.dumps(entries))
     waits.install()

@@ -16,23 +16,30 @@ US_APP, US_KEY = "us-app", "us-key-9a8b7c6d5e"
 
 
 def table(eu: Emulator, us: Emulator, /, **extra: dict) -> dict[str, dict]:
-    """The workspace table: EU on data center 02, US on 01, each key in its own setting."""
+    """The workspace table: EU on data center 02, US on 01, each key in its own setting; each
+    accepts the default program's Kognitiv credentials ("inherit": true) unless `extra` gives
+    it its own."""
     workspaces = {
         "eu": {
             "app_id": EU_APP,
             "data_center": "02",
             "api_key_setting": "EU_MOENGAGE_KEY",
             "api_base_url": eu.base_url,
+            "inherit": True,
         },
         "us": {
             "app_id": US_APP,
             "data_center": "01",
             "api_key_setting": "US_MOENGAGE_KEY",
             "api_base_url": us.base_url,
+            "inherit": True,
         },
     }
     for name, changes in extra.items():
-        workspaces[name] = {**workspaces.get(name, {}), **changes}
+        entry = {**workspaces.get(name, {}), **changes}
+        if "inherit" not in changes and any(key.startswith("auth_") for key in entry):
+            entry.pop("inherit", None)
+        workspaces[name] = entry
     return workspaces
 
 
