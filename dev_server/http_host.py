@@ -173,7 +173,8 @@ def handler_for(host: DevHost) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
             elapsed = (time.perf_counter() - started) * 1000
-            self.log_message('"%s %s" %d (%.0f ms)', self.command, self.path, status, elapsed)
+            path = urlsplit(self.path).path  # never the query: it may hold a function key
+            self.log_message('"%s %s" %d (%.0f ms)', self.command, path, status, elapsed)
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass  # _serve logs once, with the time taken
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop(server))
     print(banner(host, args.port, args.missing), flush=True)
-    for route in host.routes:
+    for route in sorted(host.routes, key=lambda route: route.template):
         methods = ",".join(route.methods) or "ANY"
         print(f"  {route.function}: [{methods}] http://localhost:{args.port}/{route.template}")
     sys.stdout.flush()
