@@ -1,56 +1,127 @@
-"""`./scripts/run-local` checks for Azure Functions Core Tools 4 before installing anything and
-says what works without it. Run from a copy of the script, with a PATH of known tools."""
+"""`./scripts/run-local` runs the app on a fresh machine: it finds or installs Core Tools 4 into
+the project (never globally), and where Core Tools cannot be had it serves the HTTP functions
+through the real Python worker (`python -m dev_server`).
+
+The decisions are pinned with the script copied into a project whose PATH holds only real
+core utilities and recording stand-ins for python, npm, func and Azurite. The whole path is
+pinned end to end: a clean clone, no `func` on PATH, the README's command, a webhook POST, and
+the MoEngage emulator receiving the event."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from dev_server import worker_env
+from tests.conftest import fixture_body
+from tests.expected import REWARD_ELEMENT
+
 ROOT = Path(__file__).resolve().parent.parent
-GUIDANCE = """\
-Install Core Tools 4, then run ./scripts/run-local again:
-  npm install -g azure-functions-core-tools@4
-  (or Microsoft's packages: https://learn.microsoft.com/azure/azure-functions/functions-run-local)
-Without it, the MoEngage emulator and the command line work (mapping and delivery as the app does):
-  python3.11 -m venv .venv && .venv/bin/pip install -e '.[cli]'
-  .venv/bin/python -m moengage_emulator &
-  .venv/bin/kognitiv-bridge preview rewards_issued tests/fixtures/kognitiv/rewards_issued.json \
---settings local.settings.example.json
-  .venv/bin/kognitiv-bridge replay BODIES.jsonl --settings local.settings.example.json
-"""
+TOOLS = ("bash", "dirname", "cat", "cp", "cut", "grep", "mkdir", "sha256sum", "sleep", "tail")
+TOOLS += ("timeout",)
+NPM_CDN_FAILURE = """\
+npm error code 1
+npm error path /p/.tools/node_modules/azure-functions-core-tools
+npm error command failed
+npm error command sh -c node lib/install.js
+npm error attempting to GET "https://cdn.functions.azure.com/public/4.0.296705/Azure.Functions.Cli.linux-x64.4.13.2.zip"
+npm error Error: getaddrinfo ENOTFOUND cdn.functions.azure.com
+npm error A complete log of this run can be found in: /root/.npm/_logs/debug-0.log"""
+CDN_REASON = (
+    "npm install --prefix .tools azure-functions-core-tools@4 failed: "
+    "Error: getaddrinfo ENOTFOUND cdn.functions.azure.com"
+)
+PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[cli]"]
+NPM_CORE_TOOLS = ["install", "--prefix", ".tools", "--no-audit", "--no-fund"]
+NPM_CORE_TOOLS += ["azure-functions-core-tools@4"]
 
 
-def fake_tool(directory: Path, name: str, script: str) -> None:
-    tool = directory / name
-    tool.write_text("#!/bin/sh\n" + script + "\n")
-    tool.chmod(0o755)
+# --- the decisions, with recording stand-ins --------------------------------------------------
+
+
+def write_tool(path: Path, script: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+
+
+def recording(name: str, log: Path, then: str = "exit 0") -> str:
+    """A stand-in that appends one line per call: its name, its arguments (one per `|`), and
+    the settings the app would see. A host (`start`, `dev_server`) returns only once the
+    emulator's call is recorded: the script stops the emulator when its host ends."""
+    return (
+        f'{{ printf "%s" "{name}"; for a in "$@"; do printf "|%s" "$a"; done; '
+        f'printf " base_url=%s venv=%s\\n" "${{MOENGAGE_API_BASE_URL:-}}" "${{VIRTUAL_ENV:-}}"; '
+        f"}} >> {log}\n"
+        'case "$*" in start*|*dev_server*) n=0; '
+        f"while ! grep -q moengage_emulator {log} && [ $n -lt 100 ]; "
+        "do sleep 0.1; n=$((n+1)); done;; "
+        f"esac\n{then}"
+    )
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the script in a project directory, and a bin/ with only what it may use: any
-    call of python (which would install) leaves a mark."""
+    """The script in a project with the files it reads, and a bin/ with only what it may use.
+    `python3.11 -m venv .venv` makes a .venv whose python records every call."""
     project = tmp_path / "project"
     (project / "scripts").mkdir(parents=True)
     shutil.copy2(ROOT / "scripts" / "run-local", project / "scripts" / "run-local")
-    shutil.copy2(ROOT / "local.settings.example.json", project)
+    for name in ("local.settings.example.json", "requirements.txt", "requirements-cli.txt"):
+        shutil.copy2(ROOT / name, project)
+    shutil.copy2(ROOT / "pyproject.toml", project)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("bash", "dirname", "cat"):
+    for tool in TOOLS:
         (bin_dir / tool).symlink_to(shutil.which(tool))
-    for python in ("python3.11", "python3", "python"):
-        fake_tool(bin_dir, python, f': > "{tmp_path}/python-was-run"; exit 1')
+    log = tmp_path / "calls.log"
+    venv_python = tmp_path / "venv-python"
+    write_tool(venv_python, recording("python", log))
+    write_tool(
+        bin_dir / "python3.11",
+        recording(
+            "python3.11",
+            log,
+            'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; '
+            f'cp {venv_python} "$3/bin/python"; '
+            'echo "export VIRTUAL_ENV=$PWD/$3" > "$3/bin/activate"; fi',
+        ),
+    )
     return project
 
 
-def run_local(project: Path) -> subprocess.CompletedProcess:
+def calls(project: Path) -> list[str]:
+    log = project.parent / "calls.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return lines
+
+
+def npm(project: Path, then: str) -> None:
+    write_tool(project.parent / "bin" / "npm", recording("npm", project.parent / "calls.log", then))
+
+
+def func(path: Path, version: str, log: Path, name: str = "func") -> None:
+    answer = f'if [ "$1" = "--version" ]; then echo "{version}"; exit 0; fi\n'
+    write_tool(path, answer + recording(name, log))
+
+
+def run_local(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
     bin_dir = project.parent / "bin"
     return subprocess.run(
         [str(bin_dir / "bash"), str(project / "scripts" / "run-local")],
-        env={"PATH": str(bin_dir), "HOME": str(project.parent)},
+        env={"PATH": str(bin_dir), "HOME": str(project.parent), **env},
         capture_output=True,
         text=True,
         check=False,
@@ -58,37 +129,316 @@ def run_local(project: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_without_core_tools_it_says_how_to_get_them_and_installs_nothing(project):
+def line(name: str, *args: str, base_url: str = "", venv: str = "") -> str:
+    return "|".join([name, *args]) + f" base_url={base_url} venv={venv}"
+
+
+def setup_calls() -> list[str]:
+    return [line("python3.11", "-m", "venv", ".venv"), line("python", *PIP)]
+
+
+def test_without_core_tools_and_its_download_it_serves_through_the_dev_server(project):
+    npm(project, f"cat <<'OUT'\n{NPM_CDN_FAILURE}\nOUT\nexit 1")
+
     done = run_local(project)
+
+    assert done.returncode == 0, done.stderr
+    recorded = calls(project)
+    assert recorded[:3] == [*setup_calls(), line("npm", *NPM_CORE_TOOLS)]
+    assert sorted(recorded[3:]) == [
+        line("python", "-m", "dev_server", "--port", "7071", "--missing", CDN_REASON),
+        line("python", "-m", "moengage_emulator", "--port", "8081"),
+    ]
+    assert done.stderr.splitlines() == [
+        "run-local: creating .venv with python3.11",
+        "run-local: installing the app's requirements into .venv",
+        "run-local: installing Azure Functions Core Tools 4: "
+        "npm install --prefix .tools azure-functions-core-tools@4",
+    ]
+    assert (project / ".tools" / "core-tools-unavailable").read_text() == CDN_REASON + "\n"
+    assert (project / "local.settings.json").read_text() == (
+        project / "local.settings.example.json"
+    ).read_text()
+
+
+def test_the_second_run_installs_nothing_and_a_requirement_change_reinstalls(project):
+    npm(project, f"cat <<'OUT'\n{NPM_CDN_FAILURE}\nOUT\nexit 1")
+    run_local(project)
+    calls(project)
+
+    again = run_local(project)
+
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == ""
+    missing = f"{CDN_REASON} (delete .tools/core-tools-unavailable to try again)"
+    assert sorted(calls(project)) == [
+        line("python", "-m", "dev_server", "--port", "7071", "--missing", missing),
+        line("python", "-m", "moengage_emulator", "--port", "8081"),
+    ]
+
+    with (project / "requirements.txt").open("a") as requirements:
+        requirements.write("orjson>=3\n")
+    assert run_local(project).returncode == 0
+    assert line("python", *PIP) in calls(project)
+
+
+def test_without_npm_it_says_so_and_serves_through_the_dev_server(project):
+    done = run_local(project)
+
+    assert done.returncode == 0, done.stderr
+    reason = "func not found, and npm is not installed to install it"
+    assert line("python", "-m", "dev_server", "--port", "7071", "--missing", reason) in calls(
+        project
+    )
+    assert not (project / ".tools").exists()
+
+
+def test_a_core_tools_download_that_hangs_is_cut_short(project):
+    npm(project, "sleep 30")
+
+    done = run_local(project, RUN_LOCAL_INSTALL_TIMEOUT="1")
+
+    assert done.returncode == 0, done.stderr
+    reason = "npm install --prefix .tools azure-functions-core-tools@4 failed: timed out after 1s"
+    assert line("python", "-m", "dev_server", "--port", "7071", "--missing", reason) in calls(
+        project
+    )
+
+
+def test_ports_come_from_the_environment_and_the_app_is_pointed_at_the_emulator(project):
+    app_port, emulator_port = free_port(), free_port()
+
+    done = run_local(
+        project, RUN_LOCAL_PORT=str(app_port), RUN_LOCAL_EMULATOR_PORT=str(emulator_port)
+    )
+
+    assert done.returncode == 0, done.stderr
+    base_url = f"http://127.0.0.1:{emulator_port}"
+    reason = "func not found, and npm is not installed to install it"
+    assert sorted(calls(project)[2:]) == [
+        line(
+            "python", "-m", "dev_server", "--port", str(app_port), "--missing", reason,
+            base_url=base_url,
+        ),
+        line("python", "-m", "moengage_emulator", "--port", str(emulator_port), base_url=base_url),
+    ]  # fmt: skip
+
+
+def test_a_port_in_use_is_refused_before_anything_is_installed(project):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        done = run_local(project, RUN_LOCAL_PORT=str(port))
 
     assert done.returncode == 1
-    assert done.stdout == ""
     assert done.stderr == (
-        "run-local: Azure Functions Core Tools (func) not found; nothing was installed.\n"
-        + GUIDANCE
+        f"run-local: port {port} is in use (RUN_LOCAL_PORT / RUN_LOCAL_EMULATOR_PORT pick others)\n"
     )
-    assert sorted(p.name for p in project.iterdir()) == ["local.settings.example.json", "scripts"]
-    assert not (project.parent / "python-was-run").exists()
+    assert calls(project) == []
 
 
-def test_core_tools_other_than_version_4_are_refused_before_installing(project):
-    fake_tool(project.parent / "bin", "func", 'echo "3.0.3904"')
+def test_core_tools_4_on_path_runs_func_start_on_the_venv_with_azurite(project):
+    log = project.parent / "calls.log"
+    func(project.parent / "bin" / "func", "4.0.6610", log)
+    npm(project, "exit 1")
+    write_tool(project / ".tools" / "node_modules" / ".bin" / "azurite", recording("azurite", log))
+    storage_taken = listening(10000)
 
     done = run_local(project)
 
-    assert done.returncode == 1
-    assert done.stderr == (
-        "run-local: Azure Functions Core Tools 4 is needed, found '3.0.3904'; "
-        "nothing was installed.\n" + GUIDANCE
+    assert done.returncode == 0, done.stderr
+    recorded = calls(project)
+    assert recorded[:2] == setup_calls()
+    venv = str(project / ".venv")
+    expected = [
+        line("func", "start", "--port", "7071", venv=venv),
+        line("python", "-m", "moengage_emulator", "--port", "8081"),
+    ]
+    if not storage_taken:  # else an Azurite already listens, and is used
+        expected.append(
+            line(
+                "azurite", "--silent", "--location", ".azurite", "--skipApiVersionCheck",
+                "--disableTelemetry",
+            )
+        )  # fmt: skip
+    assert sorted(recorded[2:]) == sorted(expected)
+    assert done.stderr.splitlines()[-1] == (
+        "run-local: host = Azure Functions Core Tools 4.0.6610 (func start) on "
+        "http://localhost:7071; MoEngage emulator on http://127.0.0.1:8081"
     )
-    assert sorted(p.name for p in project.iterdir()) == ["local.settings.example.json", "scripts"]
-    assert not (project.parent / "python-was-run").exists()
 
 
-def test_with_core_tools_4_it_goes_on_to_set_up(project):
-    fake_tool(project.parent / "bin", "func", 'echo "4.0.6610"')
+def test_core_tools_other_than_4_get_version_4_installed_into_the_project(project):
+    log = project.parent / "calls.log"
+    func(project.parent / "bin" / "func", "3.0.3904", log)
+    local_func = project / ".tools" / "node_modules" / ".bin" / "func"
+    installer = project.parent / "install-func"
+    func(installer, "4.0.6610", log, name="func-in-tools")
+    npm(project, f"mkdir -p {local_func.parent} && cp {installer} {local_func}")
+    (project / "local.settings.example.json").write_text(
+        json.dumps({"Values": {"AzureWebJobsStorage": ""}})
+    )
 
     done = run_local(project)
 
-    assert done.returncode == 1  # the fake python fails the set-up: it was reached
-    assert (project.parent / "python-was-run").exists()
+    assert done.returncode == 0, done.stderr
+    recorded = calls(project)
+    assert recorded[2] == line("npm", *NPM_CORE_TOOLS)  # into .tools/, never -g
+    assert sorted(recorded[3:]) == [
+        line("func-in-tools", "start", "--port", "7071", venv=str(project / ".venv")),
+        line("python", "-m", "moengage_emulator", "--port", "8081"),
+    ]  # and no Azurite: these settings use no development storage
+    assert "Core Tools 4.0.6610 (func start)" in done.stderr
+
+
+# --- end to end: a clean clone, the README's command, a webhook, the emulator -----------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def path_without_func() -> str:
+    entries = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(entry for entry in entries if not Path(entry, "func").exists())
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean clone of this checkout: tracked files only, nothing installed."""
+    try:
+        worker_env.worker_python()
+    except worker_env.WorkerUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"the dev server must run in CI: {error}")
+        pytest.skip(f"the dev server needs Python 3.13: {error}")
+    target = tmp_path_factory.mktemp("clone") / "kognitiv-bridge"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
+    return target
+
+
+class RunLocal:
+    """`./scripts/run-local` in its own process group, with its output in files."""
+
+    def __init__(self, clone: Path, app_port: int, emulator_port: int) -> None:
+        self.out = (clone.parent / "run-local.out").open("w+")
+        self.err = (clone.parent / "run-local.err").open("w+")
+        environment = {
+            **os.environ,
+            "PATH": path_without_func(),
+            "RUN_LOCAL_PORT": str(app_port),
+            "RUN_LOCAL_EMULATOR_PORT": str(emulator_port),
+            # The worker's environment is keyed by what it is built from, like pip's cache:
+            # shared with the real-worker tests so each clone does not rebuild it.
+            "KOGNITIV_WORKER_CACHE": str(worker_env.cache_dir()),
+        }
+        for name in ("VIRTUAL_ENV", "MOENGAGE_API_BASE_URL", "PYTHONPATH"):
+            environment.pop(name, None)
+        self.process = subprocess.Popen(
+            ["./scripts/run-local"],
+            cwd=clone,
+            env=environment,
+            stdout=self.out,
+            stderr=self.err,
+            start_new_session=True,
+        )
+
+    def banner(self, timeout: float = 600) -> str:
+        """The host's first line, once it serves (the first run of a machine installs)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.out.seek(0)
+            hosts = [text for text in self.out.read().splitlines() if text.startswith("run-local:")]
+            if hosts:
+                return hosts[0]
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.5)
+        self.err.seek(0)
+        pytest.fail(f"run-local did not start a host:\n{self.err.read()[-4000:]}")
+
+    def stderr(self) -> str:
+        self.err.seek(0)
+        return self.err.read()
+
+    def stop(self) -> int:
+        """SIGTERM to the script alone: it stops what it started."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            self.kill_group()
+
+    def kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.out.close()
+        self.err.close()
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - http://
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def accepted(emulator_port: int) -> list[dict]:
+    url = f"http://127.0.0.1:{emulator_port}/_emulator/accepted"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())["accepted"]
+
+
+def test_a_clean_clone_serves_the_webhook_and_moengage_receives_the_event(clone):
+    app_port, emulator_port = free_port(), free_port()
+    reward = json.dumps(fixture_body("rewards_issued")).encode()
+    first = RunLocal(clone, app_port, emulator_port)
+    try:
+        banner = first.banner()
+
+        assert banner.startswith("run-local: host = Python worker dev server (azure-functions-")
+        assert f"on http://localhost:{app_port} (no Core Tools: npm install --prefix .tools " in (
+            banner
+        )
+        assert banner.endswith(
+            "HTTP triggers only, any function key or none accepted; not run: "
+            "kognitiv_service_bus (serviceBusTrigger: needs Core Tools and a namespace)"
+        )
+        webhook = f"http://localhost:{app_port}/api/kognitiv/rewards_issued"
+        status, body = post(webhook, reward)
+        assert (status, body["status"]) == (200, "delivered")
+        assert accepted(emulator_port) == [REWARD_ELEMENT]
+        status, _ = post(webhook + "?code=any-key-is-accepted-locally", reward)
+        assert status == 200
+        assert accepted(emulator_port) == [REWARD_ELEMENT, REWARD_ELEMENT]
+        status, body = post(f"http://localhost:{app_port}/api/kognitiv", b"not json")
+        assert (status, body["error"]["code"]) == (400, "invalid_json")
+    finally:
+        stopped = first.stop()
+    assert stopped == 143  # SIGTERM: the script stopped its host and emulator
+    assert not listening(app_port)
+    assert not listening(emulator_port)
+    assert not (clone / ".tools" / "node_modules" / ".bin" / "func").exists()
+
+    second = RunLocal(clone, app_port, emulator_port)
+    try:
+        assert "(delete .tools/core-tools-unavailable to try again)" in second.banner()
+        status, body = post(f"http://localhost:{app_port}/api/kognitiv/rewards_issued", reward)
+        assert (status, body["status"]) == (200, "delivered")
+        assert accepted(emulator_port) == [REWARD_ELEMENT]  # a new emulator
+    finally:
+        second.stop()
+    set_up = [text for text in second.stderr().splitlines() if "run-local: " in text]
+    assert set_up == []  # nothing created or installed again
