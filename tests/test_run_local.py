@@ -330,8 +330,9 @@ class RunLocal:
     """`./scripts/run-local` in its own process group, with its output in files."""
 
     def __init__(self, clone: Path, app_port: int, emulator_port: int) -> None:
+        self.err_path = clone.parent / "run-local.err"
         self.out = (clone.parent / "run-local.out").open("w+")
-        self.err = (clone.parent / "run-local.err").open("w+")
+        self.err = self.err_path.open("w+")
         environment = {
             **os.environ,
             "PATH": path_without_func(),
@@ -367,8 +368,7 @@ class RunLocal:
         pytest.fail(f"run-local did not start a host:\n{self.err.read()[-4000:]}")
 
     def stderr(self) -> str:
-        self.err.seek(0)
-        return self.err.read()
+        return self.err_path.read_text()
 
     def stop(self) -> int:
         """SIGTERM to the script alone: it stops what it started."""
@@ -390,6 +390,14 @@ def post(url: str, body: bytes) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - http://
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - http://
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -425,6 +433,12 @@ def test_a_clean_clone_serves_the_webhook_and_moengage_receives_the_event(clone)
         assert accepted(emulator_port) == [REWARD_ELEMENT, REWARD_ELEMENT]
         status, body = post(f"http://localhost:{app_port}/api/kognitiv", b"not json")
         assert (status, body["error"]["code"]) == (400, "invalid_json")
+        status, body = post(f"http://localhost:{app_port}/api/kognitiv/asia/rewards_issued", reward)
+        assert (status, body["error"]["code"]) == (404, "unknown_workspace")
+        assert '"asia"' in body["error"]["message"]  # the route's values reached the function
+        assert get(f"http://localhost:{app_port}/api/live") == (200, {"status": "alive"})
+        status, body = get(f"http://localhost:{app_port}/api/kognitiv/rewards_issued")
+        assert (status, body["error"]["code"]) == (404, "not_found")  # POST and PUT only
     finally:
         stopped = first.stop()
     assert stopped == 143  # SIGTERM: the script stopped its host and emulator
