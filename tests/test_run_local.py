@@ -16,9 +16,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,9 +63,9 @@ def recording(name: str, log: Path, then: str = "exit 0") -> str:
     the settings the app would see. A host (`start`, `dev_server`) returns only once the
     emulator's call is recorded: the script stops the emulator when its host ends."""
     return (
-        f'{{ printf "%s" "{name}"; for a in "$@"; do printf "|%s" "$a"; done; '
-        f'printf " base_url=%s venv=%s\\n" "${{MOENGAGE_API_BASE_URL:-}}" "${{VIRTUAL_ENV:-}}"; '
-        f"}} >> {log}\n"
+        f'entry="{name}"; for a in "$@"; do entry="$entry|$a"; done\n'
+        'printf "%s base_url=%s venv=%s\\n" "$entry" "${MOENGAGE_API_BASE_URL:-}" '
+        f'"${{VIRTUAL_ENV:-}}" >> {log}\n'  # one write: the stand-ins run side by side
         'case "$*" in start*|*dev_server*) n=0; '
         f"while ! grep -q moengage_emulator {log} && [ $n -lt 100 ]; "
         "do sleep 0.1; n=$((n+1)); done;; "
@@ -112,13 +114,45 @@ def npm(project: Path, then: str) -> None:
     write_tool(project.parent / "bin" / "npm", recording("npm", project.parent / "calls.log", then))
 
 
-def func(path: Path, version: str, log: Path, name: str = "func") -> None:
+# `func start --port N` as far as the script can see: it serves on N (until the first
+# connection, the script's own check that it serves).
+SERVES = (
+    f'exec {sys.executable} -c "import socket, sys; s = socket.socket(); '
+    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+    's.bind((\'127.0.0.1\', int(sys.argv[1]))); s.listen(); s.accept()[0].close()" "$3"'
+)
+
+
+def func(path: Path, version: str, log: Path, name: str = "func", then: str = SERVES) -> None:
     answer = f'if [ "$1" = "--version" ]; then echo "{version}"; exit 0; fi\n'
-    write_tool(path, answer + recording(name, log))
+    write_tool(path, answer + recording(name, log, then))
 
 
-def run_local(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Ports:
+    app: int
+    emulator: int
+
+    @property
+    def base_url(self) -> str:
+        """Where the script points the app when the emulator is not on 8081."""
+        return f"http://127.0.0.1:{self.emulator}"
+
+
+@pytest.fixture
+def ports() -> Ports:
+    return Ports(free_port(), free_port())
+
+
+def run_local(project: Path, ports: Ports | None, **env: str) -> subprocess.CompletedProcess[str]:
+    """The script with only bin/ on PATH; on `ports` unless None (its defaults)."""
     bin_dir = project.parent / "bin"
+    if ports is not None:
+        env = {
+            "RUN_LOCAL_PORT": str(ports.app),
+            "RUN_LOCAL_EMULATOR_PORT": str(ports.emulator),
+            **env,
+        }
     return subprocess.run(
         [str(bin_dir / "bash"), str(project / "scripts" / "run-local")],
         env={"PATH": str(bin_dir), "HOME": str(project.parent), **env},
@@ -137,18 +171,33 @@ def setup_calls() -> list[str]:
     return [line("python3.11", "-m", "venv", ".venv"), line("python", *PIP)]
 
 
-def test_without_core_tools_and_its_download_it_serves_through_the_dev_server(project):
+def dev_server(ports: Ports, missing: str, venv: str = "") -> str:
+    return line(
+        "python", "-m", "dev_server", "--port", str(ports.app), "--missing", missing,
+        base_url=ports.base_url, venv=venv,
+    )  # fmt: skip
+
+
+def emulator(ports: Ports) -> str:
+    return line(
+        "python", "-m", "moengage_emulator", "--port", str(ports.emulator), base_url=ports.base_url
+    )
+
+
+def func_start(name: str, ports: Ports, project: Path) -> str:
+    venv = str(project / ".venv")
+    return line(name, "start", "--port", str(ports.app), base_url=ports.base_url, venv=venv)
+
+
+def test_without_core_tools_and_its_download_it_serves_through_the_dev_server(project, ports):
     npm(project, f"cat <<'OUT'\n{NPM_CDN_FAILURE}\nOUT\nexit 1")
 
-    done = run_local(project)
+    done = run_local(project, ports)
 
     assert done.returncode == 0, done.stderr
     recorded = calls(project)
     assert recorded[:3] == [*setup_calls(), line("npm", *NPM_CORE_TOOLS)]
-    assert sorted(recorded[3:]) == [
-        line("python", "-m", "dev_server", "--port", "7071", "--missing", CDN_REASON),
-        line("python", "-m", "moengage_emulator", "--port", "8081"),
-    ]
+    assert sorted(recorded[3:]) == [dev_server(ports, CDN_REASON), emulator(ports)]
     assert done.stderr.splitlines() == [
         "run-local: creating .venv with python3.11",
         "run-local: installing the app's requirements into .venv",
@@ -161,76 +210,67 @@ def test_without_core_tools_and_its_download_it_serves_through_the_dev_server(pr
     ).read_text()
 
 
-def test_the_second_run_installs_nothing_and_a_requirement_change_reinstalls(project):
+def test_the_second_run_installs_nothing_and_a_requirement_change_reinstalls(project, ports):
     npm(project, f"cat <<'OUT'\n{NPM_CDN_FAILURE}\nOUT\nexit 1")
-    run_local(project)
+    run_local(project, ports)
     calls(project)
 
-    again = run_local(project)
+    again = run_local(project, ports)
 
     assert again.returncode == 0, again.stderr
     assert again.stderr == ""
     missing = f"{CDN_REASON} (delete .tools/core-tools-unavailable to try again)"
-    assert sorted(calls(project)) == [
-        line("python", "-m", "dev_server", "--port", "7071", "--missing", missing),
-        line("python", "-m", "moengage_emulator", "--port", "8081"),
-    ]
+    assert sorted(calls(project)) == [dev_server(ports, missing), emulator(ports)]
 
     with (project / "requirements.txt").open("a") as requirements:
         requirements.write("orjson>=3\n")
-    assert run_local(project).returncode == 0
+    assert run_local(project, ports).returncode == 0
     assert line("python", *PIP) in calls(project)
 
 
-def test_without_npm_it_says_so_and_serves_through_the_dev_server(project):
-    done = run_local(project)
+def test_without_npm_it_says_so_and_serves_through_the_dev_server(project, ports):
+    done = run_local(project, ports)
 
     assert done.returncode == 0, done.stderr
     reason = "func not found, and npm is not installed to install it"
-    assert line("python", "-m", "dev_server", "--port", "7071", "--missing", reason) in calls(
-        project
-    )
+    assert dev_server(ports, reason) in calls(project)
     assert not (project / ".tools").exists()
 
 
-def test_a_core_tools_download_that_hangs_is_cut_short(project):
+def test_a_core_tools_download_that_hangs_is_cut_short(project, ports):
     npm(project, "sleep 30")
 
-    done = run_local(project, RUN_LOCAL_INSTALL_TIMEOUT="1")
+    done = run_local(project, ports, RUN_LOCAL_INSTALL_TIMEOUT="1")
 
     assert done.returncode == 0, done.stderr
     reason = "npm install --prefix .tools azure-functions-core-tools@4 failed: timed out after 1s"
-    assert line("python", "-m", "dev_server", "--port", "7071", "--missing", reason) in calls(
-        project
-    )
+    assert dev_server(ports, reason) in calls(project)
 
 
-def test_ports_come_from_the_environment_and_the_app_is_pointed_at_the_emulator(project):
-    app_port, emulator_port = free_port(), free_port()
+def test_the_default_ports_are_7071_and_8081(project):
+    taken = [port for port in (7071, 8081) if listening(port)]
 
-    done = run_local(
-        project, RUN_LOCAL_PORT=str(app_port), RUN_LOCAL_EMULATOR_PORT=str(emulator_port)
-    )
+    done = run_local(project, None)
 
-    assert done.returncode == 0, done.stderr
-    base_url = f"http://127.0.0.1:{emulator_port}"
-    reason = "func not found, and npm is not installed to install it"
-    assert sorted(calls(project)[2:]) == [
-        line(
-            "python", "-m", "dev_server", "--port", str(app_port), "--missing", reason,
-            base_url=base_url,
-        ),
-        line("python", "-m", "moengage_emulator", "--port", str(emulator_port), base_url=base_url),
-    ]  # fmt: skip
+    if taken:  # this machine runs something there already: the script says so and stops
+        assert done.returncode == 1
+        assert f"run-local: port {taken[0]} is in use" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        reason = "func not found, and npm is not installed to install it"
+        assert sorted(calls(project)[2:]) == [
+            line("python", "-m", "dev_server", "--port", "7071", "--missing", reason),
+            line("python", "-m", "moengage_emulator", "--port", "8081"),
+        ]  # and the settings' MOENGAGE_API_BASE_URL (the emulator on 8081) is left alone
 
 
-def test_a_port_in_use_is_refused_before_anything_is_installed(project):
+def test_a_port_in_use_is_refused_before_anything_is_installed(project, ports):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
 
-        done = run_local(project, RUN_LOCAL_PORT=str(port))
+        done = run_local(project, ports, RUN_LOCAL_EMULATOR_PORT=str(port))
 
     assert done.returncode == 1
     assert done.stderr == (
@@ -239,38 +279,34 @@ def test_a_port_in_use_is_refused_before_anything_is_installed(project):
     assert calls(project) == []
 
 
-def test_core_tools_4_on_path_runs_func_start_on_the_venv_with_azurite(project):
+def test_core_tools_4_on_path_runs_func_start_on_the_venv_with_azurite(project, ports):
     log = project.parent / "calls.log"
     func(project.parent / "bin" / "func", "4.0.6610", log)
     npm(project, "exit 1")
     write_tool(project / ".tools" / "node_modules" / ".bin" / "azurite", recording("azurite", log))
     storage_taken = listening(10000)
 
-    done = run_local(project)
+    done = run_local(project, ports)
 
     assert done.returncode == 0, done.stderr
     recorded = calls(project)
     assert recorded[:2] == setup_calls()
-    venv = str(project / ".venv")
-    expected = [
-        line("func", "start", "--port", "7071", venv=venv),
-        line("python", "-m", "moengage_emulator", "--port", "8081"),
-    ]
+    expected = [func_start("func", ports, project), emulator(ports)]
     if not storage_taken:  # else an Azurite already listens, and is used
         expected.append(
             line(
                 "azurite", "--silent", "--location", ".azurite", "--skipApiVersionCheck",
-                "--disableTelemetry",
+                "--disableTelemetry", base_url=ports.base_url,
             )
         )  # fmt: skip
     assert sorted(recorded[2:]) == sorted(expected)
     assert done.stderr.splitlines()[-1] == (
-        "run-local: host = Azure Functions Core Tools 4.0.6610 (func start) on "
-        "http://localhost:7071; MoEngage emulator on http://127.0.0.1:8081"
+        f"run-local: host = Azure Functions Core Tools 4.0.6610 (func start) on "
+        f"http://localhost:{ports.app}; MoEngage emulator on http://127.0.0.1:{ports.emulator}"
     )
 
 
-def test_core_tools_other_than_4_get_version_4_installed_into_the_project(project):
+def test_core_tools_other_than_4_get_version_4_installed_into_the_project(project, ports):
     log = project.parent / "calls.log"
     func(project.parent / "bin" / "func", "3.0.3904", log)
     local_func = project / ".tools" / "node_modules" / ".bin" / "func"
@@ -281,16 +317,33 @@ def test_core_tools_other_than_4_get_version_4_installed_into_the_project(projec
         json.dumps({"Values": {"AzureWebJobsStorage": ""}})
     )
 
-    done = run_local(project)
+    done = run_local(project, ports)
 
     assert done.returncode == 0, done.stderr
     recorded = calls(project)
     assert recorded[2] == line("npm", *NPM_CORE_TOOLS)  # into .tools/, never -g
     assert sorted(recorded[3:]) == [
-        line("func-in-tools", "start", "--port", "7071", venv=str(project / ".venv")),
-        line("python", "-m", "moengage_emulator", "--port", "8081"),
+        func_start("func-in-tools", ports, project),
+        emulator(ports),
     ]  # and no Azurite: these settings use no development storage
     assert "Core Tools 4.0.6610 (func start)" in done.stderr
+
+
+def test_core_tools_that_cannot_start_leave_the_app_to_the_dev_server(project, ports):
+    log = project.parent / "calls.log"
+    func(project.parent / "bin" / "func", "4.0.6610", log, then="echo 'no ICU' >&2; exit 134")
+    (project / "local.settings.example.json").write_text(json.dumps({"Values": {}}))
+
+    done = run_local(project, ports)
+
+    assert done.returncode == 0, done.stderr
+    reason = "func start (Core Tools 4.0.6610) ended with status 134 before serving (see above)"
+    assert sorted(calls(project)[2:]) == [
+        func_start("func", ports, project),
+        dev_server(ports, reason, venv=str(project / ".venv")),
+        emulator(ports),
+    ]
+    assert "no ICU" in done.stderr
 
 
 # --- end to end: a clean clone, the README's command, a webhook, the emulator -----------------
