@@ -423,20 +423,24 @@ class RunLocal:
     def stderr(self) -> str:
         return self.err_path.read_text()
 
-    def stop(self) -> int:
-        """SIGTERM to the script alone: it stops what it started."""
+    def stop(self) -> tuple[int, bool]:
+        """SIGTERM to the script alone, which must stop what it started: (its exit status,
+        whether anything of its process group outlived it). Whatever did is then killed."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=30)
+            status = self.process.wait(timeout=30)
+            try:
+                os.killpg(self.process.pid, 0)
+                outlived = True
+            except ProcessLookupError:
+                outlived = False
+            return status, outlived
         finally:
-            self.kill_group()
-
-    def kill_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.out.close()
-        self.err.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.out.close()
+            self.err.close()
 
 
 def post(url: str, body: bytes) -> tuple[int, dict]:
@@ -494,7 +498,7 @@ def test_a_clean_clone_serves_the_webhook_and_moengage_receives_the_event(clone)
         assert (status, body["error"]["code"]) == (404, "not_found")  # POST and PUT only
     finally:
         stopped = first.stop()
-    assert stopped == 143  # SIGTERM: the script stopped its host and emulator
+    assert stopped == (143, False)  # SIGTERM: the script stopped its host and emulator too
     assert not listening(app_port)
     assert not listening(emulator_port)
     assert not (clone / ".tools" / "node_modules" / ".bin" / "func").exists()
@@ -506,6 +510,6 @@ def test_a_clean_clone_serves_the_webhook_and_moengage_receives_the_event(clone)
         assert (status, body["status"]) == (200, "delivered")
         assert accepted(emulator_port) == [REWARD_ELEMENT]  # a new emulator
     finally:
-        second.stop()
+        assert second.stop() == (143, False)
     set_up = [text for text in second.stderr().splitlines() if "run-local: " in text]
     assert set_up == []  # nothing created or installed again
