@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def local_settings(path: Path, environment: dict[str, str]) -> dict[str, str]:
     """`Values` of local.settings.json minus what the environment already sets (as Core
     Tools, which says so for each skipped value)."""
+    if not path.exists():
+        print(f"{path} not found: the app runs on the environment's settings", file=sys.stderr)
     values = json.loads(path.read_text()).get("Values", {}) if path.exists() else {}
     settings = {}
     for key, value in values.items():
