@@ -58,16 +58,16 @@ def _run(values: dict[str, str], path: str) -> str:
 def test_hook_prints_every_url_the_key_commands_and_the_smoke_test() -> None:
     python_dir = str(Path(sys.executable).parent)
     out = _run(AZD_VALUES, f"{python_dir}:/usr/bin:/bin")
-    shared = ["member_enrolled", "member_updated", "points_earned", "rewards_issued"]
-    shared = sorted([*shared, "rewards_redeemed"])
+    shared = ["member_consent_changed", "member_enrolled", "member_updated", "points_earned"]
+    shared = sorted([*shared, "rewards_issued", "rewards_redeemed"])
     expected = [
         "Kognitiv webhooks (KLS: Settings > Webhooks > Create Webhook, one per event):",
         "",
         "  workspace default (function key of kognitiv_webhook):",
-        *(f"    {e:<16}  {BASE}/{e}" for e in shared),
+        *(f"    {e:<22}  {BASE}/{e}" for e in shared),
         "",
         "  workspace eu (function key of kognitiv_workspace_webhook):",
-        *(f"    {e:<16}  {BASE}/eu/{e}" for e in shared),
+        *(f"    {e:<22}  {BASE}/eu/{e}" for e in shared),
         "",
         "  workspace us (function key of kognitiv_workspace_webhook):",
         f"    member_enrolled  {BASE}/us/member_enrolled",
