@@ -342,9 +342,14 @@ class BatchProcessor:
         if failure is None and remaining <= 0:
             failure = MoEngageUnavailable("the invocation's delivery time is spent")
         if failure is None and self.ledger is not None:
-            async with self._members_of(pending):
-                await self._deliver_in_order(pending, batch, remaining)
-            return
+            try:
+                async with self._members_of(pending):
+                    await self._deliver_in_order(dict(pending), batch, remaining)
+                return
+            except Exception as error:  # a bug: whatever has no outcome yet is retried
+                log.exception("ordering %d messages failed unexpectedly", len(pending))
+                failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+                pending = {p: item for p, item in pending.items() if p not in batch.outcomes}
         await self._send_wave(pending, batch, failure, remaining)
 
     @contextlib.asynccontextmanager
@@ -400,7 +405,7 @@ class BatchProcessor:
             if position in pending:
                 pending[position].superseded.add(index)
                 pending[position].indices.remove(index)
-        for (position, index), names in decided.dropped_attributes.items():
+        for (position, index), names in decided.drop_attributes.items():
             if position in pending:
                 pending[position].dropped[index] = names
         try:

@@ -411,3 +411,79 @@ async def test_ordered_waves_share_one_delivery_deadline(
     assert host.errors == []
     assert first < 4  # the delete and the waves after it: cut by the one deadline
     assert members(moengage) == sorted(f"15{index:03d}" for index in range(750))
+
+
+# 5. Order per member across batches and retries -----------------------------------------------
+def profile(member: str, **fields: str) -> dict:
+    body = {**fixture_body("member_enrolled"), "memberId": member, **fields}
+    return {key: value for key, value in body.items() if value is not None}
+
+
+@pytest.fixture
+def deletes(settings_env, clock, monkeypatch):
+    settings_env.setenv("KOGNITIV_MAPPINGS", json.dumps({"member_deleted": DELETE_RULE}))
+    restart(clock, monkeypatch)
+
+
+async def test_an_older_update_retried_after_a_newer_one_never_overwrites_it(
+    storage, bus, host, moengage, clock
+):
+    older = profile("5101", memberPointsAvailable="100", memberFirstName="Ada")
+    publish(bus, older, event="member_updated", message_id="u-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    clock.advance(5)
+    newer = profile("5101", memberPointsAvailable="200", memberFirstName=None)
+    publish(bus, newer, event="member_updated", message_id="u-newer")
+    await host.run_once()  # the newer update reaches MoEngage first
+
+    await host.drain()
+
+    final = moengage.profiles["5101"]
+    assert final["points_balance"] == 200  # the newer value stays
+    assert final["first_name"] == "Ada"  # an attribute only the older update had still lands
+    sent = [e["attributes"].get("points_balance") for e in moengage.accepted]
+    assert sent == [200, None]  # the older update was sent without its outdated balance
+
+
+async def test_an_update_retried_after_its_members_delete_is_not_sent(
+    storage, deletes, bus, host, moengage, clock
+):
+    publish(bus, profile("5201"), event="member_updated", message_id="e-5201")
+    await host.run_once()  # the member exists in MoEngage
+    clock.advance(5)
+    publish(bus, profile("5201", memberLastName="Later"), event="member_updated", message_id="u")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # the next update fails (attempt 0)
+    clock.advance(5)
+    publish(bus, {"memberId": "5201"}, event="member_deleted", message_id="d-5201")
+    await host.run_once()  # the later delete is delivered
+
+    await host.drain()  # the update's retry comes back after the delete
+
+    assert moengage.deletions == [("customer_id", "5201")]
+    assert "5201" not in moengage.profiles
+    assert len([e for e in moengage.accepted if e.get("type") == "customer"]) == 1
+
+
+async def test_a_failed_delete_keeps_its_place_before_a_later_re_enrolment(
+    storage, deletes, bus, host, moengage, clock
+):
+    publish(bus, profile("5301", memberLastName="Old"), event="member_updated", message_id="e0")
+    await host.run_once()  # the member exists in MoEngage
+    clock.advance(5)
+    publish(bus, {"memberId": "5301"}, event="member_deleted", message_id="d-5301")
+    moengage.inject(status=503, times=3, path_prefix="/v1/customer/delete")
+    await host.run_once()  # the delete fails: a barrier for 5301's newer facts
+    clock.advance(5)
+    again = profile("5301", memberFirstName="New", memberLastName=None)
+    publish(bus, again, event="member_updated", message_id="e2")
+    await host.run_once()  # the re-enrolment waits behind the delete
+    assert len(moengage.accepted) == 1
+
+    await host.drain()
+
+    assert moengage.deletions == [("customer_id", "5301")]
+    final = moengage.profiles["5301"]
+    assert final["first_name"] == "New"
+    assert "last_name" not in final  # erased by the delete, which came first
