@@ -1,21 +1,26 @@
 """The queue trigger's work, without Azure: every message of a batch ends in exactly one outcome.
 
 - delivered: MoEngage accepted it (elements of many messages share bulk requests);
-- duplicate: the same event appeared earlier in this batch (it is handled once);
+- duplicate: another copy of the same event in this batch carries it (the copy furthest along
+  its lineage), or it was delivered before; never because a copy exists elsewhere;
 - retry later: a copy is scheduled after an exponential delay (never sooner than MoEngage's
-  rate-limit reset); only time MoEngage was unavailable counts towards the retry horizon;
+  rate-limit reset); only time MoEngage was unavailable counts towards the retry horizon. Also
+  for a copy whose key another batch has claimed, whose key the record could not answer for,
+  or whose member's facts wait behind a failed erasure (`bridge.member_order`);
 - dead-lettered: with a reason code and a description (no secrets, no member data).
 
-The Functions host completes the whole batch when the function returns. So delivered keys are
-recorded and retries and dead letters are written first (with retries of their own); if Service
-Bus still refuses them, the function raises, the host abandons the batch and it is redelivered:
-a duplicate is preferred to a loss, and the delivered-keys record keeps it from reaching
-MoEngage again.
+Keyed messages are claimed in the delivered-keys record before they are sent, and each wave's
+keys are settled (delivered or released) as soon as MoEngage answers it. The Functions host
+completes the whole batch when the function returns: retries and dead letters are written
+first (with retries of their own); if Service Bus keeps refusing them, the function raises and
+the batch is redelivered (a duplicate is preferred to a loss; the record keeps it from reaching
+MoEngage again). A write that can never succeed touches its message alone (`settle_writes`).
 
-Waves of one batch are delivered side by side, except around an erasure: a wave holding a delete
-or a merge, and every wave after it, starts only once the earlier waves have ended, and is held
-back whole (retried later) when an earlier wave left a message to retry; inside a wave the
-sender keeps the same order (see `delivery.payloads`)."""
+Waves of one batch are delivered side by side inside one `asyncio.TaskGroup`, except around an
+erasure: a wave holding a delete or a merge, and every wave after it, starts only once the
+earlier waves have ended, and is held back whole (retried later) when an earlier wave left a
+message to retry; inside a wave the sender keeps the same order (see `delivery.payloads`). All
+waves of an invocation share one delivery deadline (`DELIVERY_SECONDS`)."""
 
 from __future__ import annotations
 
