@@ -53,6 +53,7 @@ from bridge.member_order import (
 from bridge.observations import DEAD_LETTERS
 from bridge.queue_gateway import QueueGateway, lasting_write_problem
 from bridge.queue_messages import (
+    CLAIM_CHECK,
     DEAD_LETTER_DESCRIPTION,
     DEAD_LETTER_REASON,
     IncomingMessage,
@@ -201,8 +202,13 @@ class BatchProcessor:
         self._deadline = time.monotonic() + DELIVERY_SECONDS
         self._owner = uuid.uuid4().hex
         batch = _Batch()
+        messages, unreadable = await _with_kept_bodies(messages)
         chosen = _representatives(messages)
         states = await self.delivered.claim(list(chosen), self.clock())
+        for position in unreadable:  # a kept body that could not be read: held like a key
+            key = messages[position].delivery_key or f"#{position}"
+            chosen.setdefault(key, position)
+            states[key] = KeyState.UNKNOWN
         batch.owned = {key for key, state in states.items() if state is KeyState.CLAIMED}
         pending: dict[int, _Pending] = {}
         # Structured: every wave ends inside this block, so none outlives the batch; the
@@ -259,6 +265,8 @@ class BatchProcessor:
         batch: _Batch,
     ) -> _Pending | MessageOutcome:
         key = message.delivery_key
+        if CLAIM_CHECK in message.properties and not key:
+            key = f"#{position}"  # its kept body could not be read (see process)
         if key and chosen.get(key) != position:
             # Another copy of this event in this batch carries it (the copy furthest along its
             # lineage): its outcome is written before the host completes either of them.
@@ -287,11 +295,12 @@ class BatchProcessor:
                 RECORD_OUTAGE_SECONDS,
             )
         mapped = self._map(message, batch)
-        if isinstance(mapped, MessageOutcome):
-            if key and mapped.outcome is Outcome.DELIVERED:
-                batch.delivered.append(key)
-            elif key:
-                batch.released.append(key)
+        recorded = message.delivery_key
+        if isinstance(mapped, MessageOutcome) and recorded:
+            if mapped.outcome is Outcome.DELIVERED:
+                batch.delivered.append(recorded)
+            else:
+                batch.released.append(recorded)
         return mapped
 
     def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
@@ -751,6 +760,32 @@ async def _claim_check(
     pointer = pointer_letter(letter, reference)
     if await _write_with_backoff(gateway.dead_letter, [pointer], sleep) is not None:
         log.warning("no pointer letter for %s: the claim-check row alone", letter.message_id)
+
+
+async def _with_kept_bodies(
+    messages: Sequence[IncomingMessage],
+) -> tuple[list[IncomingMessage], set[int]]:
+    """Messages whose body was kept in the claim-check table (a replayed pointer letter carries
+    `claim_check`) get their body back; the positions whose body could not be read."""
+    found = list(messages)
+    unreadable: set[int] = set()
+    for position, message in enumerate(messages):
+        reference = message.properties.get(CLAIM_CHECK)
+        if not isinstance(reference, str):
+            continue
+        checks = claim_checks()
+        try:
+            if checks is None:
+                raise LookupError("no storage account is set")
+            kept = await checks.read(reference)
+        except Exception as error:
+            log.warning("message %s: its kept body is unreadable (%s)", message.message_id,
+                        type(error).__name__)  # fmt: skip
+            unreadable.add(position)
+            continue
+        properties = {k: v for k, v in message.properties.items() if k != CLAIM_CHECK}
+        found[position] = dataclasses.replace(message, body=kept.body, properties=properties)
+    return found, unreadable
 
 
 def _representatives(messages: Sequence[IncomingMessage]) -> dict[str, int]:

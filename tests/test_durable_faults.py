@@ -162,6 +162,40 @@ async def test_a_retry_copy_too_large_for_the_queue_becomes_a_kept_letter(
     assert json.loads(kept.body)["memberId"] == "1640"
     assert kept.properties["note"].startswith("yyy")
 
+    # Replaying the pointer letter delivers the kept body.
+    code, _ = await asyncio.to_thread(run_cli, "deadletters", "replay", "--all",
+                                      gateway=GATEWAYS.get())  # fmt: skip
+    assert code == 0
+    await host.drain()
+    assert members(moengage) == ["1640", "1641"]
+
+
+async def test_a_retry_write_that_times_out_unstored_is_written_again(bus, host, moengage):
+    publish(bus, reward("1650"), message_id="t1650")
+    moengage.inject(status=503, times=3)
+    bus.faults.time_out_sends = 2  # the first two writes time out and store nothing
+
+    await host.drain()
+
+    assert host.errors == []
+    assert members(moengage) == ["1650"]
+    assert bus.queue(QUEUE).dropped_duplicates == []
+
+
+async def test_a_128_character_message_id_retries_within_the_limit(bus, host, moengage):
+    longest = "k" * 128
+    publish(bus, reward("1660"), message_id=longest)
+    moengage.inject(status=503, times=3)
+
+    await host.run_once()
+    [retry] = bus.queue(QUEUE).all()
+    await host.drain()
+
+    assert host.errors == []
+    assert len(retry.message_id) <= 128
+    assert retry.message_id.endswith("#r1")
+    assert members(moengage) == ["1660"]
+
 
 # 4. One failing Table read ------------------------------------------------------------------------
 async def test_one_failing_table_read_holds_only_its_key(storage, bus, host, moengage, monkeypatch):
@@ -206,21 +240,21 @@ async def test_a_function_timeout_repeats_at_most_the_wave_in_flight(
     for index in range(500):
         publish(bus, reward(f"6{index:03d}"), message_id=f"w{index}")
     publish(bus, reward("6999"), message_id="last")  # the third wave: one element, its own API
-    moengage.inject(status=None, times=1, latency=1.5, path_prefix="/v1/event")
+    moengage.inject(status=None, times=1, latency=5.0, path_prefix="/v1/event")
     seen: list[float] = []
 
     def cut_after_two_waves() -> bool:
         if len(moengage.accepted) < 500:
             return False
         seen.append(time.monotonic())
-        return seen[-1] - seen[0] > 0.5  # two waves accepted and answered; the third in flight
+        return seen[-1] - seen[0] > 1.0  # two waves accepted and recorded; the third in flight
 
     host.timeout_when = cut_after_two_waves
     await host.run_once()
     host.timeout_when = None
     assert [type(e).__name__ for e in host.errors] == ["FunctionTimeout"]
     restart(clock, monkeypatch)  # the host restarts the worker: the in-memory keys are gone
-    await asyncio.sleep(1.5)  # the request in flight reaches MoEngage after the cut
+    await asyncio.sleep(5.0)  # the request in flight reaches MoEngage after the cut
     await host.drain()
 
     delivered = members(moengage)
