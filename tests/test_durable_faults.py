@@ -521,3 +521,22 @@ async def test_a_failed_delete_keeps_its_place_before_a_later_re_enrolment(
     final = moengage.profiles["5301"]
     assert final["first_name"] == "New"
     assert "last_name" not in final  # erased by the delete, which came first
+
+
+def test_one_invocation_fits_function_timeout_whatever_the_wave_budget():
+    from pathlib import Path
+
+    from bridge.settings import Settings
+
+    root = Path(__file__).parent.parent
+    hours, minutes, seconds = json.loads((root / "host.json").read_text())["functionTimeout"].split(
+        ":"
+    )
+    timeout = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    largest = Settings.model_fields["moengage_queue_time_budget_seconds"].metadata
+    assert timeout == queue_processor.FUNCTION_TIMEOUT_SECONDS
+    settle = queue_processor.SETTLE_ATTEMPTS * queue_processor.SETTLE_TIMEOUT_SECONDS
+    assert queue_processor.DELIVERY_SECONDS + settle + 30 < timeout
+    assert any(getattr(bound, "le", None) == 240 for bound in largest)  # a wave may ask for more
+    readme = (root / "README.md").read_text()
+    assert f"ends within {queue_processor.DELIVERY_SECONDS:g} s" in readme
