@@ -6,6 +6,7 @@ deployment read it; `workspaces` holds every workspace's state by name."""
 
 from __future__ import annotations
 
+from bridge.observations import DEAD_LETTERS
 from bridge.runtime import Runtime, current_deployment
 from bridge.settings import ConfigurationError
 from bridge.version import VERSION
@@ -65,14 +66,23 @@ def health_report() -> tuple[int, dict[str, object]]:
     ]
     degraded = any(state["status"] == "degraded" for state in states.values())
     any_runtime = next(iter(deployment.workspaces.values()))
+    queue_mode = any_runtime.settings.queue_mode
+    if queue_mode and DEAD_LETTERS.problem is not None:
+        degraded = True
+        warnings.append(
+            f"the dead-letter queue {any_runtime.settings.dead_letter_queue} could not be "
+            f"written ({DEAD_LETTERS.problem.kind}): letters are kept in the claim-check table"
+        )
     body: dict[str, object] = {
         "status": "degraded" if degraded else "ok",
         "version": VERSION,
-        "mode": "queue" if any_runtime.settings.queue_mode else "direct",
+        "mode": "queue" if queue_mode else "direct",
         "settings": {"valid": True, "problems": []},
         "warnings": warnings,
         "workspaces": states,
     }
+    if queue_mode:
+        body["dead_letter_queue"] = DEAD_LETTERS.describe()
     default = states.get(DEFAULT_WORKSPACE)
     if default is not None:
         body.update(

@@ -1,41 +1,66 @@
 """The queue trigger's work, without Azure: every message of a batch ends in exactly one outcome.
 
 - delivered: MoEngage accepted it (elements of many messages share bulk requests);
-- duplicate: the same event appeared earlier in this batch (it is handled once);
+- duplicate: another copy of the same event in this batch carries it (the copy furthest along
+  its lineage), or it was delivered before; never because a copy exists elsewhere;
 - retry later: a copy is scheduled after an exponential delay (never sooner than MoEngage's
-  rate-limit reset); only time MoEngage was unavailable counts towards the retry horizon;
+  rate-limit reset); only time MoEngage was unavailable counts towards the retry horizon. Also
+  for a copy whose key another batch has claimed, whose key the record could not answer for,
+  or whose member's facts wait behind a failed erasure (`bridge.member_order`);
 - dead-lettered: with a reason code and a description (no secrets, no member data).
 
-The Functions host completes the whole batch when the function returns. So delivered keys are
-recorded and retries and dead letters are written first (with retries of their own); if Service
-Bus still refuses them, the function raises, the host abandons the batch and it is redelivered:
-a duplicate is preferred to a loss, and the delivered-keys record keeps it from reaching
-MoEngage again.
+Keyed messages are claimed in the delivered-keys record before they are sent, and each wave's
+keys are settled (delivered or released) as soon as MoEngage answers it. The Functions host
+completes the whole batch when the function returns: retries and dead letters are written
+first (with retries of their own); if Service Bus keeps refusing them, the function raises and
+the batch is redelivered (a duplicate is preferred to a loss; the record keeps it from reaching
+MoEngage again). A write that can never succeed touches its message alone (`settle_writes`).
 
-Waves of one batch are delivered side by side, except around an erasure: a wave holding a delete
-or a merge, and every wave after it, starts only once the earlier waves have ended, and is held
-back whole (retried later) when an earlier wave left a message to retry; inside a wave the
-sender keeps the same order (see `delivery.payloads`)."""
+Waves of one batch are delivered side by side inside one `asyncio.TaskGroup`, except around an
+erasure: a wave holding a delete or a merge, and every wave after it, starts only once the
+earlier waves have ended, and is held back whole (retried later) when an earlier wave left a
+message to retry; inside a wave the sender keeps the same order (see `delivery.payloads`). All
+waves of an invocation share one delivery deadline (`DELIVERY_SECONDS`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from bridge import telemetry
+from bridge.claim_checks import ClaimChecks, claim_checks
 from bridge.errors import BridgeError
-from bridge.idempotency import DeliveredKeys
-from bridge.queue_gateway import QueueGateway
+from bridge.idempotency import DeliveredKeys, KeyState
+from bridge.member_order import (
+    LEASE_SECONDS,
+    Fact,
+    MemberLedger,
+    MemberState,
+    clear_barriers,
+    facts_of,
+    plan,
+    record,
+)
+from bridge.observations import DEAD_LETTERS
+from bridge.queue_gateway import QueueGateway, lasting_write_problem
 from bridge.queue_messages import (
+    CLAIM_CHECK,
+    DEAD_LETTER_DESCRIPTION,
+    DEAD_LETTER_REASON,
     IncomingMessage,
     OutgoingMessage,
     dead_letter_copy,
     jitter_factor,
+    pointer_letter,
     retry_copy,
     retry_delay,
 )
@@ -51,6 +76,13 @@ WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB req
 SETTLE_ATTEMPTS = 4  # writes of retries and dead letters, before the batch is given back
 SETTLE_TIMEOUT_SECONDS = 20.0  # per attempt: 4 attempts and backoff stay far inside the lock
 SETTLE_BACKOFF_SECONDS = 1.0  # doubled after each failed attempt
+FUNCTION_TIMEOUT_SECONDS = 240.0  # host.json functionTimeout
+# What settlement may take after delivery: its writes and backoff, the record's writes, margin.
+SETTLE_RESERVE_SECONDS = SETTLE_ATTEMPTS * SETTLE_TIMEOUT_SECONDS + 2 * 7.0 + 20.0 + 20.0
+# The whole invocation's delivery time, across every wave (ordered waves run one after the
+# other; each gets what is left, never a fresh MOENGAGE_QUEUE_TIME_BUDGET_SECONDS).
+DELIVERY_SECONDS = FUNCTION_TIMEOUT_SECONDS - SETTLE_RESERVE_SECONDS
+RECORD_OUTAGE_SECONDS = 900  # held this long for an unreadable record, then sent anyway
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -67,6 +99,10 @@ class Reason(enum.StrEnum):
     MAPPING_FAILED = "mapping_failed"
     MOENGAGE_REJECTED = "moengage_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    UNWRITABLE_RETRY = "unwritable_retry"
+
+
+UNWRITABLE_RETRY = Reason.UNWRITABLE_RETRY.value
 
 
 class Hold(enum.Enum):
@@ -75,6 +111,7 @@ class Hold(enum.Enum):
     UNAVAILABLE = "unavailable"  # 5xx, timeouts, resets
     RATE_LIMITED = "rate_limited"  # 429: MoEngage is up; its quota resets
     CONFIGURATION = "configuration"  # our settings, credentials or account: fix and it flows
+    RECORD = "record"  # another copy is being sent, or the record did not answer: soon again
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,7 @@ class MessageOutcome:
     correlation_id: str | None = None
     request_id: str | None = None
     members: tuple[str, ...] = ()
+    accepted: frozenset[int] = frozenset()  # elements MoEngage accepted this time (of a split)
 
 
 class SettlementError(RuntimeError):
@@ -102,10 +140,20 @@ class _Pending:
     message: IncomingMessage
     result: MappingResult
     indices: list[int] = field(default_factory=list)
+    superseded: set[int] = field(default_factory=set)  # newer facts won: never sent, done
+    dropped: dict[int, set[str]] = field(default_factory=dict)  # older attributes left out
 
     @property
     def elements(self) -> list[dict]:
-        return [self.result.elements[i] for i in self.indices]
+        return [self._element(i) for i in self.indices]
+
+    def _element(self, index: int) -> dict:
+        element = self.result.elements[index]
+        names = self.dropped.get(index)
+        if not names:
+            return element
+        attributes = {k: v for k, v in element["attributes"].items() if k not in names}
+        return {**element, "attributes": attributes}
 
 
 @dataclass
@@ -115,7 +163,9 @@ class _Batch:
     outcomes: dict[int, MessageOutcome] = field(default_factory=dict)
     retries: list[OutgoingMessage] = field(default_factory=list)
     letters: list[OutgoingMessage] = field(default_factory=list)
-    delivered: list[str] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)  # keys settled outside the waves
+    released: list[str] = field(default_factory=list)
+    owned: set[str] = field(default_factory=set)  # keys this batch claimed
     ordered: bool = False  # a wave erased or merged members: later waves wait for earlier ones
     hold: DeliveryError | None = None  # a wave's failure that will be retried
 
@@ -131,8 +181,12 @@ class BatchProcessor:
         delivered: DeliveredKeys,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Sleep = asyncio.sleep,
+        ledger: MemberLedger | None = None,
     ) -> None:
         self.runtime = runtime
+        self.ledger = ledger
+        self._owner = uuid.uuid4().hex
+        self._member_locks: dict[str, asyncio.Lock] = {}
         self.gateway = gateway
         self.sender = sender
         self.delivered = delivered
@@ -140,46 +194,114 @@ class BatchProcessor:
         self.sleep = sleep
         self.horizon = timedelta(hours=runtime.settings.kognitiv_retry_horizon_hours)
         self._jitter = 1.0
+        self._deadline = time.monotonic() + DELIVERY_SECONDS
 
     async def process(self, messages: Sequence[IncomingMessage]) -> list[MessageOutcome]:
         started = time.perf_counter()
         self._jitter = jitter_factor()
+        self._deadline = time.monotonic() + DELIVERY_SECONDS
+        self._owner = uuid.uuid4().hex
         batch = _Batch()
-        done = await self.delivered.find(messages)
-        seen: set[str] = set()
+        messages, unreadable = await _with_kept_bodies(messages)
+        chosen = _representatives(messages)
+        states = await self.delivered.claim(list(chosen), self.clock())
+        for position in unreadable:  # a kept body that could not be read: held like a key
+            key = messages[position].delivery_key or f"#{position}"
+            chosen.setdefault(key, position)
+            states[key] = KeyState.UNKNOWN
+        batch.owned = {key for key, state in states.items() if state is KeyState.CLAIMED}
         pending: dict[int, _Pending] = {}
-        deliveries: list[asyncio.Task[None]] = []
-        wave: dict[int, _Pending] = {}
-        for position, message in enumerate(messages):
-            if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is being mapped
-                deliveries.append(self._start(wave, batch, deliveries))
-                wave = {}
-                await asyncio.sleep(0)
-            outcome = _repeat(message.delivery_key, done, seen)
-            if outcome is not None:
-                batch.outcomes[position] = MessageOutcome(
-                    message.message_id, outcome, message.event, attempt=message.attempt
-                )
-                continue
-            mapped = self._map(message, batch)
-            if isinstance(mapped, MessageOutcome):
-                batch.outcomes[position] = mapped
-            else:
-                pending[position] = wave[position] = mapped
-
-        if wave:
-            deliveries.append(self._start(wave, batch, deliveries))
-        # Every wave ends before anything propagates: a redelivery never races a live wave.
-        failures = await asyncio.gather(*deliveries, return_exceptions=True)
-        await self.delivered.remember(batch.delivered)
-        for failure in failures:
-            if isinstance(failure, BaseException):
-                raise failure
+        # Structured: every wave ends inside this block, so none outlives the batch; the
+        # mapping loop and the waves never raise for one message's trouble.
+        async with asyncio.TaskGroup() as group:
+            waves: list[asyncio.Task[None]] = []
+            wave: dict[int, _Pending] = {}
+            for position, message in enumerate(messages):
+                if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is mapped
+                    waves.append(self._start(group, wave, batch, waves))
+                    wave = {}
+                    await asyncio.sleep(0)
+                admitted = self._admit(position, message, chosen, states, batch)
+                if isinstance(admitted, MessageOutcome):
+                    batch.outcomes[position] = admitted
+                else:
+                    pending[position] = wave[position] = admitted
+            if wave:
+                waves.append(self._start(group, wave, batch, waves))
+        await self.delivered.settle(batch.delivered, _owned(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
         _log_outcomes(self.runtime.name, messages, ordered, members, started)  # type: ignore[arg-type]
         return ordered
+
+    def _admit(
+        self,
+        position: int,
+        message: IncomingMessage,
+        chosen: dict[str, int],
+        states: dict[str, KeyState],
+        batch: _Batch,
+    ) -> _Pending | MessageOutcome:
+        """The message's pending delivery, or its outcome when it needs none. Never raises:
+        whatever a message carries is data (an unexpected error holds this message alone)."""
+        try:
+            return self._admit_one(position, message, chosen, states, batch)
+        except Exception as error:
+            log.exception("internal error admitting message %s", message.message_id)
+            failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+            try:
+                return self._retry(message, message.event, failure, batch, hold=Hold.RECORD)
+            except Exception:
+                description = f"internal error ({type(error).__name__})"
+                return self._dead(message, Reason.MAPPING_FAILED, description, batch)
+
+    def _admit_one(
+        self,
+        position: int,
+        message: IncomingMessage,
+        chosen: dict[str, int],
+        states: dict[str, KeyState],
+        batch: _Batch,
+    ) -> _Pending | MessageOutcome:
+        key = message.delivery_key
+        if CLAIM_CHECK in message.properties and not key:
+            key = f"#{position}"  # its kept body could not be read (see process)
+        if key and chosen.get(key) != position:
+            # Another copy of this event in this batch carries it (the copy furthest along its
+            # lineage): its outcome is written before the host completes either of them.
+            return MessageOutcome(
+                message.message_id, Outcome.DUPLICATE, message.event, attempt=message.attempt
+            )
+        state = states.get(key, KeyState.CLAIMED) if key else KeyState.CLAIMED
+        if state is KeyState.DELIVERED:
+            return MessageOutcome(
+                message.message_id, Outcome.DELIVERED, message.event, attempt=message.attempt
+            )
+        if state is KeyState.BUSY:
+            log.info("message %s: another copy is being delivered; held", message.message_id)
+            return self._retry(message, message.event, None, batch, hold=Hold.RECORD)
+        if state is KeyState.UNKNOWN and message.seen_before:
+            now = self.clock()
+            since = message.record_unavailable_since() or now
+            if now - since < timedelta(seconds=RECORD_OUTAGE_SECONDS):
+                return self._retry(
+                    message, message.event, None, batch, hold=Hold.RECORD, record_since=since
+                )
+            log.warning(
+                "message %s: the delivered-keys record stayed unavailable for over %d s; "
+                "delivered without it (a repeat is possible)",
+                message.message_id,
+                RECORD_OUTAGE_SECONDS,
+            )
+        mapped = self._map(message, batch)
+        recorded = message.delivery_key
+        if isinstance(mapped, MessageOutcome) and recorded:
+            if mapped.outcome is Outcome.DELIVERED:
+                batch.delivered.append(recorded)
+            else:
+                batch.released.append(recorded)
+        return mapped
 
     def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
         """The message's elements still to deliver, or its final outcome when it needs no
@@ -203,13 +325,17 @@ class BatchProcessor:
         return _Pending(message, result, indices)
 
     def _start(
-        self, wave: dict[int, _Pending], batch: _Batch, earlier: list[asyncio.Task[None]]
+        self,
+        group: asyncio.TaskGroup,
+        wave: dict[int, _Pending],
+        batch: _Batch,
+        earlier: list[asyncio.Task[None]],
     ) -> asyncio.Task[None]:
         """Start a wave's delivery: at once, or after the earlier waves when this wave or an
         earlier one erases or merges members."""
         batch.ordered = batch.ordered or any(_erases(item) for item in wave.values())
         after = list(earlier) if batch.ordered else []
-        return asyncio.ensure_future(self._deliver(wave, batch, after))
+        return group.create_task(self._deliver(wave, batch, after))
 
     async def _deliver(
         self,
@@ -218,17 +344,158 @@ class BatchProcessor:
         after: Sequence[asyncio.Task[None]] = (),
     ) -> None:
         """Deliver one wave (once the waves `after` have ended, and not at all when one of them
-        left a message to retry) and give each of its messages an outcome; never raises for one
-        message's trouble (an unexpected error is a retry, for this message alone)."""
-        positions = list(pending)
-        report = None
+        left a message to retry, or when the invocation's delivery time is spent), give each
+        of its messages an outcome and record the wave's keys at once (a cut after this
+        repeats nothing of it). Never raises for one message's trouble (an unexpected error is
+        a retry, for this message alone)."""
         failure: DeliveryError | None = None
         if after:
-            await asyncio.gather(*after, return_exceptions=True)
+            await asyncio.wait(after)
             failure = batch.hold
-        if failure is None:
+        remaining = self._deadline - time.monotonic()
+        if failure is None and remaining <= 0:
+            failure = MoEngageUnavailable("the invocation's delivery time is spent")
+        if failure is None and self.ledger is not None:
             try:
-                report = await self.sender.deliver_units([pending[p].elements for p in positions])
+                async with self._members_of(pending):
+                    await self._deliver_in_order(dict(pending), batch, remaining)
+                return
+            except Exception as error:  # a bug: whatever has no outcome yet is retried
+                log.exception("ordering %d messages failed unexpectedly", len(pending))
+                failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+                pending = {p: item for p, item in pending.items() if p not in batch.outcomes}
+        await self._send_wave(pending, batch, failure, remaining)
+
+    @contextlib.asynccontextmanager
+    async def _members_of(self, pending: dict[int, _Pending]) -> AsyncIterator[None]:
+        """Waves of one batch sharing a member send one after the other (locks taken in
+        sorted order: no deadlock; first come, first served)."""
+        names = sorted({f.member for f in self._facts(pending, self.clock())})
+        locks = [self._member_locks.setdefault(name, asyncio.Lock()) for name in names]
+        async with contextlib.AsyncExitStack() as stack:
+            for lock in locks:
+                await stack.enter_async_context(lock)
+            yield
+
+    def _facts(self, pending: dict[int, _Pending], now: datetime) -> list[Fact]:
+        facts: list[Fact] = []
+        for position, item in pending.items():
+            moment = item.message.source_time(now)
+            for index in item.indices:
+                facts.extend(facts_of(item.result.elements[index], (position, index), moment))
+        return facts
+
+    async def _deliver_in_order(
+        self, pending: dict[int, _Pending], batch: _Batch, remaining: float
+    ) -> None:
+        """Per member, no older fact after a newer one (`bridge.member_order`): lease the
+        wave's members, leave out what newer facts superseded, hold what waits behind a
+        failed erasure (or whose member another batch is sending), send, record."""
+        assert self.ledger is not None
+        now = self.clock()
+        facts = self._facts(pending, now)
+        if not facts:
+            await self._send_wave(pending, batch, None, remaining)
+            return
+        answers = await self.ledger.acquire({f.member for f in facts}, self._owner, now)
+        states = {member: state for member, state in answers.items() if state is not None}
+        ordered = [f for f in facts if f.member in states]
+        decided = plan(ordered, states, now)
+        busy = {f.slot[0] for f in facts if f.member in answers and f.member not in states}
+        unleased = {f.slot[0] for f in facts if f.member not in states}
+        for position in sorted(unleased | {slot[0] for slot in decided.hold}):
+            item = pending[position]
+            since = item.message.record_unavailable_since() or now
+            unknown = position in unleased and position not in busy
+            if unknown and (
+                not item.message.seen_before
+                or now - since >= timedelta(seconds=RECORD_OUTAGE_SECONDS)
+            ):
+                continue  # the record does not answer: sent unordered (first try, or too long)
+            del pending[position]
+            record_since = since if position in unleased else None
+            batch.outcomes[position] = self._retry(
+                item.message, item.result.event, None, batch, hold=Hold.RECORD,
+                record_since=record_since,
+            )  # fmt: skip
+            key = item.message.delivery_key
+            if key and key in batch.owned:
+                await self.delivered.settle((), [key])
+        for position, index in decided.skip:
+            if position in pending:
+                pending[position].superseded.add(index)
+                pending[position].indices.remove(index)
+        for (position, index), names in decided.drop_attributes.items():
+            if position in pending:
+                pending[position].dropped[index] = names
+        try:
+            await self._send_wave(pending, batch, None, remaining)
+        finally:
+            self._record_order(ordered, states, pending, batch, now)
+            try:
+                await self.ledger.release(states, self._owner)
+            except Exception as error:
+                log.warning(
+                    "could not write %d member states (%s): their leases expire after %d s",
+                    len(states),
+                    type(error).__name__,
+                    LEASE_SECONDS,
+                )
+
+    def _record_order(
+        self,
+        facts: list[Fact],
+        states: dict[str, MemberState],
+        pending: dict[int, _Pending],
+        batch: _Batch,
+        now: datetime,
+    ) -> None:
+        """The members' states after the wave: what MoEngage accepted, barriers for erasures
+        that will be retried, none for those dead-lettered."""
+        delivered: set[tuple[int, int]] = set()
+        failed: set[tuple[int, int]] = set()
+        dropped: dict[tuple[int, int], set[str]] = {}
+        letters: list[Fact] = []
+        for position, item in pending.items():
+            outcome = batch.outcomes.get(position)
+            if outcome is None:
+                continue
+            done = outcome.accepted
+            for index in item.indices:
+                slot = (position, index)
+                dropped[slot] = item.dropped.get(index, set())
+                if outcome.outcome is Outcome.DELIVERED or index in done:
+                    delivered.add(slot)
+                elif outcome.outcome is Outcome.RETRY_LATER:
+                    failed.add(slot)
+            if outcome.outcome is Outcome.DEAD_LETTERED:
+                letters += [f for f in facts if f.slot[0] == position]
+        record(facts, states, delivered, failed, dropped, now)
+        clear_barriers(letters, states)
+
+    async def _send_wave(
+        self,
+        pending: dict[int, _Pending],
+        batch: _Batch,
+        failure: DeliveryError | None,
+        remaining: float,
+    ) -> None:
+        """Send the wave's elements (unless `failure` already decided) and give outcomes."""
+        for position in [p for p, item in pending.items() if not item.indices]:
+            item = pending.pop(position)  # every element superseded: nothing left to send
+            batch.outcomes[position] = MessageOutcome(
+                item.message.message_id, Outcome.DELIVERED, item.result.event,
+                attempt=item.message.attempt,
+            )  # fmt: skip
+            key = item.message.delivery_key
+            if key:
+                await self.delivered.settle([key], ())
+        positions = list(pending)
+        report = None
+        if failure is None and positions:
+            try:
+                units = [pending[p].elements for p in positions]
+                report = await self.sender.deliver_units(units, budget=remaining)
             except Exception as error:  # a bug or an unforeseen failure: hold the wave
                 log.exception("delivery of %d messages failed unexpectedly", len(positions))
                 failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
@@ -241,20 +508,29 @@ class BatchProcessor:
             request_ids = report.unit_request_ids(len(positions))
             accepted = _accepted_elements(report, len(positions))
         batch.hold = batch.hold or next((e for e in errors if halts(e)), None)
+        delivered: list[str] = []
+        released: list[str] = []
         for index, position in enumerate(positions):
             item = pending[position]
             try:
-                batch.outcomes[position] = self._outcome(
+                outcome = self._outcome(
                     item, errors[index], request_ids[index], accepted[index], batch
                 )
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
-                batch.outcomes[position] = self._retry(
+                outcome = self._retry(
                     item.message,
                     item.result.event,
                     MoEngageUnavailable(f"internal error ({type(error).__name__})"),
                     batch,
                 )
+            batch.outcomes[position] = dataclasses.replace(
+                outcome, accepted=frozenset(item.indices[i] for i in accepted[index])
+            )
+            key = item.message.delivery_key
+            if key:
+                (delivered if outcome.outcome is Outcome.DELIVERED else released).append(key)
+        await self.delivered.settle(delivered, _owned(released, batch.owned))
 
     def _outcome(
         self,
@@ -268,8 +544,6 @@ class BatchProcessor:
         for warning in item.result.warnings:
             log.warning("message %s, event %s: %s", message.message_id, event, warning)
         if error is None:
-            if message.delivery_key:
-                batch.delivered.append(message.delivery_key)
             return MessageOutcome(
                 message.message_id,
                 Outcome.DELIVERED,
@@ -277,7 +551,8 @@ class BatchProcessor:
                 attempt=message.attempt,
                 request_id=request_id,
             )
-        delivered = message.delivered_elements | {item.indices[i] for i in accepted}
+        delivered = message.delivered_elements | item.superseded
+        delivered |= {item.indices[i] for i in accepted}
         if isinstance(error, MoEngageRejected):
             self.runtime.health.saw_rejection(error)
         if isinstance(error, MoEngageRejected) and error.is_configuration_error:
@@ -290,7 +565,9 @@ class BatchProcessor:
             )
             return self._retry(message, event, error, batch, delivered, Hold.CONFIGURATION)
         if isinstance(error, MoEngageRejected):
-            return self._dead(message, Reason.MOENGAGE_REJECTED, error.message, batch, event)
+            return self._dead(
+                message, Reason.MOENGAGE_REJECTED, error.message, batch, event, delivered
+            )
         limited = isinstance(error, MoEngageUnavailable) and error.rate_limited
         hold = Hold.RATE_LIMITED if limited else Hold.UNAVAILABLE
         return self._retry(message, event, error, batch, delivered, hold)
@@ -301,14 +578,16 @@ class BatchProcessor:
         event: str | None,
         error: DeliveryError | None,
         batch: _Batch,
-        delivered: frozenset[int] | set[int] = frozenset(),
+        delivered: frozenset[int] | set[int] | None = None,
         hold: Hold = Hold.UNAVAILABLE,
+        record_since: datetime | None = None,
     ) -> MessageOutcome:
         """Schedule a copy, no sooner than MoEngage's reset as of now (the moment of
         scheduling, not the batch's start). Only an unavailable MoEngage runs the horizon;
-        past it, dead-letter instead."""
+        past it, dead-letter instead. A hold for the record keeps the horizon as it was."""
         now = self.clock()
-        since = None
+        done = message.delivered_elements if delivered is None else frozenset(delivered)
+        since = message.unavailable_since() if hold is Hold.RECORD else None
         if hold is Hold.UNAVAILABLE:
             since = message.unavailable_since() or now
             deadline = since + self.horizon
@@ -317,7 +596,9 @@ class BatchProcessor:
                     f"MoEngage stayed unavailable for {self.horizon.total_seconds() / 3600:g} h "
                     f"({message.attempt + 1} attempts)"
                 )
-                return self._dead(message, Reason.RETRIES_EXHAUSTED, description, batch, event)
+                return self._dead(
+                    message, Reason.RETRIES_EXHAUSTED, description, batch, event, done
+                )
         retry_after = error.retry_after if isinstance(error, MoEngageUnavailable) else None
         not_before = max(retry_after or 0.0, self.sender.gate.remaining())
         at = now + timedelta(seconds=retry_delay(message.attempt, not_before, self._jitter))
@@ -327,7 +608,8 @@ class BatchProcessor:
                 at,
                 now,
                 unavailable_since=since,
-                delivered_elements=frozenset(delivered),
+                delivered_elements=frozenset(done),
+                record_unavailable_since=record_since,
             )
         )
         return MessageOutcome(
@@ -341,8 +623,12 @@ class BatchProcessor:
         description: str,
         batch: _Batch,
         event: str | None = None,
+        delivered: frozenset[int] | set[int] | None = None,
     ) -> MessageOutcome:
-        batch.letters.append(dead_letter_copy(message, reason.value, description, self.clock()))
+        done = None if delivered is None else frozenset(delivered)
+        batch.letters.append(
+            dead_letter_copy(message, reason.value, description, self.clock(), done)
+        )
         return MessageOutcome(
             message.message_id,
             Outcome.DEAD_LETTERED,
@@ -363,20 +649,67 @@ async def settle_writes(
     retries: Sequence[OutgoingMessage],
     letters: Sequence[OutgoingMessage],
     sleep: Sleep = asyncio.sleep,
+    parking: ClaimChecks | Literal["default"] | None = "default",
 ) -> None:
-    """Write dead letters and retries; raise SettlementError when Service Bus keeps refusing."""
-    steps = [(gateway.dead_letter, list(letters)), (gateway.send, list(retries))]
+    """Write dead letters and retries. A write that fails for a while is retried with backoff
+    (SETTLE_ATTEMPTS, each bounded); when Service Bus keeps failing, SettlementError (the batch
+    is redelivered). A write that can never succeed (`lasting_write_problem`: too large, queue
+    missing or full) affects its message alone: a retry that cannot be written becomes a
+    letter, and a letter that cannot be written is kept in the claim-check table (with a small
+    pointer letter when the dead-letter queue takes one); only when that too fails does the
+    batch raise."""
+    checks = claim_checks() if parking == "default" else parking
+    unwritable = await _write_all(gateway.dead_letter, list(letters), sleep)
+    refused = await _write_all(gateway.send, list(retries), sleep)
+    if refused:
+        as_letters = [_unwritable_retry(retry, problem) for retry, problem in refused]
+        unwritable += await _write_all(gateway.dead_letter, as_letters, sleep)
+    if letters and not unwritable:
+        DEAD_LETTERS.written()
+    for letter, problem in unwritable:
+        await _claim_check(gateway, letter, problem, checks, sleep)
+
+
+async def _write_all(
+    write: Callable[[Sequence[OutgoingMessage]], Awaitable[None]],
+    messages: list[OutgoingMessage],
+    sleep: Sleep,
+) -> list[tuple[OutgoingMessage, str]]:
+    """Write the messages together; after a lasting failure, one by one. The messages that can
+    never be written, with why; SettlementError when transient failures outlast the attempts."""
+    if not messages:
+        return []
+    problem = await _write_with_backoff(write, messages, sleep)
+    if problem is None:
+        return []
+    if len(messages) == 1:
+        return [(messages[0], problem)]
+    refused = []
+    for message in messages:
+        problem = await _write_with_backoff(write, [message], sleep)
+        if problem is not None:
+            refused.append((message, problem))
+    return refused
+
+
+async def _write_with_backoff(
+    write: Callable[[Sequence[OutgoingMessage]], Awaitable[None]],
+    messages: list[OutgoingMessage],
+    sleep: Sleep,
+) -> str | None:
+    """None when written; the lasting problem when it can never be; SettlementError when
+    Service Bus keeps failing transiently."""
     delay = SETTLE_BACKOFF_SECONDS
     for attempt in range(1, SETTLE_ATTEMPTS + 1):
         try:
-            while steps:
-                write, messages = steps[0]
-                if messages:
-                    async with asyncio.timeout(SETTLE_TIMEOUT_SECONDS):
-                        await write(messages)
-                steps.pop(0)
-            return
+            async with asyncio.timeout(SETTLE_TIMEOUT_SECONDS):
+                await write(messages)
+            return None
         except Exception as error:
+            problem = lasting_write_problem(error)
+            if problem is not None:
+                log.warning("Service Bus cannot take %d message(s): %s", len(messages), problem)
+                return problem
             log.warning(
                 "Service Bus write failed (%s), attempt %d of %d",
                 type(error).__name__,
@@ -385,28 +718,99 @@ async def settle_writes(
             )
             if attempt == SETTLE_ATTEMPTS:
                 log.error(
-                    "Service Bus refused %d retry and %d dead-letter writes (%s): the batch "
-                    "will be redelivered; delivered messages are skipped",
-                    len(retries),
-                    len(letters),
+                    "Service Bus refused %d writes (%s): the batch will be redelivered; "
+                    "delivered messages are skipped",
+                    len(messages),
                     type(error).__name__,
                 )
                 raise SettlementError("could not write retries or dead letters") from error
             await sleep(delay)
             delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _repeat(key: str | None, done: set[str], seen: set[str]) -> Outcome | None:
-    """DELIVERED when the event was delivered before, DUPLICATE when it came earlier in this
-    batch, else None (and the key is noted). A message without a key is never a repeat."""
-    if not key:
-        return None
-    if key in done:
-        return Outcome.DELIVERED
-    if key in seen:
-        return Outcome.DUPLICATE
-    seen.add(key)
-    return None
+def _unwritable_retry(retry: OutgoingMessage, problem: str) -> OutgoingMessage:
+    """A retry copy Service Bus can never take (e.g. too large once its properties grew): the
+    same message as a letter, so it is kept and can be replayed."""
+    properties = dict(retry.properties)
+    properties[DEAD_LETTER_REASON] = UNWRITABLE_RETRY
+    properties[DEAD_LETTER_DESCRIPTION] = f"the retry copy could not be written ({problem})"
+    return OutgoingMessage(retry.body, retry.message_id, properties)
+
+
+async def _claim_check(
+    gateway: QueueGateway,
+    letter: OutgoingMessage,
+    problem: str,
+    checks: ClaimChecks | None,
+    sleep: Sleep,
+) -> None:
+    """Keep a letter Service Bus refused for good: its whole message in the claim-check table,
+    and a small pointer letter in the dead-letter queue when that queue takes one."""
+    if problem != "too_large":
+        DEAD_LETTERS.unwritable(
+            f"dead_letter_queue_{problem}",
+            f"the dead-letter queue is {problem}: letters are kept in the claim-check table",
+        )
+    if checks is None:
+        raise SettlementError(f"a letter cannot be written ({problem}) and no storage is set")
+    try:
+        reference = await checks.park(letter, problem)
+    except Exception as error:
+        log.error("could not keep a letter in the claim-check table (%s)", type(error).__name__)
+        raise SettlementError("a letter could be written nowhere") from error
+    DEAD_LETTERS.parked += 1
+    log.warning("letter %s kept in the claim-check table (%s)", letter.message_id, problem)
+    if problem != "too_large":
+        return  # the dead-letter queue itself is the problem: the row is the letter
+    pointer = pointer_letter(letter, reference)
+    if await _write_with_backoff(gateway.dead_letter, [pointer], sleep) is not None:
+        log.warning("no pointer letter for %s: the claim-check row alone", letter.message_id)
+
+
+async def _with_kept_bodies(
+    messages: Sequence[IncomingMessage],
+) -> tuple[list[IncomingMessage], set[int]]:
+    """Messages whose body was kept in the claim-check table (a replayed pointer letter carries
+    `claim_check`) get their body back; the positions whose body could not be read."""
+    found = list(messages)
+    unreadable: set[int] = set()
+    for position, message in enumerate(messages):
+        reference = message.properties.get(CLAIM_CHECK)
+        if not isinstance(reference, str):
+            continue
+        checks = claim_checks()
+        try:
+            if checks is None:
+                raise LookupError("no storage account is set")
+            kept = await checks.read(reference)
+        except Exception as error:
+            log.warning("message %s: its kept body is unreadable (%s)", message.message_id,
+                        type(error).__name__)  # fmt: skip
+            unreadable.add(position)
+            continue
+        properties = {k: v for k, v in message.properties.items() if k != CLAIM_CHECK}
+        found[position] = dataclasses.replace(message, body=kept.body, properties=properties)
+    return found, unreadable
+
+
+def _representatives(messages: Sequence[IncomingMessage]) -> dict[str, int]:
+    """Per delivery key: the position of the copy that carries the event in this batch, the one
+    furthest along its lineage (highest attempt; the first of equals). Its retry id is then
+    new, never the id of another copy already written, which duplicate detection would drop."""
+    chosen: dict[str, int] = {}
+    for position, message in enumerate(messages):
+        key = message.delivery_key
+        if not key:
+            continue
+        if key not in chosen or message.attempt > messages[chosen[key]].attempt:
+            chosen[key] = position
+    return chosen
+
+
+def _owned(keys: Sequence[str], owned: set[str]) -> list[str]:
+    """The keys whose claim this batch holds (only those are released)."""
+    return [key for key in keys if key in owned]
 
 
 def _erases(item: _Pending) -> bool:

@@ -12,6 +12,9 @@ It follows Microsoft's documentation of the service, on a virtual clock:
   `receive_deferred_messages` (by sequence number) receives it;
 - scheduled messages are invisible until their scheduled time;
 - peek takes no lock and counts no delivery;
+- a message (body and properties) over 256 KB or a MessageId over 128 characters is refused;
+  a missing queue or one at its size quota refuses every send (lasting faults, `Faults`);
+- a send may time out having stored the messages or not (`Faults.lose_acks`, `time_out_sends`);
 - the dead-letter sub-queue keeps letters until they are received and completed (it has no
   dead-letter queue of its own); a separate queue used as a dead-letter queue is an ordinary
   queue, with its own `$DeadLetterQueue`.
@@ -20,7 +23,8 @@ The client surface (`get_queue_sender`, `get_queue_receiver` and their methods) 
 `azure.servicebus.aio.ServiceBusClient` the bridge uses, so the real `ServiceBusGateway` runs on
 it. `FunctionHost` is the host with `autoCompleteMessages: true`: it receives a batch, calls the
 function with `azure.functions.ServiceBusMessage` objects, completes every message on a normal
-return and abandons every message when the function raises."""
+return and abandons every message when the function raises or outlives its functionTimeout
+(`timeout_when`)."""
 
 from __future__ import annotations
 
@@ -38,14 +42,18 @@ from azure.servicebus.exceptions import (
     MessageLockLostError,
     MessageNotFoundError,
     MessageSizeExceededError,
+    MessagingEntityNotFoundError,
     OperationTimeoutError,
     ServiceBusConnectionError,
+    ServiceBusQuotaExceededError,
 )
 
 from bridge.queue_gateway import ServiceBusConfig, ServiceBusGateway
 from tests.fakes import VirtualClock
 
 MAX_BATCH_BYTES = 256 * 1024  # Standard tier
+MAX_MESSAGE_BYTES = 256 * 1024  # one message, body and properties (Standard tier)
+MAX_MESSAGE_ID = 128
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
 
@@ -264,7 +272,10 @@ class Faults:
 
     refuse_sends: int = 0  # raise, nothing stored
     lose_acks: int = 0  # stored, then raise as if the answer timed out
+    time_out_sends: int = 0  # time out, nothing stored
     hang_sends: int = 0  # never answer (the caller's timeout must act)
+    missing: set[str] = field(default_factory=set)  # queues that do not exist (lasting)
+    full: set[str] = field(default_factory=set)  # queues at their size quota (lasting)
 
 
 class ServiceBusModel:
@@ -316,9 +327,21 @@ class ServiceBusModel:
         """What a sender's `send_messages` does, faults included."""
         self.sends += 1
         faults = self.faults
+        if queue in faults.missing:
+            raise MessagingEntityNotFoundError(message=f"the entity {queue} was not found")
+        if queue in faults.full:
+            raise ServiceBusQuotaExceededError(message=f"the entity {queue} is at its size quota")
+        for message in messages:  # what the service refuses before storing anything
+            if message.message_id is not None and len(str(message.message_id)) > MAX_MESSAGE_ID:
+                raise ValueError(f"message_id cannot be longer than {MAX_MESSAGE_ID} characters.")
+            if _size(message) > MAX_MESSAGE_BYTES:
+                raise MessageSizeExceededError(message="the message exceeds 256 KB")
         if faults.refuse_sends:
             faults.refuse_sends -= 1
             raise ServiceBusConnectionError(message="Service Bus is unreachable")
+        if faults.time_out_sends:
+            faults.time_out_sends -= 1
+            raise OperationTimeoutError(message="the send timed out")
         if faults.hang_sends:
             faults.hang_sends -= 1
             await asyncio.Event().wait()
@@ -342,7 +365,7 @@ class ServiceBusModel:
 def _size(message: ServiceBusMessage) -> int:
     body = b"".join(message.body)
     return len(body) + sum(
-        len(str(k)) + len(str(v)) for k, v in message.application_properties.items()
+        len(str(k)) + len(str(v)) for k, v in (message.application_properties or {}).items()
     )
 
 
@@ -451,6 +474,10 @@ def function_message(received: Received) -> FunctionMessage:
     )
 
 
+class FunctionTimeout(Exception):
+    """The host cut the invocation (functionTimeout)."""
+
+
 @dataclass
 class Execution:
     """One invocation of the function: its messages and how it ended."""
@@ -470,6 +497,9 @@ class FunctionHost:
     function: Callable[[list[FunctionMessage]], Awaitable[object]]
     max_batch: int = 1000
     executions: list[Execution] = field(default_factory=list)
+    # functionTimeout: when this returns True (polled while the function runs), the host cancels
+    # the invocation and restarts the worker; the batch's locks are released (abandoned).
+    timeout_when: Callable[[], bool] | None = None
 
     async def run_once(self) -> bool:
         """Receive one batch and run the function on it; False when nothing is available."""
@@ -480,7 +510,7 @@ class FunctionHost:
         execution = Execution([r.message_id for r in batch], [r.delivery_count for r in batch])
         self.executions.append(execution)
         try:
-            await self.function([function_message(received) for received in batch])
+            await self._invoke([function_message(received) for received in batch])
         except Exception as error:
             execution.error = error
             for received in batch:
@@ -491,6 +521,20 @@ class FunctionHost:
             with contextlib.suppress(MessageLockLostError):  # expired: the message comes back
                 entity.complete(received)
         return True
+
+    async def _invoke(self, messages: list[FunctionMessage]) -> None:
+        if self.timeout_when is None:
+            await self.function(messages)
+            return
+        task = asyncio.ensure_future(self.function(messages))
+        while not task.done():
+            if self.timeout_when():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise FunctionTimeout("the function exceeded functionTimeout")
+            await asyncio.sleep(0.001)  # real time: the emulator answers from its own thread
+        await task
 
     async def drain(
         self,
