@@ -36,6 +36,7 @@ from bridge.queue_messages import (
     OutgoingMessage,
     dead_letter_copy,
     jitter_factor,
+    parse_utc,
     retry_copy,
     retry_delay,
 )
@@ -331,7 +332,12 @@ class BatchProcessor:
             )
         )
         return MessageOutcome(
-            message.message_id, Outcome.RETRY_LATER, event, attempt=message.attempt + 1, retry_at=at
+            message.message_id,
+            Outcome.RETRY_LATER,
+            event,
+            hold.value,
+            attempt=message.attempt + 1,
+            retry_at=at,
         )
 
     def _dead(
@@ -433,7 +439,11 @@ def _log_outcomes(
     started: float,
 ) -> None:
     elapsed = round((time.perf_counter() - started) * 1000, 1)
+    now = datetime.now(UTC)
     for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+        lag = _milliseconds(now - message.first_received(now))
+        enqueued = parse_utc(message.enqueued_time)
+        waited = None if enqueued is None else _milliseconds(now - enqueued)
         level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
         telemetry.record(
             "queue_message",
@@ -450,4 +460,10 @@ def _log_outcomes(
             members=members.get(position),
             batch_size=len(messages),
             latency_ms=elapsed,
+            lag_ms=lag if outcome.outcome is Outcome.DELIVERED else None,
+            queue_wait_ms=waited,
         )
+
+
+def _milliseconds(span: timedelta) -> float:
+    return round(span.total_seconds() * 1000, 1)

@@ -234,10 +234,15 @@ async def handle_webhook(
     response.headers.setdefault("X-Correlation-Id", correlation_id)
     error = response.body.get("error")
     fields = {
-        "outcome": response.log_fields.get("outcome") or response.body.get("status"),
+        "outcome": response.log_fields.get("outcome")
+        or response.body.get("status")
+        or _failure_outcome(response.status),
         "error_code": error.get("code") if isinstance(error, dict) else None,
         **response.log_fields,
     }
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    if fields["outcome"] == "delivered":
+        fields["lag_ms"] = latency_ms  # direct mode: arrival to MoEngage's answer
     level = logging.WARNING if response.status >= 400 else logging.INFO
     telemetry.record(
         "webhook",
@@ -245,10 +250,15 @@ async def handle_webhook(
         status_code=response.status,
         workspace=request.workspace if NAME.fullmatch(request.workspace) else "(invalid)",
         correlation_id=correlation_id,
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        latency_ms=latency_ms,
         **fields,
     )
     return response
+
+
+def _failure_outcome(status: int) -> str:
+    """A 4xx refused the delivery (nothing was sent); anything else is the bridge's error."""
+    return "refused" if 400 <= status < 500 else "error"
 
 
 async def _handle(
