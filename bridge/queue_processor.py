@@ -179,7 +179,7 @@ class BatchProcessor:
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
-        _log_outcomes(self.runtime.name, messages, ordered, members, started)  # type: ignore[arg-type]
+        _log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
         return ordered
 
     def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
@@ -437,9 +437,9 @@ def _log_outcomes(
     outcomes: list[MessageOutcome],
     members: dict[int, list[str]],
     started: float,
+    now: datetime,
 ) -> None:
     elapsed = round((time.perf_counter() - started) * 1000, 1)
-    now = datetime.now(UTC)
     for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
         lag = _milliseconds(now - message.first_received(now))
         enqueued = parse_utc(message.enqueued_time)

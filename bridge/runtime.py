@@ -96,10 +96,10 @@ class Runtime:
             gate=self.gate,
             sleep=sleep,
             on_rate_limit=self.health.saw_rate_limit,
-            on_request=self._log_request,
+            on_request=self.log_request,
         )
 
-    def _log_request(self, fields: dict[str, object]) -> None:
+    def log_request(self, fields: dict[str, object]) -> None:
         """One `moengage_request` line per HTTP request to MoEngage (README "Logs")."""
         status = fields.get("moengage_status")
         ok = isinstance(status, int) and status < 400

@@ -66,6 +66,9 @@ param serviceBusQueueName string = 'kognitiv-webhooks'
 @description('Optional Microsoft Entra object id granted Service Bus Data Sender and Receiver for the operator commands (deadletters list / replay).')
 param operatorPrincipalId string = ''
 
+@description('Optional e-mail address that receives the delivery alerts (infra/modules/alerts.bicep); empty: the alerts show in Azure Monitor only.')
+param alertEmail string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -149,6 +152,32 @@ module roles 'modules/roles.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     serviceBusNamespaceName: queueMode ? serviceBus.outputs.namespaceName : ''
     operatorPrincipalId: operatorPrincipalId
+  }
+}
+
+// The delivery dashboard (workbook) and its alerts, over Application Insights and the queue.
+module dashboard 'modules/dashboard.bicep' = {
+  name: 'dashboard'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    serviceBusNamespaceName: queueMode ? serviceBus.outputs.namespaceName : ''
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    namePrefix: resourceToken
+    alertEmail: alertEmail
+    serviceBusNamespaceName: queueMode ? serviceBus.outputs.namespaceName : ''
+    queueName: serviceBusQueueName
   }
 }
 
