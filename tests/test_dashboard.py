@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +31,7 @@ from bridge.runtime import current_runtime
 from delivery import RateLimitGate
 from moengage_emulator import Emulator
 from moengage_emulator.contract import fail_body
-from tests.conftest import DEAD, QUEUE, call_webhook, fixture_body, http_request
+from tests.conftest import API_KEY, DEAD, QUEUE, call_webhook, fixture_body, http_request
 from tests.dashboard_queries import (
     ALERT_THRESHOLDS,
     ALERTS_BICEP,
@@ -125,6 +127,102 @@ def test_alert_thresholds_are_declared_by_the_bicep_that_deploys_them() -> None:
         for threshold in ALERT_THRESHOLDS:
             if threshold in text:
                 assert f"let {threshold} = " in bicep, f"{name} needs {threshold}"
+
+
+# ---------------------------------------------------------------------------- deployment
+
+
+@pytest.fixture(scope="module")
+def parsed() -> dict[str, Any]:
+    """Every .bicep file under infra/ parsed by pycep-parser (the tool venv of test_infra)."""
+    from tests.test_infra import _tool_python
+
+    done = subprocess.run(
+        [_tool_python(), str(ROOT / "tests" / "infra_tools.py"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["bicep"]
+
+
+def _accessor(owner: str, name: str) -> dict[str, Any]:
+    operands = {"operand_1": owner, "operand_2": name}
+    return {"operator": {"type": "property_accessor", "operands": operands}}
+
+
+def test_workbook_is_deployed_from_its_data_file_linked_to_application_insights(
+    parsed: dict[str, Any],
+) -> None:
+    template = parsed["infra/modules/dashboard.bicep"]
+    resource = template["resources"]["workbook"]
+    assert resource["type"] == "Microsoft.Insights/workbooks"
+    body = resource["config"]
+    assert body["kind"] == "shared"
+    assert body["properties"]["sourceId"] == _accessor("applicationInsights", "id")
+    assert body["properties"]["category"] == "workbook"
+    assert body["properties"]["serializedData"] == "workbookContent"
+    loaded = template["variables"]["workbookTemplate"]["value"]["function"]
+    assert loaded["type"] == "load_text_content"
+    assert loaded["parameters"]["file_path"] == "../workbook/delivery.workbook.json"
+    text = (ROOT / "infra" / "modules" / "dashboard.bicep").read_text()
+    for placeholder in ("__APPLICATION_INSIGHTS_ID__", "__SERVICE_BUS_NAMESPACE_ID__"):
+        assert f"'{placeholder}'" in text, placeholder
+    main = parsed["infra/main.bicep"]["modules"]
+    for name in ("dashboard", "alerts"):
+        assert main[name]["config"]["params"]["applicationInsightsName"] == {
+            "operator": {
+                "type": "property_accessor",
+                "operands": {
+                    "operand_1": "monitoring",
+                    "operand_2": _accessor("outputs", "applicationInsightsName"),
+                },
+            }
+        }
+
+
+def test_alerts_and_the_optional_action_group(parsed: dict[str, Any]) -> None:
+    template = parsed["infra/modules/alerts.bicep"]
+    group = template["resources"]["actionGroup"]
+    assert group["config"]["condition"] == "emailOn"
+    receivers = group["config"]["config"]["properties"]["emailReceivers"]
+    assert [r["emailAddress"] for r in receivers] == ["alertEmail"]
+    ids = template["variables"]["actionGroupIds"]["value"]["operator"]["operands"]
+    assert ids["condition"] == "emailOn"
+    assert ids["false_value"] == []
+    rules = template["variables"]["logAlerts"]["value"]
+    assert [rule["name"] for rule in rules] == [
+        "dead-letters",
+        "credentials-refused",
+        "failure-ratio",
+        "no-deliveries",
+        "queue-backlog",
+    ]
+    assert {rule["name"] for rule in rules} == set(alert_files())
+    logs = template["resources"]["logAlert"]
+    assert logs["type"] == "Microsoft.Insights/scheduledQueryRules"
+    scopes = logs["config"]["config"]["properties"]["scopes"]
+    assert scopes == [_accessor("applicationInsights", "id")]
+    metrics = template["resources"]["metricAlert"]
+    assert metrics["type"] == "Microsoft.Insights/metricAlerts"
+    assert metrics["config"]["condition"] == "queueMode"  # no Service Bus in direct mode
+    names = [rule["metricName"] for rule in template["variables"]["metricAlerts"]["value"]]
+    assert names == ["DeadletteredMessages", "ActiveMessages"]
+    main = parsed["infra/main.bicep"]
+    assert main["parameters"]["alertEmail"]["default"] == ""
+    mapped = json.loads((ROOT / "infra" / "main.parameters.json").read_text())["parameters"]
+    assert mapped["alertEmail"] == {"value": "${KOGNITIV_ALERT_EMAIL}"}
+
+
+def test_every_alert_says_what_to_do_in_the_readme() -> None:
+    bicep = ALERTS_BICEP.read_text()
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Delivery dashboard and alerts", 1)[1].split("\n## ", 1)[0]
+    pointers = re.findall(r'\$\{troubleshooting\}"([^"]+)"', bicep)
+    assert len(pointers) == 7  # five log alerts, two metric alerts
+    for pointer in set(pointers):
+        assert f"#### {pointer}" in section, f"README has no entry {pointer!r}"
 
 
 # ------------------------------------------------------------------------ workbook content
@@ -527,3 +625,39 @@ async def test_queue_backlog_alert(scenario: Scenario) -> None:
     below, above = waited / 60000 - 0.2, waited / 60000 + 0.2
     assert fired(scenario.rows, "queue-backlog", backlog_minutes=round(below, 1)) == 1
     assert fired(scenario.rows, "queue-backlog", backlog_minutes=round(above, 1)) == 0
+
+
+# ------------------------------------------------------------------------------ log schema
+
+KINDS = ("webhook", "queue_message", "moengage_request")
+
+
+def documented_schema() -> dict[str, set[str]]:
+    """README "Logs": field -> the kinds of line that may carry it."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Logs\n", 1)[1].split("\n## ", 1)[0]
+    schema: dict[str, set[str]] = {}
+    for names, kinds in re.findall(r"^\| (`[^|]+) \| ([^|]+) \|", section, flags=re.MULTILINE):
+        allowed = set(KINDS) if kinds.strip() == "all" else set(re.findall(r"\w+", kinds))
+        for name in re.findall(r"`(\w+)`", names):
+            schema[name] = allowed & set(KINDS)
+    return schema
+
+
+async def test_every_logged_field_is_documented_and_no_contact_data(scenario: Scenario) -> None:
+    schema = documented_schema()
+    assert {"outcome", "reason", "moengage_status", "latency_ms", "workspace", "event"} <= set(
+        schema
+    )
+    assert {"lag_ms", "correlation_id", "rate_limit_wait_s", "queue_wait_ms"} <= set(schema)
+    seen: dict[str, set[str]] = {}
+    for kind in KINDS:
+        for line in lines(scenario.rows, kind):
+            for field in line:
+                seen.setdefault(field, set()).add(kind)
+    assert seen.keys() >= {"lag_ms", "queue_wait_ms", "rate_limit_wait_s", "moengage_status"}
+    for field, kinds in seen.items():
+        assert field in schema, f"{field} is logged but not in README 'Logs'"
+        assert kinds <= schema[field], f"{field} logged on {kinds - schema[field]}"
+    text = "\n".join(str(row["message"]) + str(row["customDimensions"]) for row in scenario.rows)
+    assert API_KEY not in text
