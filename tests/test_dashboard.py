@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,6 +321,21 @@ class TracesCapture(logging.Handler):
         )
 
 
+@contextlib.contextmanager
+def captured() -> Iterator[TracesCapture]:
+    """The app's log records while the block runs, at INFO as the host's default."""
+    capture = TracesCapture()
+    logger = logging.getLogger("kognitiv_bridge")
+    level = logger.level
+    logger.addHandler(capture)
+    logger.setLevel(logging.INFO)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(level)
+
+
 def run_kql(rows: list[dict[str, object]], query: str) -> list[dict[str, object]]:
     """Run `query` over `rows` as the `traces` table on duckdb-kql; rows as dicts."""
     import duckdb_kql
@@ -374,10 +390,6 @@ def clock() -> VirtualClock:
 async def scenario(bus, clock, moengage) -> Scenario:
     current_runtime().gate = RateLimitGate(clock=clock.monotonic, sleep=clock.sleep)
     host = FunctionHost(bus, QUEUE, function_app.kognitiv_service_bus.build().get_user_function())
-    capture = TracesCapture()
-    logger = logging.getLogger("kognitiv_bridge")
-    logger.addHandler(capture)
-    level, logger.level = logger.level, logging.INFO
     windows: dict[str, list[dict[str, object]]] = {}
     statuses: list[int] = []
 
@@ -420,7 +432,7 @@ async def scenario(bus, clock, moengage) -> Scenario:
     async def credentials_fixed() -> None:
         await host.drain()
 
-    try:
+    with captured() as capture:
         for name, steps in (
             ("rate_limited", rate_limited),
             ("unavailable", unavailable),
@@ -430,9 +442,6 @@ async def scenario(bus, clock, moengage) -> Scenario:
             ("credentials_fixed", credentials_fixed),
         ):
             await phase(name, steps)
-    finally:
-        logger.removeHandler(capture)
-        logger.level = level
     assert host.errors == []
     return Scenario(capture.rows, windows, moengage, bus, host, statuses)
 
@@ -661,3 +670,43 @@ async def test_every_logged_field_is_documented_and_no_contact_data(scenario: Sc
         assert kinds <= schema[field], f"{field} logged on {kinds - schema[field]}"
     text = "\n".join(str(row["message"]) + str(row["customDimensions"]) for row in scenario.rows)
     assert API_KEY not in text
+
+
+async def test_held_messages_count_as_retries_with_their_reason(
+    settings_env: pytest.MonkeyPatch, bus: ServiceBusModel, moengage: Emulator
+) -> None:
+    """Settings that cannot work hold the batch: the dashboard shows why."""
+    settings_env.setenv("MOENGAGE_DATA_CENTER", "99")
+    with captured() as capture:
+        function = function_app.kognitiv_service_bus.build().get_user_function()
+        body = json.dumps(reward("4100")).encode()
+        bus.queue(QUEUE).accept("held-1", body, {EVENT: "rewards_issued"})
+        await FunctionHost(bus, QUEUE, function).run_once()
+    reasons = run_kql(capture.rows, workbook_queries()["failure-reasons"])
+    assert [(r["outcome"], r["reason"], r["failures"]) for r in reasons] == [
+        ("retry_later", "configuration_error", 1)
+    ]
+    assert moengage.requests == []
+
+
+async def test_direct_mode_deliveries_and_their_lag(
+    settings_env: pytest.MonkeyPatch, moengage: Emulator
+) -> None:
+    """Direct mode: the webhook line itself is the delivery, its lag the time to answer."""
+    with captured() as capture:
+        moengage.inject(status=502)
+        statuses = [
+            (await call_webhook(http_request(reward(member), "rewards_issued")))[0]
+            for member in ("4201", "4202")
+        ]
+    assert statuses == [200, 200]
+    queries = workbook_queries(grain="1d")
+    outcomes = run_kql(capture.rows, queries["outcomes-over-time"])
+    assert [(r["shown"], r["deliveries"]) for r in outcomes] == [("delivered", 2)]
+    webhooks = lines(capture.rows, "webhook")
+    assert all(line["lag_ms"] == line["latency_ms"] for line in webhooks)
+    lag = run_kql(capture.rows, queries["lag"])
+    assert lag[0]["deliveries"] == 2
+    assert lag[0]["worst_s"] == pytest.approx(max(line["lag_ms"] for line in webhooks) / 1000)
+    answers = run_kql(capture.rows, queries["moengage-status"])
+    assert sorted((r["status"], r["requests"]) for r in answers) == [("200", 2), ("502", 1)]
