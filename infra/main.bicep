@@ -6,8 +6,48 @@ targetScope = 'subscription'
 @description('azd environment name; names the resource group and seeds every resource name.')
 param environmentName string
 
+// The regions that offer the Flex Consumption plan, as in Microsoft's Flex Consumption samples;
+// `az functionapp list-flexconsumption-locations` gives the current list. azd offers only these.
 @minLength(1)
 @description('Azure region of every resource (a region that offers the Flex Consumption plan).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('MoEngage workspace id (formerly App ID): MOENGAGE_APP_ID.')
@@ -60,11 +100,60 @@ param kognitivAuthPassword string = ''
 @description('Optional bearer token Kognitiv must send: KOGNITIV_AUTH_TOKEN (Key Vault).')
 param kognitivAuthToken string = ''
 
+@secure()
+@description('Previous Basic password, still accepted during a rotation: KOGNITIV_AUTH_PASSWORD_PREVIOUS (Key Vault).')
+param kognitivAuthPasswordPrevious string = ''
+
+@secure()
+@description('Previous bearer token, still accepted during a rotation: KOGNITIV_AUTH_TOKEN_PREVIOUS (Key Vault).')
+param kognitivAuthTokenPrevious string = ''
+
+@description('How numbers sent as text are written: KOGNITIV_NUMBER_FORMAT (1,234.56 or 1.234,56).')
+@allowed([
+  '1,234.56'
+  '1.234,56'
+])
+param kognitivNumberFormat string = '1,234.56'
+
+@description('Rules added to or replacing the mapping file\'s, by event name: KOGNITIV_MAPPINGS (empty: none).')
+param kognitivMappings object = {}
+
+@description('Path of the mapping file inside the package: KOGNITIV_MAPPINGS_FILE (empty: mapping/default_mappings.json).')
+param kognitivMappingsFile string = ''
+
+@description('Further MoEngage workspaces, keyed by name: MOENGAGE_WORKSPACES (empty: only the default workspace).')
+param moengageWorkspaces object = {}
+
+@description('Seconds to deliver one webhook directly: MOENGAGE_DIRECT_TIME_BUDGET_SECONDS (empty: the app\'s default, 10).')
+param moengageDirectTimeBudgetSeconds string = ''
+
+@description('Seconds to deliver one queue batch: MOENGAGE_QUEUE_TIME_BUDGET_SECONDS (empty: the app\'s default, 25).')
+param moengageQueueTimeBudgetSeconds string = ''
+
+@description('Hours a message keeps being retried while MoEngage is unavailable: KOGNITIV_RETRY_HORIZON_HOURS (empty: the app\'s default, 24).')
+param kognitivRetryHorizonHours string = ''
+
+@description('Any further app settings (name -> value), such as the settings MOENGAGE_WORKSPACES names; values may be Key Vault references. A name the template sets itself is taken from the template.')
+param extraAppSettings object = {}
+
 @description('Name of the main Service Bus queue: KOGNITIV_SERVICE_BUS_QUEUE.')
 param serviceBusQueueName string = 'kognitiv-webhooks'
 
 @description('Optional Microsoft Entra object id granted Service Bus Data Sender and Receiver for the operator commands (deadletters list / replay).')
 param operatorPrincipalId string = ''
+
+@description('Kind of principal operatorPrincipalId is.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param operatorPrincipalType string = 'User'
+
+@description('Most instances the app scales out to (Flex Consumption: 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
 
 @description('Optional e-mail address that receives the delivery alerts (infra/modules/alerts.bicep); empty: the alerts show in Azure Monitor only.')
 param alertEmail string = ''
@@ -123,10 +212,15 @@ module keyVault 'modules/keyvault.bicep' = {
     name: 'kv-${resourceToken}'
     location: location
     tags: tags
-    moengageApiKey: moengageApiKey
-    kognitivAuthUsername: kognitivAuthUsername
-    kognitivAuthPassword: kognitivAuthPassword
-    kognitivAuthToken: kognitivAuthToken
+    // Secret name -> value; an empty value (an optional credential not given) creates no secret.
+    secrets: {
+      'moengage-api-key': moengageApiKey
+      'kognitiv-auth-username': kognitivAuthUsername
+      'kognitiv-auth-password': kognitivAuthPassword
+      'kognitiv-auth-password-previous': kognitivAuthPasswordPrevious
+      'kognitiv-auth-token': kognitivAuthToken
+      'kognitiv-auth-token-previous': kognitivAuthTokenPrevious
+    }
   }
 }
 
@@ -150,8 +244,11 @@ module roles 'modules/roles.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    serviceBusNamespaceName: queueMode ? serviceBus.outputs.namespaceName : ''
+    serviceBusNamespaceName: queueMode ? serviceBus!.outputs.namespaceName : ''
+    serviceBusQueueName: serviceBusQueueName
+    deadLetterQueueName: deadLetterQueueName
     operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
   }
 }
 
@@ -163,7 +260,7 @@ module dashboard 'modules/dashboard.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     location: location
     tags: tags
-    serviceBusNamespaceName: queueMode ? serviceBus.outputs.namespaceName : ''
+    serviceBusNamespaceName: queueMode ? serviceBus!.outputs.namespaceName : ''
   }
 }
 
@@ -176,37 +273,57 @@ module alerts 'modules/alerts.bicep' = {
     tags: tags
     namePrefix: resourceToken
     alertEmail: alertEmail
-    serviceBusNamespaceName: queueMode ? serviceBus.outputs.namespaceName : ''
+    serviceBusNamespaceName: queueMode ? serviceBus!.outputs.namespaceName : ''
     queueName: serviceBusQueueName
   }
 }
 
-// Settings the app reads (README.md "Settings"). Secrets are Key Vault references resolved by the
-// platform with the user-assigned identity (keyVaultReferenceIdentity).
-var moengageSettings = {
+// Settings the app reads (README.md "Settings"), each from a parameter of its own, so that a
+// re-provision writes them all again: the site's app settings are replaced as a whole on every
+// `azd provision`. An empty optional value is an empty setting, which the app reads as unset.
+var appSettingsFromParameters = {
   MOENGAGE_APP_ID: moengageAppId
-  MOENGAGE_API_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.moengageApiKeyUri})'
   MOENGAGE_DATA_CENTER: moengageDataCenter
+  MOENGAGE_WORKSPACES: empty(moengageWorkspaces) ? '' : string(moengageWorkspaces)
+  MOENGAGE_DIRECT_TIME_BUDGET_SECONDS: moengageDirectTimeBudgetSeconds
+  MOENGAGE_QUEUE_TIME_BUDGET_SECONDS: moengageQueueTimeBudgetSeconds
+  KOGNITIV_MAPPINGS: empty(kognitivMappings) ? '' : string(kognitivMappings)
+  KOGNITIV_MAPPINGS_FILE: kognitivMappingsFile
   KOGNITIV_TIMEZONE: kognitivTimezone
   KOGNITIV_DATE_ORDER: kognitivDateOrder
+  KOGNITIV_NUMBER_FORMAT: kognitivNumberFormat
+  KOGNITIV_RETRY_HORIZON_HOURS: kognitivRetryHorizonHours
   // Always set: the queue trigger's %KOGNITIV_SERVICE_BUS_QUEUE% must resolve even when disabled.
   KOGNITIV_SERVICE_BUS_QUEUE: serviceBusQueueName
 }
 
-var kognitivUsernameSetting = empty(kognitivAuthUsername) ? {} : {
-  KOGNITIV_AUTH_USERNAME: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.kognitivAuthUsernameUri})'
+// Secrets are Key Vault references (versionless) resolved by the platform with the user-assigned
+// identity (keyVaultReferenceIdentity); an optional credential not given has no setting.
+var secretUri = '${keyVault.outputs.uri}secrets/'
+var apiKeySetting = {
+  MOENGAGE_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretUri}moengage-api-key)'
 }
-var kognitivPasswordSetting = empty(kognitivAuthPassword) ? {} : {
-  KOGNITIV_AUTH_PASSWORD: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.kognitivAuthPasswordUri})'
+var usernameSetting = empty(kognitivAuthUsername) ? {} : {
+  KOGNITIV_AUTH_USERNAME: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-username)'
 }
-var kognitivTokenSetting = empty(kognitivAuthToken) ? {} : {
-  KOGNITIV_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.kognitivAuthTokenUri})'
+var passwordSetting = empty(kognitivAuthPassword) ? {} : {
+  KOGNITIV_AUTH_PASSWORD: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-password)'
 }
+var passwordPreviousSetting = empty(kognitivAuthPasswordPrevious) ? {} : {
+  KOGNITIV_AUTH_PASSWORD_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-password-previous)'
+}
+var tokenSetting = empty(kognitivAuthToken) ? {} : {
+  KOGNITIV_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-token)'
+}
+var tokenPreviousSetting = empty(kognitivAuthTokenPrevious) ? {} : {
+  KOGNITIV_AUTH_TOKEN_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${secretUri}kognitiv-auth-token-previous)'
+}
+var secretSettings = union(apiKeySetting, usernameSetting, passwordSetting, passwordPreviousSetting, tokenSetting, tokenPreviousSetting)
 
 // Queue mode is on when a Service Bus connection setting is present; direct mode omits them and
 // switches the queue trigger off.
 var queueSettings = queueMode ? {
-  KOGNITIV_SERVICE_BUS__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+  KOGNITIV_SERVICE_BUS__fullyQualifiedNamespace: serviceBus!.outputs.fullyQualifiedNamespace
   KOGNITIV_SERVICE_BUS__credential: 'managedidentity'
   KOGNITIV_SERVICE_BUS__clientId: identity.outputs.clientId
   KOGNITIV_SERVICE_BUS_DEAD_LETTER_QUEUE: deadLetterQueueName
@@ -233,7 +350,9 @@ module functionApp 'modules/functionapp.bicep' = {
     storageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
-    appSettings: union(moengageSettings, kognitivUsernameSetting, kognitivPasswordSetting, kognitivTokenSetting, queueSettings)
+    maximumInstanceCount: maximumInstanceCount
+    // extraAppSettings first: a name the template sets is always the template's.
+    appSettings: union(extraAppSettings, appSettingsFromParameters, secretSettings, queueSettings)
   }
 }
 
@@ -243,8 +362,10 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output SERVICE_API_NAME string = functionApp.outputs.name
 output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'
-output KOGNITIV_WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/kognitiv/<event>?code=<function key>'
+// The webhook's base: append /<event> (default workspace) or /<workspace>/<event>. The
+// postdeploy hook (infra/hooks/) prints every URL to paste into Kognitiv.
+output KOGNITIV_WEBHOOK_URL string = 'https://${functionApp.outputs.defaultHostName}/api/kognitiv'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
-output SERVICE_BUS_NAMESPACE string = queueMode ? serviceBus.outputs.fullyQualifiedNamespace : ''
+output SERVICE_BUS_NAMESPACE string = queueMode ? serviceBus!.outputs.fullyQualifiedNamespace : ''
 output SERVICE_BUS_QUEUE string = queueMode ? serviceBusQueueName : ''
 output SERVICE_BUS_DEAD_LETTER_QUEUE string = queueMode ? deadLetterQueueName : ''

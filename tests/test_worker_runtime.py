@@ -136,7 +136,6 @@ def test_package_holds_the_app_and_nothing_else(package: Path):
         "function_app.py",
         "host.json",
         "requirements.txt",
-        ".funcignore",
         "bridge",
         "mapping",
         "delivery",

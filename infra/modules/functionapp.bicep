@@ -19,8 +19,8 @@ param applicationInsightsConnectionString string
 @description('Settings the app reads (names as in README.md "Settings"); values may be Key Vault references.')
 param appSettings object
 
-@description('Most instances the app scales out to.')
-@minValue(1)
+@description('Most instances the app scales out to (Flex Consumption: 40 to 1000, as in Microsoft\'s samples).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
@@ -78,13 +78,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityId
     siteConfig: {
+      // Only what Microsoft's Flex Consumption samples set: Flex rejects most classic site
+      // configuration properties (ftpsState, use32BitWorkerProcess, alwaysOn, ...; ARM error
+      // 51021). FTP is off through basicPublishingCredentialsPolicies below. Health check is not
+      // available on Flex either (infra/README.md); the anonymous liveness route GET /api/live
+      // serves external probes instead.
       minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      remoteDebuggingEnabled: false
-      // Health check is not available on the Flex Consumption plan (infra/README.md); the
-      // anonymous liveness route GET /api/live serves external probes instead.
       appSettings: [for setting in items(allSettings): {
         name: setting.key
         value: setting.value

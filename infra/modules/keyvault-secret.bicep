@@ -1,5 +1,5 @@
-// One Key Vault secret. A module (not a conditional resource) so that optional secrets are
-// created with `module ... = if (...)` and every secret is declared the same way.
+// One Key Vault secret. A module so that keyvault.bicep can create the secrets in one loop that
+// skips the empty (not given) ones.
 
 param vaultName string
 param name string
@@ -19,6 +19,3 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
     contentType: 'text/plain'
   }
 }
-
-// Versionless: the app picks up a rotated value without a redeployment.
-output uri string = secret.properties.secretUri

@@ -7,16 +7,8 @@ param location string
 param tags object
 
 @secure()
-param moengageApiKey string
-
-@secure()
-param kognitivAuthUsername string = ''
-
-@secure()
-param kognitivAuthPassword string = ''
-
-@secure()
-param kognitivAuthToken string = ''
+@description('Secret name -> value. An empty value (an optional credential not given) creates no secret.')
+param secrets object
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -40,46 +32,16 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-module moengageApiKeySecret 'keyvault-secret.bicep' = {
-  name: 'secret-moengage-api-key'
+module secret 'keyvault-secret.bicep' = [for item in items(secrets): if (!empty(item.value)) {
+  name: 'secret-${item.key}'
   params: {
     vaultName: vault.name
-    name: 'moengage-api-key'
-    value: moengageApiKey
+    name: item.key
+    value: item.value
   }
-}
-
-module kognitivAuthUsernameSecret 'keyvault-secret.bicep' = if (!empty(kognitivAuthUsername)) {
-  name: 'secret-kognitiv-auth-username'
-  params: {
-    vaultName: vault.name
-    name: 'kognitiv-auth-username'
-    value: kognitivAuthUsername
-  }
-}
-
-module kognitivAuthPasswordSecret 'keyvault-secret.bicep' = if (!empty(kognitivAuthPassword)) {
-  name: 'secret-kognitiv-auth-password'
-  params: {
-    vaultName: vault.name
-    name: 'kognitiv-auth-password'
-    value: kognitivAuthPassword
-  }
-}
-
-module kognitivAuthTokenSecret 'keyvault-secret.bicep' = if (!empty(kognitivAuthToken)) {
-  name: 'secret-kognitiv-auth-token'
-  params: {
-    vaultName: vault.name
-    name: 'kognitiv-auth-token'
-    value: kognitivAuthToken
-  }
-}
+}]
 
 output name string = vault.name
-
-// Secret URIs for Key Vault references; an empty string means "not configured".
-output moengageApiKeyUri string = moengageApiKeySecret.outputs.uri
-output kognitivAuthUsernameUri string = empty(kognitivAuthUsername) ? '' : kognitivAuthUsernameSecret.outputs.uri
-output kognitivAuthPasswordUri string = empty(kognitivAuthPassword) ? '' : kognitivAuthPasswordSecret.outputs.uri
-output kognitivAuthTokenUri string = empty(kognitivAuthToken) ? '' : kognitivAuthTokenSecret.outputs.uri
+// https://<vault>.vault.azure.net/ : main.bicep builds versionless secret URIs from it, so the app
+// picks up a rotated value without a redeployment. No output carries a secret's value.
+output uri string = vault.properties.vaultUri

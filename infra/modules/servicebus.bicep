@@ -48,7 +48,6 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     // Nothing silently expires: an unprocessed message moves to $DeadLetterQueue after 14 days.
     defaultMessageTimeToLive: 'P14D'
     deadLetteringOnMessageExpiration: true
-    deadLetteringOnFilterEvaluationExceptions: true
     requiresSession: false
     enablePartitioning: false
     enableBatchedOperations: true

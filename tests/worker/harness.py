@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pathspec
+from tests.funcignore_rules import git_packaged
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -106,17 +106,9 @@ def worker_environment() -> tuple[Path, Path]:
 
 
 def packaged_files(source: Path) -> list[str]:
-    """The files Core Tools would publish from `source`: everything not matched by
-    `.funcignore` (gitignore syntax)."""
-    spec_file = source / ".funcignore"
-    lines = spec_file.read_text().splitlines() if spec_file.exists() else []
-    spec = pathspec.GitIgnoreSpec.from_lines(lines)
-    files = []
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source).as_posix()
-        if path.is_file() and not spec.match_file(relative):
-            files.append(relative)
-    return files
+    """The files published from `source`: `.funcignore` applied with git's rules, negation
+    included (tests/funcignore_rules.py, which also checks Core Tools' and azd's matchers)."""
+    return git_packaged(source)
 
 
 def installed_requirements(python: Path, requirements: Path = ROOT / "requirements.txt") -> Path:

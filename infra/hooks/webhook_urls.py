@@ -1,0 +1,125 @@
+"""What to paste into Kognitiv after `azd up`: the webhook URL per event and workspace, how to
+fetch each function key (never the key itself: the output may end up in CI logs), and the smoke
+test. Run by azd's postdeploy hook (postdeploy.sh / postdeploy.ps1) with the azd environment's
+values as environment variables; reads only those and the project's mapping files, changes
+nothing. Standard library only: it runs on the operator's machine, not in the app."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+DEFAULT_RULES = "mapping/default_mappings.json"
+FIXTURES = "tests/fixtures/kognitiv"
+DEFAULT_WORKSPACE = "default"
+# The app's functions behind the two webhook routes (function_app.py); each has its own keys.
+DEFAULT_FUNCTION = "kognitiv_webhook"
+WORKSPACE_FUNCTION = "kognitiv_workspace_webhook"
+
+
+def _json_object(text: str | None, name: str) -> dict[str, object]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise SystemExit(
+            f"{name} is not valid JSON; fix it with `azd env set {name} ...`"
+        ) from None
+    if not isinstance(value, dict):
+        raise SystemExit(f"{name} must be a JSON object")
+    return value
+
+
+def _event_names(rules: Mapping[str, object]) -> list[str]:
+    """Rule names as the app reads them: keys starting with `$` or `_` are comments."""
+    return [name for name in rules if not name.startswith(("$", "_"))]
+
+
+def _rules_file(relative: str) -> dict[str, object]:
+    path = PROJECT / relative
+    try:
+        return _json_object(path.read_text(), relative)
+    except OSError:
+        raise SystemExit(f"mapping file {relative} not found in {PROJECT}") from None
+
+
+def events_by_workspace(environ: Mapping[str, str]) -> dict[str, list[str]]:
+    """The events each workspace has rules for, `default` first, others by name."""
+    inline = _json_object(environ.get("KOGNITIV_MAPPINGS"), "KOGNITIV_MAPPINGS")
+    shared = {**_rules_file(environ.get("KOGNITIV_MAPPINGS_FILE") or DEFAULT_RULES), **inline}
+    workspaces: dict[str, list[str]] = {}
+    if environ.get("MOENGAGE_APP_ID"):
+        workspaces[DEFAULT_WORKSPACE] = sorted(_event_names(shared))
+    table = _json_object(environ.get("MOENGAGE_WORKSPACES"), "MOENGAGE_WORKSPACES")
+    for name in sorted(table):
+        entry = table[name] if isinstance(table[name], dict) else {}
+        own = entry.get("mappings_file")  # type: ignore[union-attr]
+        rules = _rules_file(own) if isinstance(own, str) else shared
+        workspaces[name] = sorted(_event_names(rules))
+    return workspaces
+
+
+def _key_command(group: str, app: str, function: str) -> str:
+    return (
+        f"az functionapp function keys list -g {group} -n {app} "
+        f"--function-name {function} --query default -o tsv"
+    )
+
+
+def report(environ: Mapping[str, str]) -> str:
+    base = environ.get("KOGNITIV_WEBHOOK_URL", "").rstrip("/")
+    group = environ.get("AZURE_RESOURCE_GROUP", "")
+    app = environ.get("AZURE_FUNCTION_APP_NAME", "")
+    if not base or not group or not app:
+        return (
+            "No deployment found in this azd environment (KOGNITIV_WEBHOOK_URL, "
+            "AZURE_RESOURCE_GROUP, AZURE_FUNCTION_APP_NAME): run `azd provision` first.\n"
+        )
+    workspaces = events_by_workspace(environ)
+    lines = ["Kognitiv webhooks (KLS: Settings > Webhooks > Create Webhook, one per event):", ""]
+    functions = []
+    for workspace, events in workspaces.items():
+        function = DEFAULT_FUNCTION if workspace == DEFAULT_WORKSPACE else WORKSPACE_FUNCTION
+        prefix = base if workspace == DEFAULT_WORKSPACE else f"{base}/{workspace}"
+        lines.append(f"  workspace {workspace} (function key of {function}):")
+        width = max((len(event) for event in events), default=0)
+        lines += [f"    {event:<{width}}  {prefix}/{event}" for event in events]
+        if not events:
+            lines.append("    (no mapping rules)")
+        lines.append("")
+        if function not in functions:
+            functions.append(function)
+    lines += [
+        "Send the function key as the x-functions-key header (or append ?code=<key>); fetch it,",
+        "into your terminal only:",
+        *(f"  {_key_command(group, app, function)}" for function in functions),
+    ]
+    if any(environ.get(name) for name in ("KOGNITIV_AUTH_TOKEN", "KOGNITIV_AUTH_PASSWORD")):
+        lines.append("Kognitiv must also send the Authorization header of KOGNITIV_AUTH_*.")
+    host = base.removesuffix("/api/kognitiv")
+    lines += [
+        "",
+        "Smoke test:",
+        f"  curl -s {host}/api/live",
+        f"  KEY=$({_key_command(group, app, DEFAULT_FUNCTION)})"
+        if DEFAULT_WORKSPACE in workspaces
+        else f"  KEY=$({_key_command(group, app, WORKSPACE_FUNCTION)})",
+    ]
+    workspace, events = next(iter(workspaces.items()), (DEFAULT_WORKSPACE, []))
+    sample = next((e for e in events if (PROJECT / FIXTURES / f"{e}.json").is_file()), None)
+    if sample:
+        prefix = base if workspace == DEFAULT_WORKSPACE else f"{base}/{workspace}"
+        lines.append(
+            f'  curl -s -X POST -H "x-functions-key: $KEY" "{prefix}/{sample}?dry_run=true" '
+            f"-d @{FIXTURES}/{sample}.json"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(report(os.environ))
