@@ -71,6 +71,13 @@ def _key_command(group: str, app: str, function: str) -> str:
     )
 
 
+def _route(base: str, workspace: str) -> tuple[str, str]:
+    """The function serving a workspace's URLs, and their common prefix."""
+    if workspace == DEFAULT_WORKSPACE:
+        return DEFAULT_FUNCTION, base
+    return WORKSPACE_FUNCTION, f"{base}/{workspace}"
+
+
 def report(environ: Mapping[str, str]) -> str:
     base = environ.get("KOGNITIV_WEBHOOK_URL", "").rstrip("/")
     group = environ.get("AZURE_RESOURCE_GROUP", "")
@@ -84,8 +91,7 @@ def report(environ: Mapping[str, str]) -> str:
     lines = ["Kognitiv webhooks (KLS: Settings > Webhooks > Create Webhook, one per event):", ""]
     functions = []
     for workspace, events in workspaces.items():
-        function = DEFAULT_FUNCTION if workspace == DEFAULT_WORKSPACE else WORKSPACE_FUNCTION
-        prefix = base if workspace == DEFAULT_WORKSPACE else f"{base}/{workspace}"
+        function, prefix = _route(base, workspace)
         lines.append(f"  workspace {workspace} (function key of {function}):")
         width = max((len(event) for event in events), default=0)
         lines += [f"    {event:<{width}}  {prefix}/{event}" for event in events]
@@ -101,19 +107,17 @@ def report(environ: Mapping[str, str]) -> str:
     ]
     if any(environ.get(name) for name in ("KOGNITIV_AUTH_TOKEN", "KOGNITIV_AUTH_PASSWORD")):
         lines.append("Kognitiv must also send the Authorization header of KOGNITIV_AUTH_*.")
-    host = base.removesuffix("/api/kognitiv")
+    # The smoke test posts a fixture body of the first workspace's first event that has one.
+    workspace, events = next(iter(workspaces.items()), (DEFAULT_WORKSPACE, []))
+    function, prefix = _route(base, workspace)
     lines += [
         "",
         "Smoke test:",
-        f"  curl -s {host}/api/live",
-        f"  KEY=$({_key_command(group, app, DEFAULT_FUNCTION)})"
-        if DEFAULT_WORKSPACE in workspaces
-        else f"  KEY=$({_key_command(group, app, WORKSPACE_FUNCTION)})",
+        f"  curl -s {base.removesuffix('/api/kognitiv')}/api/live",
+        f"  KEY=$({_key_command(group, app, function)})",
     ]
-    workspace, events = next(iter(workspaces.items()), (DEFAULT_WORKSPACE, []))
     sample = next((e for e in events if (PROJECT / FIXTURES / f"{e}.json").is_file()), None)
     if sample:
-        prefix = base if workspace == DEFAULT_WORKSPACE else f"{base}/{workspace}"
         lines.append(
             f'  curl -s -X POST -H "x-functions-key: $KEY" "{prefix}/{sample}?dry_run=true" '
             f"-d @{FIXTURES}/{sample}.json"
