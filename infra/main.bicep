@@ -369,3 +369,4 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output SERVICE_BUS_NAMESPACE string = queueMode ? serviceBus!.outputs.fullyQualifiedNamespace : ''
 output SERVICE_BUS_QUEUE string = queueMode ? serviceBusQueueName : ''
 output SERVICE_BUS_DEAD_LETTER_QUEUE string = queueMode ? deadLetterQueueName : ''
+output APPLICATIONINSIGHTS_RESOURCE_ID string = dashboard.outputs.applicationInsightsId

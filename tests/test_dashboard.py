@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import re
@@ -20,13 +21,15 @@ import shutil
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import function_app
+from bridge import cli
+from bridge import report as reporting
 from bridge.queue_messages import EVENT
 from bridge.runtime import current_runtime
 from delivery import RateLimitGate
@@ -710,3 +713,118 @@ async def test_direct_mode_deliveries_and_their_lag(
     assert lag[0]["worst_s"] == pytest.approx(max(line["lag_ms"] for line in webhooks) / 1000)
     answers = run_kql(capture.rows, queries["moengage-status"])
     assert sorted((r["status"], r["requests"]) for r in answers) == [("200", 2), ("502", 1)]
+
+
+# ------------------------------------------------------------------- kognitiv-bridge report
+
+WIRE_TYPES = {bool: "bool", int: "long", float: "real", str: "string", datetime: "datetime"}
+
+
+class LocalLogs:
+    """azure-monitor-query's LogsQueryClient answering from captured rows with duckdb-kql, in
+    the SDK's own result types (so the command reads what the real client returns)."""
+
+    def __init__(self, rows: list[dict[str, object]]) -> None:
+        self.rows = rows
+        self.calls: list[tuple[str, timedelta]] = []
+
+    def query_resource(self, resource_id: str, query: str, *, timespan: timedelta) -> object:
+        from azure.monitor.query import LogsQueryResult, LogsTable
+
+        self.calls.append((resource_id, timespan))
+        found = run_kql(self.rows, query)
+        columns = list(found[0]) if found else []
+        types = [WIRE_TYPES[type(found[0][c])] for c in columns] if found else []
+        wire = [
+            [v.isoformat() + "Z" if isinstance(v, datetime) else v for v in row.values()]
+            for row in found
+        ]
+        table = LogsTable(name="PrimaryResult", columns=columns, columns_types=types, rows=wire)
+        return LogsQueryResult(tables=[table])
+
+
+def report_queries() -> dict[str, str]:
+    return {
+        f"report:{path.stem}": path.read_text()
+        for path in (reporting.OUTCOMES_QUERY, reporting.REASONS_QUERY)
+    }
+
+
+def test_report_queries_pass_the_kusto_language_service() -> None:
+    report = analyse(report_queries())
+    assert report == {name: [] for name in report_queries()}
+
+
+async def test_report_prints_the_scenarios_outcomes(scenario: Scenario) -> None:
+    logs = LocalLogs(scenario.rows)
+    out, err = io.StringIO(), io.StringIO()
+    resource = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/components/appi"
+    argv = ["report", "--since", "6h", "--app-insights", resource, "--json"]
+    code = cli.main(argv, stdout=out, stderr=err, logs=logs)
+    assert (code, err.getvalue()) == (0, "")
+    assert logs.calls == [(resource, timedelta(hours=6))] * 2
+    document = json.loads(out.getvalue())
+    assert document["outcomes"] == [
+        {
+            "workspace": "default",
+            "event": "rewards_issued",
+            "delivered": 4,
+            "duplicate": 0,
+            "retry_scheduled": 4,
+            "dead_lettered": 2,
+            "refused": 1,
+            "errors": 0,
+        }
+    ]
+    reasons = {(r["outcome"], r["reason"]): r["failures"] for r in document["reasons"]}
+    assert reasons == {
+        ("retry_later", "rate_limited"): 2,
+        ("retry_later", "unavailable"): 1,
+        ("retry_later", "configuration"): 1,
+        ("dead_lettered", "moengage_rejected"): 1,
+        ("dead_lettered", "invalid_payload"): 1,
+        ("refused", "missing_field"): 1,
+    }
+
+    text = io.StringIO()
+    assert cli.main(["report", "--app-insights", resource], stdout=text, logs=logs) == 0
+    lines_out = text.getvalue().splitlines()
+    assert lines_out[0] == "Deliveries in the last 24h:"
+    assert lines_out[2].split() == ["default", "rewards_issued", "4", "0", "4", "2", "1", "0"]
+    assert lines_out[3].split() == ["total", "4", "0", "4", "2", "1", "0"]
+    assert any(line.strip().startswith("retry_later rate_limited: 2,") for line in lines_out)
+    assert "4001" not in text.getvalue()  # no member ids in the summary
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["report"], "APPLICATIONINSIGHTS_RESOURCE_ID"),
+        (["report", "--app-insights", "x", "--since", "yesterday"], "90m, 24h, 7d"),
+        (["report", "--app-insights", "x", "--since", "0h"], "90m, 24h, 7d"),
+        (["report", "--app-insights", "x", "--since", "800d"], "730 days"),
+    ],
+)
+def test_report_refuses_what_it_cannot_run(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(reporting.RESOURCE_SETTING, raising=False)
+    err = io.StringIO()
+    assert cli.main(argv, stdout=io.StringIO(), stderr=err, logs=LocalLogs([])) == 2
+    assert message in err.getvalue()
+
+
+def test_report_says_when_application_insights_cannot_be_read() -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    class Refusing:
+        def query_resource(self, resource_id: str, query: str, *, timespan: timedelta) -> None:
+            raise HttpResponseError(message="(AuthorizationFailed) no access\nmore detail")
+
+    err = io.StringIO()
+    code = cli.main(["report", "--app-insights", "x"], stderr=err, logs=Refusing())
+    assert code == 2
+    assert (
+        err.getvalue()
+        == "error: cannot read Application Insights: (AuthorizationFailed) no access\n"
+    )

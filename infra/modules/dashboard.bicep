@@ -38,3 +38,5 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
 }
 
 output workbookId string = workbook.id
+@description('For kognitiv-bridge report.')
+output applicationInsightsId string = applicationInsights.id
