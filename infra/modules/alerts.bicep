@@ -75,6 +75,11 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (emailOn)
 var actionGroupIds = emailOn ? [
   actionGroup.id
 ] : []
+var metricAlertActions = emailOn ? [
+  {
+    actionGroupId: actionGroup.id
+  }
+] : []
 
 var logAlerts = [
   {
@@ -106,7 +111,7 @@ var logAlerts = [
     displayName: 'Kognitiv bridge: webhooks arrive, nothing delivered'
     description: 'Webhooks arrived for ${noDeliveryMinutes} minutes and nothing reached MoEngage. ${troubleshooting}"Webhooks arrive, nothing delivered".'
     severity: 1
-    windowSize: 'PT${noDeliveryMinutes}M'
+    windowSize: noDeliveryMinutes < 60 ? 'PT${noDeliveryMinutes}M' : 'PT${noDeliveryMinutes / 60}H'
     query: loadTextContent('../alerts/no-deliveries.kql')
   }
   {
@@ -215,8 +220,6 @@ resource metricAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = [for rule in
         }
       ]
     }
-    actions: [for id in actionGroupIds: {
-      actionGroupId: id
-    }]
+    actions: metricAlertActions
   }
 }]
