@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,18 +55,7 @@ def _run(values: dict[str, str], path: str) -> str:
     return done.stdout
 
 
-@pytest.fixture
-def us_rules() -> dict[str, object]:
-    """The `us` workspace's own rule file (its `mappings_file`), inside the project."""
-    rules = {"$comment": "US program", "member_enrolled": DEFAULT_RULES["member_enrolled"]}
-    path = ROOT / "tests" / "fixtures" / "hook" / "us_mappings.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(rules))
-    yield rules
-    shutil.rmtree(path.parent)
-
-
-def test_hook_prints_every_url_the_key_commands_and_the_smoke_test(us_rules: object) -> None:
+def test_hook_prints_every_url_the_key_commands_and_the_smoke_test() -> None:
     python_dir = str(Path(sys.executable).parent)
     out = _run(AZD_VALUES, f"{python_dir}:/usr/bin:/bin")
     shared = ["member_enrolled", "member_updated", "points_earned", "rewards_issued"]

@@ -136,3 +136,13 @@ def test_a_planted_file_the_allow_list_missed_would_fail_the_suite(tmp_path: Pat
     assert git_packaged(tmp_path) == [".funcignore", "function_app.py", "ids.txt"]
     assert azd_packaged(tmp_path) == ["function_app.py", "ids.txt"]
     assert core_tools_packaged(tmp_path) == ["function_app.py", "ids.txt"]
+
+
+def test_core_tools_reads_allow_lines_as_prefixes(tmp_path: Path) -> None:
+    """The limit infra/README.md states: Core Tools ships a name starting with an app file's."""
+    shutil.copy2(ROOT / ".funcignore", tmp_path / ".funcignore")
+    for name in ("requirements.txt", "requirements.txt.bak"):
+        (tmp_path / name).write_text("x")
+    assert core_tools_packaged(tmp_path) == ["requirements.txt", "requirements.txt.bak"]
+    assert azd_packaged(tmp_path) == ["requirements.txt"]
+    assert git_packaged(tmp_path) == ["requirements.txt"]

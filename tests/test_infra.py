@@ -519,9 +519,7 @@ def test_identity_gets_exactly_the_documented_built_in_roles(parsed: dict[str, A
     assert params["deadLetterQueueName"] == "deadLetterQueueName"
     assert params["operatorPrincipalType"] == "operatorPrincipalType"
 
-    text = _bicep_text()
-    for role, role_id in FORBIDDEN_ROLES.items():
-        assert role_id not in text, role
+    assert _forbidden_roles(_bicep_text()) == []
     documented = (INFRA / "README.md").read_text()
     for role in (*BUILT_IN_ROLES, *OPERATOR_ROLES):
         assert role in documented, f"infra/README.md does not explain {role}"
@@ -531,13 +529,23 @@ def test_identity_gets_exactly_the_documented_built_in_roles(parsed: dict[str, A
     assert listed == set(BUILT_IN_ROLES)
 
 
-def test_forbidden_role_ids_are_the_real_ones() -> None:
-    """A misspelled id could never be found, so the test above could not catch the role."""
-    assert FORBIDDEN_ROLES["Contributor"] == "b24988ac-6180-42a0-ab88-20f7382dd24c"
-    assert all(
-        re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", v)
-        for v in FORBIDDEN_ROLES.values()
+def _forbidden_roles(text: str) -> list[str]:
+    """The forbidden roles whose definition id appears in the text, in any letter case."""
+    lowered = text.lower()
+    return [role for role, role_id in FORBIDDEN_ROLES.items() if role_id in lowered]
+
+
+def test_a_forbidden_role_would_be_caught() -> None:
+    """Contributor written as Microsoft's role list spells it (upper case here) is found; the id
+    this test once held (`...-ab8b-...`) would have let it through."""
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    planted = roles.replace(
+        "storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'",
+        "storageBlobDataOwner: 'B24988AC-6180-42A0-AB88-20F7382DD24C'",
     )
+    assert planted != roles
+    assert _forbidden_roles(planted) == ["Contributor"]
+    assert "b24988ac-6180-42a0-ab8b-20f7382dd24c" not in planted.lower()
 
 
 def test_service_bus_roles_exist_only_in_queue_mode(parsed: dict[str, Any]) -> None:
