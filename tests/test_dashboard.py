@@ -264,6 +264,10 @@ def test_workbook_is_valid_workbook_content() -> None:
                 "ActiveMessages",
                 "DeadletteredMessages",
             }
+            # 4: Maximum (1 Average, 2 Count, 3 Minimum, 7 Total), split per queue
+            assert {(m["aggregation"], m["splitBy"]) for m in content["metrics"]} == {
+                (4, "EntityName")
+            }
         if item["type"] == 9:
             assert content["version"] == "KqlParameterItem/1.0"
             for parameter in content["parameters"]:
