@@ -53,7 +53,7 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 var queueMode = !empty(serviceBusNamespaceName)
 var emailOn = !empty(alertEmail)
-var troubleshooting = 'What to do: README.md, "Delivery dashboard and alerts" > '
+var troubleshooting = 'What to do: README.md#'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (emailOn) {
   name: 'ag-${namePrefix}'
@@ -85,7 +85,7 @@ var logAlerts = [
   {
     name: 'dead-letters'
     displayName: 'Kognitiv bridge: dead letters appeared'
-    description: 'The app dead-lettered messages (invalid payload, mapping failed, MoEngage refused an element, retries exhausted). ${troubleshooting}"Dead letters appeared".'
+    description: 'The app dead-lettered messages (invalid payload, mapping failed, MoEngage refused an element, retries exhausted). ${troubleshooting}dead-letters-appeared'
     severity: 2
     windowSize: 'PT15M'
     query: loadTextContent('../alerts/dead-letters.kql')
@@ -93,7 +93,7 @@ var logAlerts = [
   {
     name: 'credentials-refused'
     displayName: 'Kognitiv bridge: MoEngage refuses the credentials'
-    description: 'MoEngage answered 401 or 403: nothing is delivered until the settings are fixed (queued messages wait). ${troubleshooting}"MoEngage refuses the credentials".'
+    description: 'MoEngage answered 401 or 403: nothing is delivered until the settings are fixed (queued messages wait). ${troubleshooting}moengage-refuses-the-credentials'
     severity: 1
     windowSize: 'PT15M'
     query: loadTextContent('../alerts/credentials-refused.kql')
@@ -101,7 +101,7 @@ var logAlerts = [
   {
     name: 'failure-ratio'
     displayName: 'Kognitiv bridge: failure ratio above ${failureRatioPercent}%'
-    description: 'More than ${failureRatioPercent}% of the outcomes in 15 minutes were not deliveries. ${troubleshooting}"Failure ratio above the threshold".'
+    description: 'More than ${failureRatioPercent}% of the outcomes in 15 minutes were not deliveries. ${troubleshooting}failure-ratio-above-the-threshold'
     severity: 2
     windowSize: 'PT15M'
     query: format('let failure_ratio = {0} / 100.0;\nlet minimum_outcomes = {1};\n{2}', failureRatioPercent, failureMinimumOutcomes, loadTextContent('../alerts/failure-ratio.kql'))
@@ -109,7 +109,7 @@ var logAlerts = [
   {
     name: 'no-deliveries'
     displayName: 'Kognitiv bridge: webhooks arrive, nothing delivered'
-    description: 'Webhooks arrived for ${noDeliveryMinutes} minutes and nothing reached MoEngage. ${troubleshooting}"Webhooks arrive, nothing delivered".'
+    description: 'Webhooks arrived for ${noDeliveryMinutes} minutes and nothing reached MoEngage. ${troubleshooting}webhooks-arrive-nothing-delivered'
     severity: 1
     windowSize: noDeliveryMinutes < 60 ? 'PT${noDeliveryMinutes}M' : 'PT${noDeliveryMinutes / 60}H'
     query: loadTextContent('../alerts/no-deliveries.kql')
@@ -117,7 +117,7 @@ var logAlerts = [
   {
     name: 'queue-backlog'
     displayName: 'Kognitiv bridge: messages waited over ${backlogMinutes} minutes in the queue'
-    description: 'A message processed in the last 15 minutes had waited more than ${backlogMinutes} minutes in the main queue. ${troubleshooting}"Queue backlog".'
+    description: 'A message processed in the last 15 minutes had waited more than ${backlogMinutes} minutes in the main queue. ${troubleshooting}queue-backlog'
     severity: 2
     windowSize: 'PT15M'
     query: format('let backlog_minutes = {0};\n{1}', backlogMinutes, loadTextContent('../alerts/queue-backlog.kql'))
@@ -166,7 +166,7 @@ var backlogWindow = backlogMinutes < 60 ? 'PT${backlogMinutes}M' : 'PT${backlogM
 var metricAlerts = [
   {
     name: 'servicebus-dead-letters'
-    description: 'Service Bus moved messages of the main queue to its $DeadLetterQueue (delivery count exceeded or expired). ${troubleshooting}"Dead letters appeared".'
+    description: 'Service Bus moved messages of the main queue to its $DeadLetterQueue (delivery count exceeded or expired). ${troubleshooting}dead-letters-appeared'
     severity: 2
     windowSize: 'PT15M'
     metricName: 'DeadletteredMessages'
@@ -174,7 +174,7 @@ var metricAlerts = [
   }
   {
     name: 'queue-backlog-metric'
-    description: 'The main queue held active messages during all of the last ${backlogMinutes} minutes: the trigger is stopped or cannot keep up. ${troubleshooting}"Queue backlog".'
+    description: 'The main queue held active messages during all of the last ${backlogMinutes} minutes: the trigger is stopped or cannot keep up. ${troubleshooting}queue-backlog'
     severity: 2
     windowSize: backlogWindow
     metricName: 'ActiveMessages'
