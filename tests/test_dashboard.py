@@ -834,3 +834,11 @@ def test_report_says_when_application_insights_cannot_be_read() -> None:
         err.getvalue()
         == "error: cannot read Application Insights: (AuthorizationFailed) no access\n"
     )
+
+
+def test_log_lines_are_never_sampled() -> None:
+    """The panels and alerts count log lines: Application Insights' adaptive sampling would
+    drop some (a dead letter could go unseen), so traces are excluded from it."""
+    host = json.loads((ROOT / "host.json").read_text())
+    sampling = host["logging"]["applicationInsights"]["samplingSettings"]
+    assert "Trace" in sampling["excludedTypes"].split(";")
