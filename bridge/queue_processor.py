@@ -60,6 +60,7 @@ from bridge.queue_messages import (
     OutgoingMessage,
     dead_letter_copy,
     jitter_factor,
+    parse_utc,
     pointer_letter,
     retry_copy,
     retry_delay,
@@ -232,7 +233,7 @@ class BatchProcessor:
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
-        _log_outcomes(self.runtime.name, messages, ordered, members, started)  # type: ignore[arg-type]
+        _log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
         return ordered
 
     def _admit(
@@ -613,7 +614,12 @@ class BatchProcessor:
             )
         )
         return MessageOutcome(
-            message.message_id, Outcome.RETRY_LATER, event, attempt=message.attempt + 1, retry_at=at
+            message.message_id,
+            Outcome.RETRY_LATER,
+            event,
+            hold.value,
+            attempt=message.attempt + 1,
+            retry_at=at,
         )
 
     def _dead(
@@ -835,9 +841,13 @@ def _log_outcomes(
     outcomes: list[MessageOutcome],
     members: dict[int, list[str]],
     started: float,
+    now: datetime,
 ) -> None:
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+        lag = _milliseconds(now - message.first_received(now))
+        enqueued = parse_utc(message.enqueued_time)
+        waited = None if enqueued is None else _milliseconds(now - enqueued)
         level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
         telemetry.record(
             "queue_message",
@@ -854,4 +864,10 @@ def _log_outcomes(
             members=members.get(position),
             batch_size=len(messages),
             latency_ms=elapsed,
+            lag_ms=lag if outcome.outcome is Outcome.DELIVERED else None,
+            queue_wait_ms=waited,
         )
+
+
+def _milliseconds(span: timedelta) -> float:
+    return round(span.total_seconds() * 1000, 1)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bridge import telemetry
 from bridge.queue_gateway import GATEWAYS
 from bridge.queue_messages import IncomingMessage, jitter_factor, retry_copy, retry_delay
 from bridge.queue_processor import BatchProcessor, MessageOutcome, Outcome, settle_writes
@@ -109,4 +110,18 @@ async def hold_batch(
             )
         )
     await settle_writes(GATEWAYS.get(), copies, [], CLOCK.sleep)
+    for message, outcome in zip(messages, outcomes, strict=True):
+        telemetry.record(
+            "queue_message",
+            logging.WARNING,
+            workspace=message.workspace[:40],
+            message_id=outcome.message_id,
+            correlation_id=message.correlation_id,
+            event=outcome.event,
+            outcome=outcome.outcome.value,
+            reason=outcome.reason,
+            attempts=outcome.attempt + 1,
+            retry_at=outcome.retry_at,
+            batch_size=len(messages),
+        )
     return outcomes

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bridge import telemetry
 from bridge.auth import KognitivAuth
 from bridge.delivery_record import StorageConfig, TableDeliveryRecord
 from bridge.idempotency import DeliveredKeys, RecentlyDelivered
@@ -108,7 +109,15 @@ class Runtime:
             gate=self.gate,
             sleep=sleep,
             on_rate_limit=self.health.saw_rate_limit,
+            on_request=self.log_request,
         )
+
+    def log_request(self, fields: dict[str, object]) -> None:
+        """One `moengage_request` line per HTTP request to MoEngage (README "Logs")."""
+        status = fields.get("moengage_status")
+        ok = isinstance(status, int) and status < 400
+        level = logging.INFO if ok else logging.WARNING
+        telemetry.record("moengage_request", level, workspace=self.name, **fields)
 
 
 class UnknownWorkspace(LookupError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 DEFAULT_RETRY_AFTER = 30
 ENQUEUE_TIMEOUT_SECONDS = 5.0  # per attempt; two attempts stay inside a webhook sender's patience
 ENQUEUE_ATTEMPTS = 2
+EVENT_NAME = re.compile(r"[a-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,16 @@ async def handle_webhook(
     response.headers.setdefault("X-Correlation-Id", correlation_id)
     error = response.body.get("error")
     fields = {
-        "outcome": response.log_fields.get("outcome") or response.body.get("status"),
+        "outcome": response.log_fields.get("outcome")
+        or response.body.get("status")
+        or _failure_outcome(response.status),
         "error_code": error.get("code") if isinstance(error, dict) else None,
+        "event": _route_event(request.route_event),  # a refused body still names its event
         **response.log_fields,
     }
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    if fields["outcome"] == "delivered":
+        fields["lag_ms"] = latency_ms  # direct mode: arrival to MoEngage's answer
     level = logging.WARNING if response.status >= 400 else logging.INFO
     telemetry.record(
         "webhook",
@@ -245,10 +253,21 @@ async def handle_webhook(
         status_code=response.status,
         workspace=request.workspace if NAME.fullmatch(request.workspace) else "(invalid)",
         correlation_id=correlation_id,
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        latency_ms=latency_ms,
         **fields,
     )
     return response
+
+
+def _route_event(event: str | None) -> str | None:
+    """The event named in the URL, when it looks like an event name (it is caller input)."""
+    name = (event or "").strip().lower()
+    return name if EVENT_NAME.fullmatch(name) else None
+
+
+def _failure_outcome(status: int) -> str:
+    """A 4xx refused the delivery (nothing was sent); anything else is the bridge's error."""
+    return "refused" if 400 <= status < 500 else "error"
 
 
 async def _handle(

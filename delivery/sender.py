@@ -136,6 +136,7 @@ class MoEngageSender:
         sleep: Sleep = asyncio.sleep,
         max_bytes: int = MAX_BULK_BYTES,
         on_rate_limit: Callable[[float | None], object] | None = None,
+        on_request: Callable[[dict[str, object]], object] | None = None,
     ) -> None:
         self.target = target
         self.client = client
@@ -144,6 +145,7 @@ class MoEngageSender:
         self._sleep = sleep
         self.max_bytes = max_bytes
         self.on_rate_limit = on_rate_limit
+        self.on_request = on_request
         self.http_requests = 0
 
     async def deliver(self, elements: Sequence[dict]) -> DeliveryReport:
@@ -267,6 +269,7 @@ class MoEngageSender:
         await self.gate.wait()
         timeout = httpx.Timeout(max(0.5, min(8.0, deadline - time.monotonic())), connect=3.0)
         self.http_requests += 1
+        started = time.perf_counter()
         try:
             async with self.client.stream(
                 "POST",
@@ -277,10 +280,37 @@ class MoEngageSender:
             ) as response:
                 raw = await read_capped(response)
         except httpx.TimeoutException as error:
+            self._observe(request, started, failure="timeout")
             raise _Transient(f"timeout ({type(error).__name__})") from None
         except httpx.TransportError as error:
+            self._observe(request, started, failure="connection_failed")
             raise _Transient(f"connection failed ({type(error).__name__})") from None
+        self._observe(request, started, response=response)
         return self._classify(response, raw, request.kind)
+
+    def _observe(
+        self,
+        request: PlannedRequest,
+        started: float,
+        response: httpx.Response | None = None,
+        failure: str | None = None,
+    ) -> None:
+        """Tell `on_request` how one HTTP request went (the dashboard's MoEngage view): API,
+        status or failure, latency, elements carried and MoEngage's rate-limit wait."""
+        if self.on_request is None:
+            return
+        status = None if response is None else response.status_code
+        wait = seconds_until_reset(response.headers) if status == 429 else None  # type: ignore[union-attr]
+        self.on_request(
+            {
+                "api": request.kind,
+                "moengage_status": status,
+                "failure": failure,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                "elements": len(request.slots),
+                "rate_limit_wait_s": None if wait is None else round(wait, 1),
+            }
+        )
 
     def _classify(self, response: httpx.Response, raw: bytes, kind: str) -> Answer:
         """MoEngage's answer as an Answer, or the exception that says what to do. Delete User's

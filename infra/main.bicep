@@ -155,6 +155,9 @@ param operatorPrincipalType string = 'User'
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Optional e-mail address that receives the delivery alerts (infra/modules/alerts.bicep); empty: the alerts show in Azure Monitor only.')
+param alertEmail string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -249,6 +252,32 @@ module roles 'modules/roles.bicep' = {
   }
 }
 
+// The delivery dashboard (workbook) and its alerts, over Application Insights and the queue.
+module dashboard 'modules/dashboard.bicep' = {
+  name: 'dashboard'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    serviceBusNamespaceName: queueMode ? serviceBus!.outputs.namespaceName : ''
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    namePrefix: resourceToken
+    alertEmail: alertEmail
+    serviceBusNamespaceName: queueMode ? serviceBus!.outputs.namespaceName : ''
+    queueName: serviceBusQueueName
+  }
+}
+
 // Settings the app reads (README.md "Settings"), each from a parameter of its own, so that a
 // re-provision writes them all again: the site's app settings are replaced as a whole on every
 // `azd provision`. An empty optional value is an empty setting, which the app reads as unset.
@@ -340,3 +369,4 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output SERVICE_BUS_NAMESPACE string = queueMode ? serviceBus!.outputs.fullyQualifiedNamespace : ''
 output SERVICE_BUS_QUEUE string = queueMode ? serviceBusQueueName : ''
 output SERVICE_BUS_DEAD_LETTER_QUEUE string = queueMode ? deadLetterQueueName : ''
+output APPLICATIONINSIGHTS_RESOURCE_ID string = dashboard.outputs.applicationInsightsId

@@ -623,7 +623,7 @@ async def test_webhook_log_lines_carry_the_workspace(caplog, moengage, eu):
     assert [(line["workspace"], line["status_code"], line.get("outcome")) for line in lines] == [
         ("eu", 200, "delivered"),
         ("default", 200, "delivered"),
-        ("nowhere", 404, None),
-        ("(invalid)", 404, None),  # not a workspace name: never logged as sent
+        ("nowhere", 404, "refused"),
+        ("(invalid)", 404, "refused"),  # not a workspace name: never logged as sent
     ]
     assert lines[0]["members"] == ["E-1"]
