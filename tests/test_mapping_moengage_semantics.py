@@ -572,6 +572,21 @@ async def test_an_emptied_email_reaches_moengage_as_an_unset(settings_env, moeng
     assert moengage.violations == []
 
 
+async def test_an_emptied_email_is_gone_from_the_moengage_profile(settings_env, moengage) -> None:
+    """The admin's point: MoEngage stops holding (and mailing) the old address."""
+    settings_env.setenv("KOGNITIV_MAPPINGS", json.dumps(CLEARING))
+    set_it = http_request({"memberId": "M-1", "memberEmail": "old@example.com"}, "profile")
+    assert (await call_webhook(set_it))[0] == 200
+    assert moengage.profiles["M-1"]["email"] == "old@example.com"
+
+    status, _, _ = await call_webhook(
+        http_request({"memberId": "M-1", "memberEmail": " "}, "profile")
+    )
+
+    assert status == 200
+    assert "email" not in moengage.profiles["M-1"]
+
+
 async def test_a_reserved_name_in_a_mapping_file_is_a_configuration_error_naming_it(
     settings_env, moengage
 ) -> None:
