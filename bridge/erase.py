@@ -325,7 +325,7 @@ class Eraser:
     async def run(self, ids: Sequence[str]) -> EraseSummary:
         """Erase `ids` (from the checkpoint on); raise Interrupted, CredentialsRefused,
         StillUnavailable or AlreadyErased when the run stops before the end."""
-        self.digest = _ids_digest(ids)
+        self.digest = _ids_digest(self.report.key, ids)
         keep = self._resume()
         self.summary.ids = len(ids)
         self.summary.api = self.options.api
@@ -481,9 +481,11 @@ class Eraser:
         os.replace(temporary, checkpoint)
 
 
-def _ids_digest(ids: Sequence[str]) -> str:
-    """Which list a checkpoint belongs to, without keeping any id."""
-    digest = hashlib.sha256()
+def _ids_digest(key: bytes, ids: Sequence[str]) -> str:
+    """Which list a checkpoint belongs to, without keeping any id: keyed by the report key like
+    the report's names, since a plain hash of a one-member list is that member's plain hash
+    (found by hashing a candidate list)."""
+    digest = hmac.new(key, b"kognitiv-bridge erasure id list\n", hashlib.sha256)
     for member in ids:
         digest.update(member.encode() + b"\n")
     return digest.hexdigest()

@@ -4,9 +4,11 @@ problem at once, plus placeholders that look like typos of Kognitiv field names.
 from __future__ import annotations
 
 import difflib
+import hmac
 import os
 from dataclasses import dataclass, field
 
+from bridge.auth import KognitivAuth
 from bridge.mapping_config import build_mapper
 from bridge.runtime import UnknownWorkspace
 from bridge.settings import ConfigurationError, Settings, load_settings
@@ -74,11 +76,44 @@ def validate(workspace: str | None = None) -> ValidationReport:
         workspaces = {workspace: workspaces[workspace]}
     for name in sorted(workspaces, key=lambda n: (n != DEFAULT_WORKSPACE, n)):
         _validate_workspace(report, name, workspaces[name])
+    report.warnings.extend(shared_credentials(workspaces))
     first = next(iter(report.workspaces), None)
     if first is not None:
         report.settings = report.workspaces[first]
         report.rules = report.workspace_rules.get(first, [])
     return report
+
+
+def _uses_global_credentials(settings: Settings, name: str) -> bool:
+    return name == DEFAULT_WORKSPACE or inherits_credentials(settings, name)
+
+
+def shared_credentials(workspaces: dict[str, Settings]) -> list[str]:
+    """Workspaces that accept one and the same Kognitiv credential (a value two entries' own
+    settings hold, or the default's named again): either program's sender can post into the
+    other's workspace, as with `"inherit": true` (which is warned about on its own)."""
+    warnings: list[str] = []
+    names = sorted(workspaces, key=lambda n: (n != DEFAULT_WORKSPACE, n))
+    accepted = {name: _secrets(KognitivAuth.from_settings(workspaces[name])) for name in names}
+    for index, first in enumerate(names):
+        for second in names[index + 1 :]:
+            if _uses_global_credentials(workspaces[first], first) and _uses_global_credentials(
+                workspaces[second], second
+            ):
+                continue  # the same settings on purpose: the inherit warning says so
+            if any(hmac.compare_digest(a, b) for a in accepted[first] for b in accepted[second]):
+                warnings.append(
+                    f"workspaces {first} and {second} accept the same Kognitiv credential: "
+                    "whoever holds it can post into both; give each program its own"
+                )
+    return warnings
+
+
+def _secrets(auth: KognitivAuth) -> list[bytes]:
+    """Every credential a workspace accepts, comparable across workspaces (never shown)."""
+    return [b"bearer:" + token for token in auth.tokens] + [
+        b"basic:" + user + b":" + password for user, password in auth.basic
+    ]
 
 
 def _base_url_setting(name: str) -> str:

@@ -7,9 +7,10 @@ that occurs twice when clocks go back is standard time (the later reading); a ti
 spring-forward gap does not exist and is moved forward by the gap. Both come with a note for the
 warnings, and so do digits read as an epoch (saying seconds or milliseconds).
 
-A parsed value keeps the offset where it was local (its own, else the program's zone), so one
-instant gives one calendar day (`| date`) and one wall-clock time (MoEngage's `user_time`)
-whether it came as text, `/Date(ms)/` or an epoch."""
+A parsed value keeps the offset where it was local (its own, else the program's zone; a `Z`, like
+an epoch, is an instant seen in the program's zone), so one instant gives one calendar day
+(`| date`) and one wall-clock time (MoEngage's `user_time`) whether it came as text, `/Date(ms)/`
+or an epoch."""
 
 from __future__ import annotations
 
@@ -59,9 +60,9 @@ GAP_NOTE = (
 @dataclass(frozen=True, slots=True)
 class ParsedMoment:
     """A parsed value: an aware instant at the offset where it was local, whether the source
-    carried a time of day, the calendar date as written (or, for epoch values, in the program's
-    zone), whether it is one of .NET's "no value" dates (DateTime.MinValue, epoch 0), and a note
-    worth a warning."""
+    carried a time of day, the calendar date as written (or, for epoch, `/Date(ms)/` and `Z`
+    values, in the program's zone), whether it is one of .NET's "no value" dates
+    (DateTime.MinValue, epoch 0), and a note worth a warning."""
 
     instant: datetime
     has_time: bool
@@ -121,6 +122,8 @@ def _from_slash(match: re.Match[str], zone: tzinfo, order: DateOrder) -> ParsedM
         local, note = naive.replace(tzinfo=_offset(offset, zone)), None
     else:
         local, note = localize(naive, zone)
+    if _is_utc_designator(offset):
+        return _seen_in(local, zone, naive == _DOTNET_MIN_VALUE)
     return ParsedMoment(local, True, naive.date(), naive == _DOTNET_MIN_VALUE, note)
 
 
@@ -132,10 +135,27 @@ def _from_iso(text: str, zone: tzinfo) -> ParsedMoment:
         return ParsedMoment(local, False, day, naive == _DOTNET_MIN_VALUE, note)
     value = datetime.fromisoformat(text.replace(",", ".").replace("z", "Z"))
     empty = value.replace(tzinfo=None) == _DOTNET_MIN_VALUE
+    if _is_utc_designator(text[-1]):
+        return _seen_in(value, zone, empty)
     note = None
     if value.tzinfo is None:
         value, note = localize(value, zone)
     return ParsedMoment(value, True, value.date(), empty, note)
+
+
+def _is_utc_designator(text: str | None) -> bool:
+    """`Z`: .NET writes it for a UTC DateTime, an instant like `/Date(ms)/` that says nothing of
+    where it was local (an explicit `+00:00` does: it is kept as that offset)."""
+    return text in ("Z", "z")
+
+
+def _seen_in(instant: datetime, zone: tzinfo, empty: bool) -> ParsedMoment:
+    """A UTC instant seen in the program's zone: its day and wall-clock time there, as for an
+    epoch or `/Date(ms)/`."""
+    if empty:  # DateTime.MinValue: no value, and no earlier day to see it on
+        return ParsedMoment(instant, True, instant.date(), True)
+    local = instant.astimezone(zone)
+    return ParsedMoment(local, True, local.date(), empty)
 
 
 def _from_epoch(number: float, zone: tzinfo, note: str | None = None) -> ParsedMoment:

@@ -181,6 +181,23 @@ def _check_element_template(element: object, where: str) -> None:
         check_rule_attribute_names(action.get("attributes"), f"{spot}.attributes")
 
 
+def _user_time_read_locally(element: dict) -> dict:
+    """A bare `"user_time": "{{field}}"` reads like `{{field | local_datetime}}`: without it a
+    value already shaped `YYYY-MM-DDTHH:MM:SSZ` (a UTC instant from Kognitiv) would be sent as
+    is, a UTC clock where MoEngage expects the local one."""
+    actions = element.get("actions") if element.get("type") == "event" else None
+    if not isinstance(actions, list):
+        return element
+    rewritten = []
+    for action in actions:
+        text = action.get("user_time") if isinstance(action, dict) else None
+        whole = _WHOLE_TEXT.fullmatch(text) if isinstance(text, str) else None
+        if whole and text.count("{{") == 1 and "|" not in whole.group(1):
+            action = {**action, "user_time": "{{" + whole.group(1).strip() + " | local_datetime}}"}
+        rewritten.append(action)
+    return {**element, "actions": rewritten}
+
+
 def compile_rule(name: str, raw: object, context: ConversionContext) -> Rule:
     body = _rule_body(name, raw)
     elements = body.get("elements")
@@ -188,6 +205,7 @@ def compile_rule(name: str, raw: object, context: ConversionContext) -> Rule:
         raise RuleError(f'rule "{name}": "elements" must be a non-empty list')
     for index, element in enumerate(elements):
         _check_element_template(element, f'rule "{name}" element {index}')
+    elements = [_user_time_read_locally(element) for element in elements]
     placeholders: list[Placeholder] = []
     try:
         render = compile_template(elements, context, "elements", placeholders)

@@ -355,7 +355,10 @@ class Emulator:
         elif kind == "customer":
             if user not in self._profiles and element.get("update_existing_only") is True:
                 return
-            self._profiles.setdefault(user, {}).update(element.get("attributes") or {})
+            profile = self._profiles.setdefault(user, {})
+            profile.update(element.get("attributes") or {})
+            for name in _unset_names(element):
+                profile.pop(name, None)
 
     def _merge(self, merged: str, retained: str) -> None:
         """A pair naming a user that does not exist (merged or retained) is skipped, as
@@ -610,6 +613,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if has_body and self.command != "HEAD":
             self.wfile.write(data)
+
+
+def _unset_names(element: dict[str, Any]) -> list[str]:
+    """The attributes a customer element clears: Track User's `unset_attributes`, items
+    `{"type": "equals", "attr": NAME}` (data.yaml CreateUserRequest; Early Access)."""
+    rules = element.get("unset_attributes")
+    if not isinstance(rules, list):
+        return []
+    return [
+        rule["attr"]
+        for rule in rules
+        if isinstance(rule, dict)
+        and rule.get("type") == "equals"
+        and isinstance(rule.get("attr"), str)
+    ]
 
 
 def _control(handler: _Handler, path: str, body: bytes) -> None:

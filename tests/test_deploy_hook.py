@@ -76,18 +76,76 @@ def test_hook_prints_every_url_the_key_commands_and_the_smoke_test() -> None:
         "into your terminal only:",
         f"  {KEYS} kognitiv_webhook --query default -o tsv",
         f"  {KEYS} kognitiv_workspace_webhook --query default -o tsv",
-        "Kognitiv must also send the Authorization header of KOGNITIV_AUTH_*.",
+        "Kognitiv must also send the Authorization header of KOGNITIV_AUTH_TOKEN (workspace "
+        "default).",
         "",
         "Smoke test:",
         "  curl -s https://func-abc123.azurewebsites.net/api/live",
         f"  KEY=$({KEYS} kognitiv_webhook --query default -o tsv)",
-        f'  curl -s -X POST -H "x-functions-key: $KEY" "{BASE}/member_enrolled?dry_run=true" '
+        '  curl -s -X POST -H "x-functions-key: $KEY" -H "Authorization: Bearer $(azd env '
+        f'get-value KOGNITIV_AUTH_TOKEN)" "{BASE}/member_enrolled?dry_run=true" '
         "-d @tests/fixtures/kognitiv/member_enrolled.json",
     ]
     assert out.splitlines() == expected
     # No URL with a placeholder left to fill in, and no secret printed.
     assert not [line for line in out.splitlines() if "https://" in line and "<" in line]
     assert "secret-token-value" not in out
+
+
+def test_the_smoke_test_sends_the_credentials_the_workspace_accepts() -> None:
+    """A smoke test without the Authorization header the app requires would answer 401: the
+    command reads each credential from the azd environment, and the output holds none."""
+    python_dir = str(Path(sys.executable).parent)
+    sealed = {
+        "us": {
+            "app_id": "ACME_US",
+            "data_center": "01",
+            "api_key_setting": "K_US",
+            "auth_username_setting": "KOGNITIV_US_USER",
+            "auth_password_setting": "KOGNITIV_US_PASSWORD",
+        },
+        "eu": {
+            "app_id": "ACME_EU",
+            "data_center": "02",
+            "api_key_setting": "K_EU",
+            "inherit": True,
+        },
+    }
+    values = {
+        **{
+            k: v for k, v in AZD_VALUES.items() if k not in ("MOENGAGE_APP_ID", "KOGNITIV_MAPPINGS")
+        },
+        "MOENGAGE_WORKSPACES": json.dumps(sealed),
+        "KOGNITIV_AUTH_USERNAME": "kognitiv",
+        "KOGNITIV_AUTH_PASSWORD": "secret-password-value",
+    }
+    del values["KOGNITIV_AUTH_TOKEN"]
+
+    lines = _run(values, f"{python_dir}:/usr/bin:/bin").splitlines()
+
+    assert [line for line in lines if line.startswith("Kognitiv must also send")] == [
+        "Kognitiv must also send the Authorization header of KOGNITIV_AUTH_USERNAME and "
+        "KOGNITIV_AUTH_PASSWORD (workspace eu).",
+        "Kognitiv must also send the Authorization header of KOGNITIV_US_USER and "
+        "KOGNITIV_US_PASSWORD (workspace us).",
+    ]
+    assert lines[-1] == (
+        '  curl -s -X POST -H "x-functions-key: $KEY" -u "$(azd env get-value '
+        'KOGNITIV_AUTH_USERNAME):$(azd env get-value KOGNITIV_AUTH_PASSWORD)" '
+        f'"{BASE}/eu/member_enrolled?dry_run=true" -d @tests/fixtures/kognitiv/member_enrolled.json'
+    )
+    assert "secret-password-value" not in "\n".join(lines)
+
+
+def test_without_kognitiv_credentials_the_smoke_test_sends_the_function_key_only() -> None:
+    python_dir = str(Path(sys.executable).parent)
+    values = {k: v for k, v in AZD_VALUES.items() if k != "KOGNITIV_AUTH_TOKEN"}
+    values["MOENGAGE_WORKSPACES"] = "{}"
+
+    lines = _run(values, f"{python_dir}:/usr/bin:/bin").splitlines()
+
+    assert not [line for line in lines if "Authorization" in line]
+    assert lines[-1].startswith('  curl -s -X POST -H "x-functions-key: $KEY" "https://')
 
 
 def test_hook_lists_the_events_the_app_has_rules_for(monkeypatch: pytest.MonkeyPatch) -> None:

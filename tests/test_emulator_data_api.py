@@ -118,6 +118,24 @@ def test_standard_user_attributes_are_no_policy_violation(client, emulator) -> N
     ]
 
 
+@pytest.mark.parametrize("path", [f"/v1/customer/{APP_ID}", f"/v1/transition/{APP_ID}"])
+def test_unset_attributes_clear_only_the_named_attributes(client, emulator, path) -> None:
+    seeded = client.post(
+        f"/v1/customer/{APP_ID}", json=customer("M-1", email="a@x.io", city="Oslo")
+    )
+    assert seeded.status_code == 200
+    element = {
+        **customer("M-1", tier="Gold"),
+        "unset_attributes": [{"type": "equals", "attr": "email"}],
+    }
+    body = {"type": "transition", "elements": [element]} if "transition" in path else element
+
+    response = client.post(path, json=body)
+
+    assert response.status_code == 200
+    assert emulator.profiles == {"M-1": {"city": "Oslo", "tier": "Gold"}}
+
+
 @pytest.mark.parametrize("forbidden", DOCUMENTED_FORBIDDEN_IDS)
 def test_every_documented_forbidden_id_is_refused(client, emulator, forbidden) -> None:
     for value in {forbidden, forbidden.upper()}:

@@ -92,6 +92,38 @@ def test_a_report_cannot_be_brute_forced_with_a_candidate_list(tmp_path, moengag
     assert holder == set(erased)
 
 
+def test_the_checkpoint_of_a_one_member_list_cannot_be_brute_forced(tmp_path, moengage, key_file):
+    """A privacy request often names one member: the checkpoint's list digest is then that
+    member's digest, so it is keyed like the report's names."""
+    candidates = [str(100000 + i) for i in range(2000)]
+    erased = candidates[1234]
+    seed(moengage, erased)
+
+    code, _, _ = erase(str(ids_file(tmp_path, [erased])), "--yes", "--report-key", str(key_file))
+
+    assert code == 0
+    checkpoint = (tmp_path / "erase.txt.erase.checkpoint").read_text()
+    saved = json.loads(checkpoint)
+    assert saved["completed"] is True
+    texts = set(strings_in(saved))
+    tried = [text.encode() for text in texts] + [b""]
+    found = set()
+    for candidate in candidates:
+        for line in (candidate, f"{candidate}\n"):
+            for digest in (hashlib.sha256, hashlib.sha1, hashlib.md5):
+                if digest(line.encode()).hexdigest() in texts:
+                    found.add(candidate)
+            for key in tried:
+                if hmac.new(key, line.encode(), hashlib.sha256).hexdigest() in texts:
+                    found.add(candidate)
+    assert found == set()
+    assert erased not in checkpoint
+    # the same list with the same key is still recognised: running it again says it is done
+    again, _, err = erase(str(tmp_path / "erase.txt"), "--yes", "--report-key", str(key_file))
+    assert again != 0
+    assert "already" in err
+
+
 def test_erase_refuses_to_run_without_a_report_key(tmp_path, moengage):
     code, out, err = erase(str(ids_file(tmp_path, ["M-100001"])), "--yes")
 

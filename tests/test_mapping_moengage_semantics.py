@@ -174,6 +174,9 @@ def test_a_new_york_purchase_at_2213_has_user_time_2213_and_current_time_0313() 
         ("/Date(1700018000000+0100)/", "2023-11-15T04:13:20Z"),  # local at +01:00
         (1700018000, "2023-11-14T22:13:20Z"),  # epoch seconds: in the program's zone
         ("3/10/2024 2:30:00 AM", "2024-03-10T03:30:00Z"),  # in the gap: as the clock showed
+        ("2023-11-15T03:13:20Z", "2023-11-14T22:13:20Z"),  # Z: a UTC instant, like /Date(ms)/
+        ("11/15/2023 03:13:20 Z", "2023-11-14T22:13:20Z"),
+        ("2023-11-15T03:13:20+00:00", "2023-11-15T03:13:20Z"),  # an explicit offset is kept
     ],
 )
 def test_local_datetime_is_the_wall_clock_where_the_value_was_local(
@@ -182,6 +185,23 @@ def test_local_datetime_is_the_wall_clock_where_the_value_was_local(
     rule = event_rule(user_time="{{t | local_datetime}}")
     result = mapper(rule, NEW_YORK).map({"memberId": "M-1", "t": value}, "purchase")
     assert result.elements[0]["actions"][0]["user_time"] == user_time
+
+
+@pytest.mark.parametrize("written", ["{{t}}", "{{t | local_datetime}}"])
+def test_a_utc_timestamp_gives_the_programs_wall_clock_however_user_time_is_written(
+    written: str,
+) -> None:
+    """Kognitiv's UTC timestamps already have MoEngage's shape; sent as they are they would put
+    a New York purchase at 03:13 local time."""
+    rule = event_rule(current_time="{{t}}", user_time=written)
+    result = mapper(rule, NEW_YORK).map(
+        {"memberId": "M-1", "t": "2023-11-15T03:13:20Z"}, "purchase"
+    )
+    assert result.elements[0]["actions"][0] == {
+        "action": "purchase",
+        "current_time": "2023-11-15T03:13:20Z",
+        "user_time": "2023-11-14T22:13:20Z",
+    }
 
 
 def test_moengages_own_user_time_example_passes_through_unchanged() -> None:
@@ -215,6 +235,9 @@ def test_the_same_instant_gives_the_same_day_as_dotnet_json_and_as_epoch() -> No
     assert to_date("1700006400", NEW_YORK) == "2023-11-14"
     assert to_date("/Date(1700006400000)/", UTC_CTX) == "2023-11-15"
     assert to_date("/Date(1700006400000-0500)/", SYDNEY) == "2023-11-14"  # its own offset
+    assert to_date("2023-11-15T00:00:00Z", NEW_YORK) == "2023-11-14"  # Z: the same instant
+    assert to_date("11/15/2023 00:00:00Z", NEW_YORK) == "2023-11-14"
+    assert to_date("2023-11-15T00:00:00+00:00", NEW_YORK) == "2023-11-15"  # its own offset
 
 
 def test_a_sydney_birthday_sent_as_dotnet_json_stays_on_its_day() -> None:
@@ -570,6 +593,21 @@ async def test_an_emptied_email_reaches_moengage_as_an_unset(settings_env, moeng
         }
     ]
     assert moengage.violations == []
+
+
+async def test_an_emptied_email_is_gone_from_the_moengage_profile(settings_env, moengage) -> None:
+    """The admin's point: MoEngage stops holding (and mailing) the old address."""
+    settings_env.setenv("KOGNITIV_MAPPINGS", json.dumps(CLEARING))
+    set_it = http_request({"memberId": "M-1", "memberEmail": "old@example.com"}, "profile")
+    assert (await call_webhook(set_it))[0] == 200
+    assert moengage.profiles["M-1"]["email"] == "old@example.com"
+
+    status, _, _ = await call_webhook(
+        http_request({"memberId": "M-1", "memberEmail": " "}, "profile")
+    )
+
+    assert status == 200
+    assert "email" not in moengage.profiles["M-1"]
 
 
 async def test_a_reserved_name_in_a_mapping_file_is_a_configuration_error_naming_it(

@@ -61,6 +61,50 @@ def test_validate_warns_about_a_workspace_that_inherits_credentials(workspaces_e
     assert f"WARNING: workspace us: {INHERIT_WARNING}" in err
 
 
+def test_validate_warns_about_workspaces_that_share_a_credential(workspaces_env, eu, us):
+    workspaces_env.setenv("KOGNITIV_AUTH_TOKEN", "default-token")
+    workspaces_env.setenv("EU_TOKEN", "shared-token")
+    workspaces_env.setenv("US_TOKEN", "shared-token")
+    workspaces_env.setenv("ASIA_TOKEN", "default-token")
+    asia = {**table(eu, us)["us"], "app_id": "ASIA_APP", "auth_token_setting": "ASIA_TOKEN"}
+    asia.pop("inherit")
+    entries = {
+        **table(
+            eu, us, eu={"auth_token_setting": "EU_TOKEN"}, us={"auth_token_setting": "US_TOKEN"}
+        ),
+        "asia": asia,
+    }
+    workspaces_env.setenv("MOENGAGE_WORKSPACES", json.dumps(entries))
+
+    code, out, err = run("validate", "--json")
+
+    assert code == 0
+    shared = [w for w in json.loads(out)["warnings"] if "same Kognitiv credential" in w]
+    assert shared == [
+        "workspaces default and asia accept the same Kognitiv credential: whoever holds it can "
+        "post into both; give each program its own",
+        "workspaces eu and us accept the same Kognitiv credential: whoever holds it can post "
+        "into both; give each program its own",
+    ]
+    assert "shared-token" not in out + err
+    assert "default-token" not in out + err
+
+
+def test_validate_is_quiet_about_credentials_each_workspace_holds_alone(workspaces_env, eu, us):
+    workspaces_env.setenv("KOGNITIV_AUTH_TOKEN", "default-token")
+    workspaces_env.setenv("EU_TOKEN", "eu-token")
+    workspaces_env.setenv("US_TOKEN", "us-token")
+    entries = table(
+        eu, us, eu={"auth_token_setting": "EU_TOKEN"}, us={"auth_token_setting": "US_TOKEN"}
+    )
+    workspaces_env.setenv("MOENGAGE_WORKSPACES", json.dumps(entries))
+
+    code, out, _ = run("validate", "--json")
+
+    assert code == 0
+    assert [w for w in json.loads(out)["warnings"] if "credential" in w] == []
+
+
 def test_validate_names_the_workspace_of_a_problem(workspaces_env, eu, us, tmp_path):
     rules = tmp_path / "eu.json"
     rules.write_text(json.dumps({"broken": [{"type": "event", "customer_id": "{{memberId}}"}]}))

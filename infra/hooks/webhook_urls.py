@@ -71,6 +71,49 @@ def _key_command(group: str, app: str, function: str) -> str:
     )
 
 
+def _azd_value(name: str) -> str:
+    """A shell expression reading an azd environment value: the secret reaches the command, never
+    this output."""
+    return f"$(azd env get-value {name})"
+
+
+def _credentials(environ: Mapping[str, str], workspace: str) -> dict[str, str]:
+    """The settings holding the Kognitiv credentials a workspace accepts (`token`, or `username`
+    and `password`): the global KOGNITIV_AUTH_* for `default` and for an entry that says
+    `"inherit": true`, else the entry's own `auth_*_setting` names. Empty when none."""
+    own: object = None
+    if workspace != DEFAULT_WORKSPACE:
+        table = _json_object(environ.get("MOENGAGE_WORKSPACES"), "MOENGAGE_WORKSPACES")
+        entry = table.get(workspace)
+        own = None if not isinstance(entry, dict) or entry.get("inherit") is True else entry
+    if isinstance(own, dict):
+        names = {
+            "token": own.get("auth_token_setting"),
+            "username": own.get("auth_username_setting"),
+            "password": own.get("auth_password_setting"),
+        }
+        return {kind: name for kind, name in names.items() if isinstance(name, str) and name}
+    names = {
+        "token": "KOGNITIV_AUTH_TOKEN",
+        "username": "KOGNITIV_AUTH_USERNAME",
+        "password": "KOGNITIV_AUTH_PASSWORD",
+    }
+    found = {kind: name for kind, name in names.items() if environ.get(name)}
+    if "password" not in found:
+        found.pop("username", None)
+    return found
+
+
+def _authorization(credentials: Mapping[str, str]) -> str:
+    """curl's arguments sending the credentials, read from the azd environment."""
+    if "token" in credentials:
+        return f'-H "Authorization: Bearer {_azd_value(credentials["token"])}" '
+    if "username" in credentials and "password" in credentials:
+        user, password = _azd_value(credentials["username"]), _azd_value(credentials["password"])
+        return f'-u "{user}:{password}" '
+    return ""
+
+
 def _route(base: str, workspace: str) -> tuple[str, str]:
     """The function serving a workspace's URLs, and their common prefix."""
     if workspace == DEFAULT_WORKSPACE:
@@ -105,8 +148,18 @@ def report(environ: Mapping[str, str]) -> str:
         "into your terminal only:",
         *(f"  {_key_command(group, app, function)}" for function in functions),
     ]
-    if any(environ.get(name) for name in ("KOGNITIV_AUTH_TOKEN", "KOGNITIV_AUTH_PASSWORD")):
-        lines.append("Kognitiv must also send the Authorization header of KOGNITIV_AUTH_*.")
+    for workspace in workspaces:
+        credentials = _credentials(environ, workspace)
+        if credentials:
+            named = " and ".join(
+                credentials[kind]
+                for kind in ("token", "username", "password")
+                if kind in credentials
+            )
+            lines.append(
+                f"Kognitiv must also send the Authorization header of {named} "
+                f"(workspace {workspace})."
+            )
     # The smoke test posts a fixture body of the first workspace's first event that has one.
     workspace, events = next(iter(workspaces.items()), (DEFAULT_WORKSPACE, []))
     function, prefix = _route(base, workspace)
@@ -118,9 +171,10 @@ def report(environ: Mapping[str, str]) -> str:
     ]
     sample = next((e for e in events if (PROJECT / FIXTURES / f"{e}.json").is_file()), None)
     if sample:
+        authorization = _authorization(_credentials(environ, workspace))
         lines.append(
-            f'  curl -s -X POST -H "x-functions-key: $KEY" "{prefix}/{sample}?dry_run=true" '
-            f"-d @{FIXTURES}/{sample}.json"
+            f'  curl -s -X POST -H "x-functions-key: $KEY" {authorization}'
+            f'"{prefix}/{sample}?dry_run=true" -d @{FIXTURES}/{sample}.json'
         )
     return "\n".join(lines) + "\n"
 
