@@ -45,7 +45,7 @@ from bridge.replay import (
 from bridge.runtime import Runtime, UnknownWorkspace, current_deployment, current_workspace
 from bridge.settings import ConfigurationError, Settings
 from bridge.validate import validate
-from bridge.version import VERSION
+from bridge.version import USER_AGENT, VERSION
 from bridge.webhook import WebhookRequest, describe_plan, map_request
 from bridge.workspaces import DEFAULT_WORKSPACE
 
@@ -547,7 +547,7 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
     )
     total = None if options.path is None else count_lines(options.path)
     progress = ProgressReporter(total, console.err, not args.no_progress)
-    async with new_client() as client:
+    async with new_client(USER_AGENT) as client:
         policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
         replayer = Replayer(runtime, sender, options, progress)
@@ -703,7 +703,7 @@ async def _erase(
     from delivery import MoEngageSender, RetryPolicy
     from delivery.http import new_client
 
-    async with new_client() as client:
+    async with new_client(USER_AGENT) as client:
         policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
         eraser = erasure.Eraser(sender, report, options)

@@ -19,6 +19,7 @@ from bridge.mapping_config import load_mapper
 from bridge.observations import HEALTH, HealthLog
 from bridge.queue_gateway import GATEWAYS, QueueGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
+from bridge.version import USER_AGENT
 from bridge.workspaces import DEFAULT_WORKSPACE, NAME, workspace_settings
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep
@@ -141,7 +142,7 @@ class Deployment:
         return cls(runtimes)
 
 
-CLIENTS = ClientProvider()
+CLIENTS = ClientProvider(USER_AGENT)
 _cache: tuple[tuple[object, ...], Deployment | ConfigurationError] | None = None
 
 
