@@ -19,14 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.funcignore_rules import git_packaged
-
 from dev_server.worker_env import (
     ROOT,
     WorkerUnavailable,
     installed_requirements,
     worker_environment,
 )
+from tests.funcignore_rules import git_packaged
 
 HERE = Path(__file__).resolve().parent
 __all__ = ["WorkerUnavailable", "installed_requirements", "worker_environment"]
