@@ -34,14 +34,12 @@ from bridge.replay import (
     CREDENTIALS_REFUSED,
     DEFAULT_RATE_PER_MINUTE,
     UNCONFIRMED,
-    AlreadyReplayed,
-    CredentialsRefused,
-    Interrupted,
     Replayer,
     ReplayOptions,
     ReplaySummary,
     count_lines,
 )
+from bridge.run_files import AlreadyRun, CredentialsRefused, Interrupted
 from bridge.runtime import Runtime, UnknownWorkspace, current_deployment, current_workspace
 from bridge.settings import ConfigurationError, Settings
 from bridge.validate import validate
@@ -150,23 +148,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("file", help="JSON-lines file (.jsonl), or - for standard input")
     replay.add_argument("--dry-run", action="store_true", help="map every line, send nothing")
-    replay.add_argument(
-        "--rate",
-        type=float,
-        default=DEFAULT_RATE_PER_MINUTE,
-        metavar="N",
-        help="MoEngage elements per minute (default %(default)g, under MoEngage's bulk quota)",
+    _file_run_options(
+        replay,
+        rate=DEFAULT_RATE_PER_MINUTE,
+        rate_help="MoEngage elements per minute (default %(default)g, under MoEngage's bulk quota)",
+        checkpoint="FILE.checkpoint.json",
+        restart_help="start from the first line, ignoring the checkpoint (sends a completed file "
+        "again)",
     )
     replay.add_argument(
         "--failed",
         type=Path,
         help="where failed lines go (FILE.failed.jsonl; stdin.failed.jsonl for standard input)",
-    )
-    replay.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.checkpoint.json)")
-    replay.add_argument(
-        "--restart",
-        action="store_true",
-        help="start from the first line, ignoring the checkpoint (sends a completed file again)",
     )
     replay.add_argument("--no-progress", action="store_true", help="no progress output")
 
@@ -222,19 +215,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not ask (required without a terminal and when the ids come from -)",
     )
-    erase.add_argument(
-        "--rate",
-        type=float,
-        default=erasure.DEFAULT_RATE_PER_MINUTE,
-        metavar="N",
-        help="deletes per minute (default %(default)g; MoEngage allows 5,000)",
+    _file_run_options(
+        erase,
+        rate=erasure.DEFAULT_RATE_PER_MINUTE,
+        rate_help="deletes per minute (default %(default)g; MoEngage allows 5,000)",
+        checkpoint="FILE.erase.checkpoint",
+        restart_help="start from the first id, ignoring the checkpoint (erasing again is harmless)",
     )
     erase.add_argument(
         "--report",
         type=Path,
         help="the erasure report (FILE.erasure.jsonl; stdin.erasure.jsonl for standard input)",
     )
-    erase.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.erase.checkpoint)")
     erase.add_argument(
         "--gdpr",
         action="store_true",
@@ -248,12 +240,22 @@ def _parser() -> argparse.ArgumentParser:
         help="the file holding the report key (created, owner-only, when missing); keep it "
         f"apart from the report. Default: the setting {erasure.REPORT_KEY_SETTING}",
     )
-    erase.add_argument(
-        "--restart",
-        action="store_true",
-        help="start from the first id, ignoring the checkpoint (erasing again is harmless)",
-    )
     return parser
+
+
+def _file_run_options(
+    command: argparse.ArgumentParser,
+    *,
+    rate: float,
+    rate_help: str,
+    checkpoint: str,
+    restart_help: str,
+) -> None:
+    """The options `replay` and `erase` share (both are runs over a file: paced, checkpointed,
+    resumable), worded for each."""
+    command.add_argument("--rate", type=float, default=rate, metavar="N", help=rate_help)
+    command.add_argument("--checkpoint", type=Path, help=f"checkpoint file ({checkpoint})")
+    command.add_argument("--restart", action="store_true", help=restart_help)
 
 
 def load_settings_file(path: Path) -> None:
@@ -515,7 +517,7 @@ def _already_replayed_message(path: Path, saved: dict[str, object]) -> str:
 def _replay_stopped(stopped: Exception, replayer: Replayer, console: Console) -> int:
     """Explain why a replay stopped before its end; returns the exit code."""
     options = replayer.options
-    if isinstance(stopped, AlreadyReplayed):
+    if isinstance(stopped, AlreadyRun):
         console.error(_already_replayed_message(options.path or Path("-"), stopped.saved))
         return EXIT_USAGE
     if isinstance(stopped, Interrupted):
@@ -554,7 +556,7 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
         try:
             with _stop_on_signals(replayer, console):
                 summary = await replayer.run()
-        except (AlreadyReplayed, CredentialsRefused, Interrupted) as stopped:
+        except (AlreadyRun, CredentialsRefused, Interrupted) as stopped:
             progress.close()  # before the explanation, on a terminal
             return _replay_stopped(stopped, replayer, console)
         finally:
@@ -710,13 +712,13 @@ async def _erase(
         try:
             with _stop_erase_on_signals(eraser, console):
                 summary = await eraser.run(ids)
-        except erasure.AlreadyErased:
+        except AlreadyRun:
             console.error(
                 f"error: {options.path} was already erased to its end (report "
                 f"{options.report}); nothing was sent. Use --restart to erase it again"
             )
             return EXIT_USAGE
-        except erasure.Interrupted:
+        except Interrupted:
             console.error(
                 f"interrupted: {eraser.settled} of {len(ids)} ids settled and in {options.report}"
                 + (
@@ -727,8 +729,8 @@ async def _erase(
                 )
             )
             return EXIT_INTERRUPTED
-        except (erasure.CredentialsRefused, erasure.StillUnavailable) as stopped:
-            refused = isinstance(stopped, erasure.CredentialsRefused)
+        except (CredentialsRefused, erasure.StillUnavailable) as stopped:
+            refused = isinstance(stopped, CredentialsRefused)
             fix = "fix the settings, then " if refused else ""
             console.error(f"stopped: {stopped}; {fix}run the same command again to resume")
             return EXIT_CREDENTIALS if refused else EXIT_PROBLEMS

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from bridge import cli
-from bridge.replay import Interrupted, Replayer, ReplayOptions
+from bridge.replay import Replayer, ReplayOptions
+from bridge.run_files import Interrupted
 from bridge.runtime import current_runtime
 from bridge.version import USER_AGENT
 from delivery import MoEngageSender
