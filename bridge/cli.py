@@ -20,9 +20,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
@@ -39,7 +40,7 @@ from bridge.replay import (
     ReplaySummary,
     count_lines,
 )
-from bridge.run_files import AlreadyRun, CredentialsRefused, Interrupted
+from bridge.run_files import AlreadyRun, CredentialsRefused, Interrupted, StoppableRun
 from bridge.runtime import Runtime, UnknownWorkspace, current_deployment, current_workspace
 from bridge.settings import ConfigurationError, Settings
 from bridge.validate import validate
@@ -447,24 +448,31 @@ class ProgressReporter:
 
 
 @contextmanager
-def _stop_on_signals(replayer: Replayer, console: Console) -> Iterator[None]:
-    """SIGINT (Ctrl-C) and SIGTERM stop the replay cleanly: while lines are read and mapped
-    (nothing sent since the last checkpoint) at once, and while a batch is being sent or
-    recorded only once it is settled. The handlers in place before are restored after."""
-    if replayer.options.dry_run or threading.current_thread() is not threading.main_thread():
-        yield  # nothing is sent in a dry run; signals reach the main thread only
+def _stop_on_signals(
+    run: StoppableRun,
+    console: Console,
+    messages: Mapping[str, str],
+    *,
+    at_once: Callable[[], Interrupted | None] = lambda: None,
+) -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM stop a replay or an erase cleanly: the requests in flight
+    finish and are recorded, a second signal abandons them; `at_once` may stop the run right
+    where it is instead (a replay reading and mapping: nothing sent since the last
+    checkpoint). The handlers in place before are restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
         return
     loop = asyncio.get_running_loop()
 
     def request_stop() -> None:
-        message = STOP_MESSAGES.get(replayer.stop())
+        message = messages.get(run.stop())
         if message:
             console.error(message)
 
     def on_signal(signum: int, frame: object) -> None:
-        if not replayer.settling and not replayer.stopping:
-            # Reading or mapping (possibly blocked reading standard input): stop right here.
-            raise Interrupted(replayer.summary, replayer.next_line)
+        stopped = at_once()
+        if stopped is not None:
+            raise stopped
         loop.call_soon_threadsafe(request_stop)
 
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -474,6 +482,13 @@ def _stop_on_signals(replayer: Replayer, console: Console) -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+def _reading(replayer: Replayer) -> Interrupted | None:
+    """A replay reading or mapping (possibly blocked reading standard input) stops right there."""
+    if replayer.settling or replayer.stopping:
+        return None
+    return Interrupted(replayer.summary, replayer.next_line)
 
 
 def _interrupted_message(options: ReplayOptions, stopped: Interrupted) -> list[str]:
@@ -554,7 +569,13 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
         replayer = Replayer(runtime, sender, options, progress)
         try:
-            with _stop_on_signals(replayer, console):
+            with (
+                nullcontext()
+                if options.dry_run  # nothing is sent in a dry run
+                else _stop_on_signals(
+                    replayer, console, STOP_MESSAGES, at_once=partial(_reading, replayer)
+                )
+            ):
                 summary = await replayer.run()
         except (AlreadyRun, CredentialsRefused, Interrupted) as stopped:
             progress.close()  # before the explanation, on a terminal
@@ -669,32 +690,6 @@ def _confirmed(console: Console, stdin: IO[str], gdpr: bool) -> bool:
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
-@contextmanager
-def _stop_erase_on_signals(eraser: erasure.Eraser, console: Console) -> Iterator[None]:
-    """SIGINT and SIGTERM ask the eraser to stop (the deletes in flight finish and are
-    recorded; a second signal abandons them). The handlers before are restored after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-
-    def request_stop() -> None:
-        message = ERASE_STOP_MESSAGES.get(eraser.stop())
-        if message:
-            console.error(message)
-
-    def on_signal(signum: int, frame: object) -> None:
-        loop.call_soon_threadsafe(request_stop)
-
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, on_signal) for number in signals}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-
-
 async def _erase(
     ids: Sequence[str],
     options: erasure.EraseOptions,
@@ -710,7 +705,7 @@ async def _erase(
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
         eraser = erasure.Eraser(sender, report, options)
         try:
-            with _stop_erase_on_signals(eraser, console):
+            with _stop_on_signals(eraser, console, ERASE_STOP_MESSAGES):
                 summary = await eraser.run(ids)
         except AlreadyRun:
             console.error(
