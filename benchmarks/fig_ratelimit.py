@@ -22,6 +22,7 @@ from benchmarks.bodies import Body, BodyFactory, replay_line
 from benchmarks.harness import Context, EmulatorProcess, Figure, use_settings
 from bridge.replay import Replayer, ReplayOptions
 from bridge.runtime import current_runtime
+from bridge.version import USER_AGENT
 from delivery import MoEngageSender, RetryPolicy
 from delivery.http import new_client
 
@@ -51,7 +52,7 @@ def offered_bodies(elements: int) -> list[Body]:
 async def _replay(path: Path, rate: float, rate_limited: list[float]) -> dict[str, object]:
     runtime = current_runtime()
     options = ReplayOptions(path=path, rate_per_minute=rate, restart=True)
-    async with new_client() as client:
+    async with new_client(USER_AGENT) as client:
         policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)  # as bridge.cli
         sender = MoEngageSender(
             runtime.target,

@@ -20,9 +20,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
@@ -35,18 +36,16 @@ from bridge.replay import (
     CREDENTIALS_REFUSED,
     DEFAULT_RATE_PER_MINUTE,
     UNCONFIRMED,
-    AlreadyReplayed,
-    CredentialsRefused,
-    Interrupted,
     Replayer,
     ReplayOptions,
     ReplaySummary,
     count_lines,
 )
+from bridge.run_files import AlreadyRun, CredentialsRefused, Interrupted, StoppableRun
 from bridge.runtime import Runtime, UnknownWorkspace, current_deployment, current_workspace
 from bridge.settings import ConfigurationError, Settings
 from bridge.validate import validate
-from bridge.version import VERSION
+from bridge.version import USER_AGENT, VERSION
 from bridge.webhook import WebhookRequest, describe_plan, map_request
 from bridge.workspaces import DEFAULT_WORKSPACE
 
@@ -151,23 +150,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("file", help="JSON-lines file (.jsonl), or - for standard input")
     replay.add_argument("--dry-run", action="store_true", help="map every line, send nothing")
-    replay.add_argument(
-        "--rate",
-        type=float,
-        default=DEFAULT_RATE_PER_MINUTE,
-        metavar="N",
-        help="MoEngage elements per minute (default %(default)g, under MoEngage's bulk quota)",
+    _file_run_options(
+        replay,
+        rate=DEFAULT_RATE_PER_MINUTE,
+        rate_help="MoEngage elements per minute (default %(default)g, under MoEngage's bulk quota)",
+        checkpoint="FILE.checkpoint.json",
+        restart_help="start from the first line, ignoring the checkpoint (sends a completed file "
+        "again)",
     )
     replay.add_argument(
         "--failed",
         type=Path,
         help="where failed lines go (FILE.failed.jsonl; stdin.failed.jsonl for standard input)",
-    )
-    replay.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.checkpoint.json)")
-    replay.add_argument(
-        "--restart",
-        action="store_true",
-        help="start from the first line, ignoring the checkpoint (sends a completed file again)",
     )
     replay.add_argument("--no-progress", action="store_true", help="no progress output")
 
@@ -223,12 +217,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not ask (required without a terminal and when the ids come from -)",
     )
-    erase.add_argument(
-        "--rate",
-        type=float,
-        default=erasure.DEFAULT_RATE_PER_MINUTE,
-        metavar="N",
-        help="deletes per minute (default %(default)g; MoEngage allows 5,000)",
+    _file_run_options(
+        erase,
+        rate=erasure.DEFAULT_RATE_PER_MINUTE,
+        rate_help="deletes per minute (default %(default)g; MoEngage allows 5,000)",
+        checkpoint="FILE.erase.checkpoint",
+        restart_help="start from the first id, ignoring the checkpoint (erasing again is harmless)",
     )
     erase.add_argument(
         "--report",
@@ -253,7 +247,6 @@ def _parser() -> argparse.ArgumentParser:
         "an azd output: azd env get-value APPLICATIONINSIGHTS_RESOURCE_ID)",
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON")
-    erase.add_argument("--checkpoint", type=Path, help="checkpoint file (FILE.erase.checkpoint)")
     erase.add_argument(
         "--gdpr",
         action="store_true",
@@ -267,12 +260,22 @@ def _parser() -> argparse.ArgumentParser:
         help="the file holding the report key (created, owner-only, when missing); keep it "
         f"apart from the report. Default: the setting {erasure.REPORT_KEY_SETTING}",
     )
-    erase.add_argument(
-        "--restart",
-        action="store_true",
-        help="start from the first id, ignoring the checkpoint (erasing again is harmless)",
-    )
     return parser
+
+
+def _file_run_options(
+    command: argparse.ArgumentParser,
+    *,
+    rate: float,
+    rate_help: str,
+    checkpoint: str,
+    restart_help: str,
+) -> None:
+    """The options `replay` and `erase` share (both are runs over a file: paced, checkpointed,
+    resumable), worded for each."""
+    command.add_argument("--rate", type=float, default=rate, metavar="N", help=rate_help)
+    command.add_argument("--checkpoint", type=Path, help=f"checkpoint file ({checkpoint})")
+    command.add_argument("--restart", action="store_true", help=restart_help)
 
 
 def load_settings_file(path: Path) -> None:
@@ -464,24 +467,31 @@ class ProgressReporter:
 
 
 @contextmanager
-def _stop_on_signals(replayer: Replayer, console: Console) -> Iterator[None]:
-    """SIGINT (Ctrl-C) and SIGTERM stop the replay cleanly: while lines are read and mapped
-    (nothing sent since the last checkpoint) at once, and while a batch is being sent or
-    recorded only once it is settled. The handlers in place before are restored after."""
-    if replayer.options.dry_run or threading.current_thread() is not threading.main_thread():
-        yield  # nothing is sent in a dry run; signals reach the main thread only
+def _stop_on_signals(
+    run: StoppableRun,
+    console: Console,
+    messages: Mapping[str, str],
+    *,
+    at_once: Callable[[], Interrupted | None] = lambda: None,
+) -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM stop a replay or an erase cleanly: the requests in flight
+    finish and are recorded, a second signal abandons them; `at_once` may stop the run right
+    where it is instead (a replay reading and mapping: nothing sent since the last
+    checkpoint). The handlers in place before are restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
         return
     loop = asyncio.get_running_loop()
 
     def request_stop() -> None:
-        message = STOP_MESSAGES.get(replayer.stop())
+        message = messages.get(run.stop())
         if message:
             console.error(message)
 
     def on_signal(signum: int, frame: object) -> None:
-        if not replayer.settling and not replayer.stopping:
-            # Reading or mapping (possibly blocked reading standard input): stop right here.
-            raise Interrupted(replayer.summary, replayer.next_line)
+        stopped = at_once()
+        if stopped is not None:
+            raise stopped
         loop.call_soon_threadsafe(request_stop)
 
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -491,6 +501,13 @@ def _stop_on_signals(replayer: Replayer, console: Console) -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+def _reading(replayer: Replayer) -> Interrupted | None:
+    """A replay reading or mapping (possibly blocked reading standard input) stops right there."""
+    if replayer.settling or replayer.stopping:
+        return None
+    return Interrupted(replayer.summary, replayer.next_line)
 
 
 def _interrupted_message(options: ReplayOptions, stopped: Interrupted) -> list[str]:
@@ -534,7 +551,7 @@ def _already_replayed_message(path: Path, saved: dict[str, object]) -> str:
 def _replay_stopped(stopped: Exception, replayer: Replayer, console: Console) -> int:
     """Explain why a replay stopped before its end; returns the exit code."""
     options = replayer.options
-    if isinstance(stopped, AlreadyReplayed):
+    if isinstance(stopped, AlreadyRun):
         console.error(_already_replayed_message(options.path or Path("-"), stopped.saved))
         return EXIT_USAGE
     if isinstance(stopped, Interrupted):
@@ -566,14 +583,20 @@ async def _replay(args: argparse.Namespace, runtime: Runtime, console: Console) 
     )
     total = None if options.path is None else count_lines(options.path)
     progress = ProgressReporter(total, console.err, not args.no_progress)
-    async with new_client() as client:
+    async with new_client(USER_AGENT) as client:
         policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
         replayer = Replayer(runtime, sender, options, progress)
         try:
-            with _stop_on_signals(replayer, console):
+            with (
+                nullcontext()
+                if options.dry_run  # nothing is sent in a dry run
+                else _stop_on_signals(
+                    replayer, console, STOP_MESSAGES, at_once=partial(_reading, replayer)
+                )
+            ):
                 summary = await replayer.run()
-        except (AlreadyReplayed, CredentialsRefused, Interrupted) as stopped:
+        except (AlreadyRun, CredentialsRefused, Interrupted) as stopped:
             progress.close()  # before the explanation, on a terminal
             return _replay_stopped(stopped, replayer, console)
         finally:
@@ -686,32 +709,6 @@ def _confirmed(console: Console, stdin: IO[str], gdpr: bool) -> bool:
     return stdin.readline().strip().lower() in ("y", "yes")
 
 
-@contextmanager
-def _stop_erase_on_signals(eraser: erasure.Eraser, console: Console) -> Iterator[None]:
-    """SIGINT and SIGTERM ask the eraser to stop (the deletes in flight finish and are
-    recorded; a second signal abandons them). The handlers before are restored after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-
-    def request_stop() -> None:
-        message = ERASE_STOP_MESSAGES.get(eraser.stop())
-        if message:
-            console.error(message)
-
-    def on_signal(signum: int, frame: object) -> None:
-        loop.call_soon_threadsafe(request_stop)
-
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, on_signal) for number in signals}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-
-
 async def _erase(
     ids: Sequence[str],
     options: erasure.EraseOptions,
@@ -722,20 +719,20 @@ async def _erase(
     from delivery import MoEngageSender, RetryPolicy
     from delivery.http import new_client
 
-    async with new_client() as client:
+    async with new_client(USER_AGENT) as client:
         policy = RetryPolicy(attempts=8, max_backoff=30.0, budget=120.0)
         sender = MoEngageSender(runtime.target, client, policy, gate=runtime.gate)
         eraser = erasure.Eraser(sender, report, options)
         try:
-            with _stop_erase_on_signals(eraser, console):
+            with _stop_on_signals(eraser, console, ERASE_STOP_MESSAGES):
                 summary = await eraser.run(ids)
-        except erasure.AlreadyErased:
+        except AlreadyRun:
             console.error(
                 f"error: {options.path} was already erased to its end (report "
                 f"{options.report}); nothing was sent. Use --restart to erase it again"
             )
             return EXIT_USAGE
-        except erasure.Interrupted:
+        except Interrupted:
             console.error(
                 f"interrupted: {eraser.settled} of {len(ids)} ids settled and in {options.report}"
                 + (
@@ -746,8 +743,8 @@ async def _erase(
                 )
             )
             return EXIT_INTERRUPTED
-        except (erasure.CredentialsRefused, erasure.StillUnavailable) as stopped:
-            refused = isinstance(stopped, erasure.CredentialsRefused)
+        except (CredentialsRefused, erasure.StillUnavailable) as stopped:
+            refused = isinstance(stopped, CredentialsRefused)
             fix = "fix the settings, then " if refused else ""
             console.error(f"stopped: {stopped}; {fix}run the same command again to resume")
             return EXIT_CREDENTIALS if refused else EXIT_PROBLEMS

@@ -25,7 +25,6 @@ report alone cannot be searched with a list of candidate ids."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -39,7 +38,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Literal
 
-from bridge.run_files import CredentialsRefused, FileRunOptions, run_fingerprint
+from bridge.run_files import (
+    AlreadyRun,
+    CredentialsRefused,
+    FileRunOptions,
+    Interrupted,
+    StoppableRun,
+    run_fingerprint,
+)
 from bridge.telemetry import mask_member_id
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from delivery.sender import DeliveryReport
@@ -70,18 +76,6 @@ OUTCOMES = {
 
 class StillUnavailable(RuntimeError):
     """MoEngage stayed unavailable through the retries: stop, keep the checkpoint, resume."""
-
-
-class AlreadyErased(RuntimeError):
-    """The file was erased to its end before; running it again needs --restart."""
-
-    def __init__(self, saved: dict[str, object]) -> None:
-        super().__init__("already erased")
-        self.saved = saved
-
-
-class Interrupted(RuntimeError):
-    """Stopped on request; every settled delete is in the report and the checkpoint."""
 
 
 class ReportKeyProblem(RuntimeError):
@@ -285,8 +279,9 @@ class ErasureReport:
         return json.dumps(entry) + "\n"
 
 
-class Eraser:
-    """Sends the deletes of one run, batch by batch; one instance per run."""
+class Eraser(StoppableRun):
+    """Sends the deletes of one run, batch by batch; one instance per run. Abandoned deletes
+    are not recorded: a resume sends them again (a repeated delete is harmless)."""
 
     def __init__(
         self,
@@ -294,6 +289,7 @@ class Eraser:
         report: ErasureReport,
         options: EraseOptions,
     ) -> None:
+        super().__init__()
         self.sender = sender
         self.report = report
         self.options = options
@@ -305,26 +301,10 @@ class Eraser:
         self.next_id = 0  # every id before it has settled: the resume point
         self.ahead: set[int] = set()  # ids after next_id that settled (a sibling failed)
         self.digest = ""
-        self.stopping = False
-        self._waiting: asyncio.Future[None] | None = None
-        self._in_flight: asyncio.Future[DeliveryReport] | None = None
-
-    def stop(self) -> str:
-        """The first request lets the deletes in flight finish and sends no more; a second
-        abandons them (not recorded: a resume sends them again)."""
-        if not self.stopping:
-            self.stopping = True
-            if self._waiting is not None:
-                self._waiting.cancel()
-            return "finishing" if self._in_flight is not None else "stopping"
-        if self._in_flight is not None and not self._in_flight.done():
-            self._in_flight.cancel()
-            return "abandoning"
-        return "already stopping"
 
     async def run(self, ids: Sequence[str]) -> EraseSummary:
         """Erase `ids` (from the checkpoint on); raise Interrupted, CredentialsRefused,
-        StillUnavailable or AlreadyErased when the run stops before the end."""
+        StillUnavailable or AlreadyRun when the run stops before the end."""
         self.digest = _ids_digest(self.report.key, ids)
         keep = self._resume()
         self.summary.ids = len(ids)
@@ -333,7 +313,7 @@ class Eraser:
             while self.next_id < len(ids):
                 indices = self._next_batch(len(ids))
                 if self.stopping or not await self._settle(indices, ids, report):
-                    raise Interrupted("interrupted")
+                    raise Interrupted()
         self._save_checkpoint(0, completed=True)
         return self.summary
 
@@ -364,25 +344,11 @@ class Eraser:
     async def _settle(self, indices: Sequence[int], ids: Sequence[str], report: IO[str]) -> bool:
         """Send one batch and record what settled; False when stopped before sending."""
         batch = [ids[index] for index in indices]
-        self._waiting = asyncio.ensure_future(self.limiter.acquire(len(batch)))
-        try:
-            await self._waiting
-        except asyncio.CancelledError:
-            if self.stopping and not _cancelling():
-                return False
-            raise
-        finally:
-            self._waiting = None
-        units = self._units(batch)
-        self._in_flight = asyncio.ensure_future(self.sender.deliver_units(units))
-        try:
-            delivery = await self._in_flight
-        except asyncio.CancelledError:
-            if _cancelling():
-                raise
+        if not await self._paced(self.limiter.acquire(len(batch))):
+            return False
+        delivery = await self._finished(self.sender.deliver_units(self._units(batch)))
+        if delivery is None:
             return False  # abandoned by a second stop request: nothing recorded
-        finally:
-            self._in_flight = None
         self.summary.http_requests += delivery.http_requests
         return self._record(indices, batch, delivery, report)
 
@@ -449,7 +415,7 @@ class Eraser:
         if saved.get("ids") != self.digest or saved.get("api", "delete_user") != self.options.api:
             return None  # the list or the API changed since: start again (harmless)
         if saved.get("completed"):
-            raise AlreadyErased(saved)
+            raise AlreadyRun(saved)
         keep = int(saved.get("report_size", 0))
         report = self.options.report
         if saved.get("report") != str(report.resolve()) or _size(report) < keep:
@@ -510,9 +476,3 @@ def _size(path: Path) -> int:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _cancelling() -> bool:
-    """Whether the running task itself is being cancelled (not just a task it awaited)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0

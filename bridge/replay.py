@@ -10,11 +10,10 @@ map) and the checkpoint is written after each batch, so it never lags behind wha
 accepted. A stop request (Ctrl-C, SIGTERM: `stop()`) lets the requests in flight finish and
 records their outcome; a second one abandons them and records their lines as "unconfirmed" in the
 failed file, where a resume does not send them again. A file replayed to the end is refused
-(`AlreadyReplayed`) unless the run is restarted."""
+(`AlreadyRun`) unless the run is restarted."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -24,10 +23,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 from bridge.errors import BridgeError
-from bridge.run_files import CredentialsRefused, FileRunOptions, run_fingerprint
+from bridge.run_files import (
+    AlreadyRun,
+    CredentialsRefused,
+    FileRunOptions,
+    Interrupted,
+    StoppableRun,
+    run_fingerprint,
+)
 from bridge.runtime import Runtime
 from bridge.webhook import WebhookRequest, map_request
 from delivery import MoEngageRejected, MoEngageSender, MoEngageUnavailable
@@ -40,24 +46,6 @@ BATCH_BYTES = 400_000
 STDIN_FAILED = Path("stdin.failed.jsonl")  # standard input's failed lines (current directory)
 UNCONFIRMED = "unconfirmed"  # in flight when abandoned: may or may not have reached MoEngage
 CREDENTIALS_REFUSED = "credentials_refused"
-
-
-class AlreadyReplayed(RuntimeError):
-    """The file was replayed to its end before; sending it again needs a restart."""
-
-    def __init__(self, saved: dict[str, object]) -> None:
-        super().__init__("already replayed")
-        self.saved = saved
-
-
-class Interrupted(RuntimeError):
-    """Stopped on request. Every line before `next_line` is settled and checkpointed; the rest
-    was not sent."""
-
-    def __init__(self, summary: ReplaySummary, next_line: int) -> None:
-        super().__init__("interrupted")
-        self.summary = summary
-        self.next_line = next_line
 
 
 @dataclass
@@ -106,7 +94,6 @@ class _Line:
 
 
 Progress = Callable[..., None]  # (line number, summary, final=False)
-StopOutcome = Literal["finishing", "stopping", "abandoning", "already stopping"]
 
 
 def parse_line(raw: bytes) -> WebhookRequest:
@@ -131,8 +118,11 @@ def count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
-class Replayer:
-    """Reads, maps, batches and delivers; one instance per run."""
+class Replayer(StoppableRun):
+    """Reads, maps, batches and delivers; one instance per run. A stop request comes while a
+    batch is settling (see `settling`; at any other moment the run can simply be abandoned with
+    `Interrupted`: nothing was sent since the last checkpoint); abandoned requests' lines are
+    recorded as unconfirmed and a resume does not send them again."""
 
     def __init__(
         self,
@@ -141,6 +131,7 @@ class Replayer:
         options: ReplayOptions,
         progress: Progress | None = None,
     ) -> None:
+        super().__init__()
         self.runtime = runtime
         self.sender = sender
         self.options = options
@@ -153,29 +144,10 @@ class Replayer:
 
         self.limiter = AsyncLimiter(self.bucket, LIMITER_WINDOW_SECONDS)
         self.next_line = 0  # lines (blank ones too) settled so far: the resume point
-        self.stopping = False
         self.settling = False  # a batch is being sent or recorded: a stop must wait for it
         self._batch: list[_Line] = []
         self._batch_bytes = 0
-        self._waiting: asyncio.Future[None] | None = None  # for the rate limit: nothing sent
-        self._in_flight: asyncio.Future[list[str | None]] | None = None
         self._refused = ""
-
-    def stop(self) -> StopOutcome:
-        """A stop request while a batch is settling (see `settling`; at any other moment the
-        run can simply be abandoned with `Interrupted`: nothing was sent since the last
-        checkpoint). The first lets the requests in flight finish (their outcome is recorded)
-        and sends nothing more; a second abandons them: their lines are recorded as unconfirmed
-        and a resume does not send them again."""
-        if not self.stopping:
-            self.stopping = True
-            if self._waiting is not None:
-                self._waiting.cancel()
-            return "finishing" if self._in_flight is not None else "stopping"
-        if self._in_flight is not None and not self._in_flight.done():
-            self._in_flight.cancel()
-            return "abandoning"
-        return "already stopping"
 
     async def run(self) -> ReplaySummary:
         offset, failed_size = self._resume()
@@ -258,25 +230,12 @@ class Replayer:
 
     async def _deliver(self, units: Sequence[Sequence[dict]]) -> list[str | None] | None:
         """Per unit, None when delivered or why not; None overall when stopped before sending."""
-        remaining = sum(len(unit) for unit in units)
-        self._waiting = asyncio.ensure_future(self._acquire(remaining))
-        try:
-            await self._waiting
-        except asyncio.CancelledError:
-            if self.stopping and not _cancelling():
-                return None
-            raise
-        finally:
-            self._waiting = None
-        self._in_flight = asyncio.ensure_future(self._send(units))
-        try:
-            return await self._in_flight
-        except asyncio.CancelledError:
-            if _cancelling():
-                raise
-            return [UNCONFIRMED] * len(units)  # abandoned by a second stop request
-        finally:
-            self._in_flight = None
+        if not await self._paced(self._acquire(sum(len(unit) for unit in units))):
+            return None
+        outcomes = await self._finished(self._send(units))
+        if outcomes is None:  # abandoned by a second stop request
+            return [UNCONFIRMED] * len(units)
+        return outcomes
 
     async def _acquire(self, elements: float) -> None:
         while elements > 0:  # a batch may hold more elements than one bucket
@@ -342,7 +301,7 @@ class Replayer:
         if not isinstance(saved, dict) or saved.get("file") != self._fingerprint():
             return 0, None
         if saved.get("completed"):
-            raise AlreadyReplayed(saved)
+            raise AlreadyRun(saved)
         self.next_line = int(saved.get("next_line", saved.get("lines", 0)))  # or older format
         self.summary.resumed_at_line = self.next_line
         self.summary.lines = int(saved.get("lines", 0))
@@ -370,9 +329,3 @@ class Replayer:
         temporary = checkpoint.with_suffix(".tmp")
         temporary.write_text(json.dumps(data))
         os.replace(temporary, checkpoint)
-
-
-def _cancelling() -> bool:
-    """Whether the running task itself is being cancelled (not just a task it awaited)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0

@@ -21,6 +21,7 @@ from bridge.member_order import MemberLedger
 from bridge.observations import HEALTH, HealthLog
 from bridge.queue_gateway import GATEWAYS, QueueGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
+from bridge.version import USER_AGENT
 from bridge.workspaces import DEFAULT_WORKSPACE, NAME, workspace_settings
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep
@@ -163,7 +164,7 @@ class Deployment:
         return cls(runtimes)
 
 
-CLIENTS = ClientProvider()
+CLIENTS = ClientProvider(USER_AGENT)
 _cache: tuple[tuple[object, ...], Deployment | ConfigurationError] | None = None
 
 

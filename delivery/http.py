@@ -8,15 +8,13 @@ import zlib
 
 import httpx
 
-from bridge.version import VERSION
-
 TIMEOUT = httpx.Timeout(connect=3.0, read=8.0, write=5.0, pool=3.0)
 LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=60)
 MAX_RESPONSE_BYTES = 64 * 1024
-USER_AGENT = f"kognitiv-moengage-bridge/{VERSION}"
 
 
-def new_client() -> httpx.AsyncClient:
+def new_client(user_agent: str) -> httpx.AsyncClient:
+    """A client that announces itself as `user_agent` (the app passes its name and version)."""
     return httpx.AsyncClient(
         timeout=TIMEOUT,
         limits=LIMITS,
@@ -24,21 +22,22 @@ def new_client() -> httpx.AsyncClient:
         verify=True,
         trust_env=False,
         # identity: a compressed answer could expand far past MAX_RESPONSE_BYTES in memory
-        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},
     )
 
 
 class ClientProvider:
     """Reuses one AsyncClient while the running loop stays the same."""
 
-    def __init__(self) -> None:
+    def __init__(self, user_agent: str) -> None:
+        self._user_agent = user_agent
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop or self._client.is_closed:
-            self._client, self._loop = new_client(), loop
+            self._client, self._loop = new_client(self._user_agent), loop
         return self._client
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ import pytest
 from bridge import cli
 from bridge import erase as erasure
 from bridge.runtime import current_runtime
+from bridge.version import USER_AGENT
 from delivery import MoEngageSender, RetryPolicy
 from delivery.http import new_client
 from moengage_emulator import Emulator
@@ -337,7 +338,7 @@ async def test_moengage_staying_unavailable_stops_the_run_and_the_resume_finishe
             return await super()._settle(indices, ids, report)
 
     async def run(kind: type[erasure.Eraser] = erasure.Eraser) -> erasure.Eraser:
-        async with new_client() as client:
+        async with new_client(USER_AGENT) as client:
             policy = RetryPolicy(attempts=2, budget=5)
             sender = MoEngageSender(runtime.target, client, policy, sleep=no_wait)
             report = erasure.ErasureReport(options.report, APP_ID, "01", REPORT_KEY.encode())

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from bridge import cli
-from bridge.replay import Interrupted, Replayer, ReplayOptions
+from bridge.replay import Replayer, ReplayOptions
+from bridge.run_files import Interrupted
 from bridge.runtime import current_runtime
+from bridge.version import USER_AGENT
 from delivery import MoEngageSender
 from delivery.http import new_client
 from moengage_emulator import Emulator
@@ -241,7 +243,7 @@ async def test_a_stop_while_waiting_for_the_rate_limit_cancels_the_wait(tmp_path
             asyncio.get_running_loop().call_soon(lambda: outcomes.append(self.stop()))
             await super()._acquire(elements)
 
-    async with new_client() as client:
+    async with new_client(USER_AGENT) as client:
         sender = MoEngageSender(runtime.target, client, gate=runtime.gate)
         options = ReplayOptions(source, rate_per_minute=600)
         with pytest.raises(Interrupted) as stopped:

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from bridge.runtime import Runtime
 from bridge.settings import ConfigurationError, load_settings
+from bridge.version import USER_AGENT
 from delivery import (
     DATA_CENTERS,
     MoEngageRejected,
@@ -218,7 +219,7 @@ async def test_proxy_and_certificate_variables_are_ignored(monkeypatch, moengage
 
 
 async def test_the_client_verifies_certificates_and_host_names():
-    client = new_client()
+    client = new_client(USER_AGENT)
     try:
         transport = client._transport_for_url(httpx.URL("https://api-01.moengage.com/v1/"))
         context: ssl.SSLContext = transport._pool._ssl_context  # httpx 0.28 / httpcore 1.x
@@ -305,7 +306,7 @@ def untrusted_https(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
 
 async def test_an_untrusted_certificate_stops_delivery_before_any_request(untrusted_https):
     origin, cert_path, seen = untrusted_https
-    client = new_client()
+    client = new_client(USER_AGENT)
     try:
         with pytest.raises(MoEngageUnavailable) as raised:
             await sender_for(origin, client).deliver([ELEMENT])
