@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mapping.compiled import CompiledRule, compile_rule_function
 from mapping.converters import ConversionContext
 from mapping.errors import RuleError
 from mapping.keys import compile_key
@@ -39,6 +40,7 @@ class Rule:
     elements: Node
     idempotency_key: Node | None
     placeholders: tuple[Placeholder, ...]
+    compiled: CompiledRule | None = None  # the same rule as one specialised function
 
 
 def is_comment_key(key: str) -> bool:
@@ -116,7 +118,8 @@ def compile_rule(name: str, raw: object, context: ConversionContext) -> Rule:
     except RuleError as error:
         raise RuleError(f'rule "{name}": {error}') from None
     description = body.get("description", "")
-    return Rule(name, str(description), render, key, tuple(placeholders))
+    compiled = compile_rule_function(name, elements, context)
+    return Rule(name, str(description), render, key, tuple(placeholders), compiled)
 
 
 def compile_rules_collecting(
