@@ -84,7 +84,11 @@ EXTRA_RULES = {
             "customer_id": "{{memberId}}",
             "update_existing_only": "{{memberSmsContactAllowed}}",
         },
-        {"type": "merge", "merged_customer_id": "{{cardId}}", "retained_customer_id": "{{memberId}}"},
+        {
+            "type": "merge",
+            "merged_customer_id": "{{cardId}}",
+            "retained_customer_id": "{{memberId}}",
+        },
     ],
     "erase": {"type": "delete", "customer_id": "{{memberId | required}}"},
 }
