@@ -14,6 +14,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 MAX_BULK_BYTES = 100_000  # MoEngage documents 100 KB for bulk; stay under it in either reading
 _TRANSITION_HEAD = b'{"type":"transition","elements":['
 _TRANSITION_TAIL = b"]}"
@@ -27,8 +29,17 @@ _MERGE_HEAD = b'{"merge_data":['
 _MERGE_TAIL = b"]}"
 
 
+# msgspec writes the same compact UTF-8 bytes as _COMPACT several times faster (floats are
+# written in their shortest form, `1e16` where Python writes `1e+16`: the same JSON number).
+_FAST_ENCODE = msgspec.json.Encoder().encode
+
+
 def encode_element(element: dict) -> bytes:
     """Compact UTF-8 JSON; text that is not encodable (a lone surrogate) is sent escaped."""
+    try:
+        return _FAST_ENCODE(element)
+    except (TypeError, ValueError, OverflowError):  # a lone surrogate, an integer beyond 64 bits
+        pass
     text = _COMPACT(element)
     try:
         return text.encode("utf-8")
