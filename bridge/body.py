@@ -57,7 +57,7 @@ def parse_body(raw: bytes) -> dict[str, object]:
         )
     try:
         body = _FAST_DECODE(raw)
-    except Exception:  # noqa: BLE001 - the standard reader below says what is wrong
+    except Exception:  # the standard reader below says what is wrong
         body = None
     if type(body) is dict and (
         raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH or not _depth_exceeds(body, MAX_DEPTH)
