@@ -15,10 +15,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from mapping.dates import DateOrder, ParsedMoment, format_date, format_datetime, parse_moment
+from mapping.dates import (
+    DateOrder,
+    ParsedMoment,
+    format_date,
+    format_datetime,
+    format_local_datetime,
+    parse_moment,
+)
 
 
 class ConversionError(ValueError):
@@ -47,6 +55,10 @@ _GROUPED = {
     "1,234.56": re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII),
     "1.234,56": re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?", re.ASCII),
 }
+# Under the comma-decimal format, groups may also be separated by a space, a no-break space
+# (U+00A0) or a narrow no-break space (U+202F, what .NET 5+ writes for fr-FR): 1 234,50.
+_SPACE_GROUPS = "\u0020\u00a0\u202f"
+_SPACE_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[%s]\d{3})+(?:,\d+)?" % _SPACE_GROUPS)  # noqa: UP031
 _EXAMPLE = {"1,234.56": "1,250.50", "1.234,56": "1.250,50"}
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+", re.ASCII)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
@@ -62,6 +74,8 @@ def _plain(text: str, number_format: NumberFormat) -> str:
         group, point = (",", ".") if number_format == "1,234.56" else (".", ",")
         return text.replace(group, "").replace(point, ".")
     if number_format == "1.234,56":
+        if _SPACE_GROUPED.fullmatch(text):
+            return re.sub(f"[{_SPACE_GROUPS}]", "", text).replace(",", ".")
         if "." in text:
             raise ConversionError("expected a number such as 1250 or 1.250,50 (decimal comma)")
         if _DECIMAL_COMMA.fullmatch(text):
@@ -167,6 +181,15 @@ def to_datetime(value: object, context: ConversionContext, notes: list[str] | No
     return text
 
 
+def to_local_datetime(
+    value: object, context: ConversionContext, notes: list[str] | None = None
+) -> str:
+    """The wall-clock time where the event happened (MoEngage's `user_time`): a value without an
+    offset as written in the program's zone, one with an offset at that offset, an epoch or
+    `/Date(ms)/` in the program's zone. Never a UTC instant."""
+    return format_local_datetime(_moment(value, context, notes))
+
+
 def to_date(value: object, context: ConversionContext, notes: list[str] | None = None) -> str:
     try:
         return format_date(_moment(value, context, notes))
@@ -174,20 +197,47 @@ def to_date(value: object, context: ConversionContext, notes: list[str] | None =
         raise ConversionError("expected a date such as MM/DD/YYYY or YYYY-MM-DD") from None
 
 
+def dotnet_double_text(value: float) -> str:
+    """A float as .NET (Core 3.0+) writes a double: the shortest digits that read back the same
+    (Python's repr finds the same ones), fixed notation for 1E-05 < |x| < 1E+15 without a
+    trailing `.0` (`10`, `0.0001`, `123456789012345`), else `1E+16` / `1.5E-07` (two exponent
+    digits at least)."""
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    scale = len(digits) + int(exponent)  # digits before the decimal point
+    minus = "-" if sign else ""
+    if scale > 15 or scale < -3:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        power = scale - 1
+        return f"{minus}{mantissa}E{'-' if power < 0 else '+'}{abs(power):02d}"
+    if scale <= 0:
+        return f"{minus}0.{'0' * -scale}{text}"
+    if len(text) <= scale:
+        return f"{minus}{text}{'0' * (scale - len(text))}"
+    return f"{minus}{text[:scale]}.{text[scale:]}"
+
+
 def to_string(value: object, _: ConversionContext, notes: list[str] | None = None) -> str:
+    """Text as Kognitiv's .NET platform would write it: `true`/`false`, whole floats without
+    `.0`, large and tiny floats as `1E+16`."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConversionError("NaN and Infinity cannot be sent")
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConversionError("NaN and Infinity cannot be sent")
+        return dotnet_double_text(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 CONVERTERS: dict[str, Converter] = {
     "datetime": to_datetime,
+    "local_datetime": to_local_datetime,
     "date": to_date,
     "number": to_number,
     "integer": to_integer,

@@ -3,8 +3,13 @@ recognises dates (`YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DD`). Anything else is stor
 a plain string and silently breaks date segments and triggers, so this module is strict.
 
 Local (naive) times are read the way .NET's `TimeZoneInfo.ConvertTimeToUtc` reads them: a time
-that occurs twice when clocks go back is standard time; a time inside the spring-forward gap does
-not exist and is moved forward by the gap. Both come with a note for the warnings."""
+that occurs twice when clocks go back is standard time (the later reading); a time inside the
+spring-forward gap does not exist and is moved forward by the gap. Both come with a note for the
+warnings, and so do digits read as an epoch (saying seconds or milliseconds).
+
+A parsed value keeps the offset where it was local (its own, else the program's zone), so one
+instant gives one calendar day (`| date`) and one wall-clock time (MoEngage's `user_time`)
+whether it came as text, `/Date(ms)/` or an epoch."""
 
 from __future__ import annotations
 
@@ -30,6 +35,10 @@ _ISO = re.compile(
     re.ASCII,
 )
 _EPOCH = re.compile(r"-?\d{9,13}(?:\.\d+)?", re.ASCII)
+# Digits as text are an epoch only where the instant is plausible for a loyalty event: in
+# 2000-2099 read as seconds, or read as milliseconds. The two windows never overlap, so the
+# magnitude says which form it is; anything else (yyyyMMddHHmm, an id) is not a date-time.
+PLAUSIBLE_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01 UTC
 # .NET's JSON date: /Date(1709820309000)/ or /Date(1709820309000+0100)/, slashes maybe escaped.
 # The milliseconds are UTC; the offset only says where the value was local.
 _DOTNET_JSON = re.compile(r"\\?/Date\((-?\d{1,15})([+-]\d{4})?\)\\?/", re.ASCII)
@@ -37,9 +46,11 @@ _EPOCH_MS_THRESHOLD = 100_000_000_000  # larger than this is milliseconds (year 
 _DOTNET_MIN_VALUE = datetime(1, 1, 1)  # DateTime.MinValue: .NET's "no date"
 _EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
 AMBIGUOUS_NOTE = (
-    "the local time occurs twice in {zone} (clocks went back); it was read as standard time, "
-    "as Kognitiv's platform reads it"
+    "the local time occurs twice in {zone} (clocks went back); it was read as standard time "
+    "(the later reading, UTC{offset}), as Kognitiv's platform reads it"
 )
+EPOCH_SECONDS_NOTE = "the digits were read as epoch seconds (UTC)"
+EPOCH_MILLISECONDS_NOTE = "the digits were read as epoch milliseconds (UTC)"
 GAP_NOTE = (
     "the local time does not exist in {zone} (clocks went forward); it was moved forward by the gap"
 )
@@ -47,9 +58,10 @@ GAP_NOTE = (
 
 @dataclass(frozen=True, slots=True)
 class ParsedMoment:
-    """A parsed value: an aware instant, whether the source carried a time of day, the calendar
-    date as written (or, for epoch values, in the program's zone), whether it is one of .NET's
-    "no value" dates (DateTime.MinValue, epoch 0), and a note worth a warning."""
+    """A parsed value: an aware instant at the offset where it was local, whether the source
+    carried a time of day, the calendar date as written (or, for epoch values, in the program's
+    zone), whether it is one of .NET's "no value" dates (DateTime.MinValue, epoch 0), and a note
+    worth a warning."""
 
     instant: datetime
     has_time: bool
@@ -71,7 +83,9 @@ def _offset(text: str | None, default: tzinfo) -> tzinfo:
 
 def localize(naive: datetime, zone: tzinfo) -> tuple[datetime, str | None]:
     """`naive` read in `zone` as .NET does, and a note when the wall-clock time was ambiguous or
-    did not exist."""
+    did not exist. A repeated hour is read as the later reading (fold=1): the offset after
+    clocks went back, which .NET calls standard time in every zone, Europe/Dublin included
+    (its zone data marks winter time with a negative DST offset, so `dst()` cannot tell)."""
     early = naive.replace(tzinfo=zone, fold=0)
     late = naive.replace(tzinfo=zone, fold=1)
     if early.utcoffset() == late.utcoffset():
@@ -79,9 +93,14 @@ def localize(naive: datetime, zone: tzinfo) -> tuple[datetime, str | None]:
     name = str(zone)
     if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
         return early, GAP_NOTE.format(zone=name)  # fold 0 uses the offset before the jump
-    standard = [reading for reading in (early, late) if not reading.dst()]
-    chosen = standard[0] if len(standard) == 1 else late
-    return chosen, AMBIGUOUS_NOTE.format(zone=name)
+    return late, AMBIGUOUS_NOTE.format(zone=name, offset=_utc_offset_text(late))
+
+
+def _utc_offset_text(moment: datetime) -> str:
+    """`+00:00`, `-05:00`: the offset a reading used, for notes."""
+    minutes = int((moment.utcoffset() or timedelta()).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _from_slash(match: re.Match[str], zone: tzinfo, order: DateOrder) -> ParsedMoment:
@@ -119,18 +138,49 @@ def _from_iso(text: str, zone: tzinfo) -> ParsedMoment:
     return ParsedMoment(value, True, value.date(), empty, note)
 
 
-def _from_epoch(number: float, zone: tzinfo) -> ParsedMoment:
+def _from_epoch(number: float, zone: tzinfo, note: str | None = None) -> ParsedMoment:
     seconds = number / 1000 if abs(number) >= _EPOCH_MS_THRESHOLD else number
-    instant = datetime.fromtimestamp(seconds, UTC)
-    return ParsedMoment(instant, True, instant.astimezone(zone).date(), number == 0)
+    local = datetime.fromtimestamp(seconds, UTC).astimezone(zone)  # an instant, seen in `zone`
+    return ParsedMoment(local, True, local.date(), number == 0, note)
 
 
-def _from_dotnet_json(match: re.Match[str]) -> ParsedMoment:
+def _from_epoch_text(text: str, zone: tzinfo) -> ParsedMoment | None:
+    """Digits as text: epoch seconds or milliseconds where that is a plausible instant (with a
+    note saying which form was assumed), else None."""
+    number = float(text)
+    low, high = PLAUSIBLE_EPOCH_SECONDS
+    if low <= number < high:
+        return _from_epoch(number, zone, EPOCH_SECONDS_NOTE)
+    if low * 1000 <= number < high * 1000:
+        return _from_epoch(number, zone, EPOCH_MILLISECONDS_NOTE)
+    return None
+
+
+def is_epoch_text(text: str) -> bool:
+    """Digits that `parse_moment` reads as a plausible epoch (seconds or milliseconds)."""
+    text = text.strip()
+    if not _EPOCH.fullmatch(text):
+        return False
+    low, high = PLAUSIBLE_EPOCH_SECONDS
+    number = float(text)
+    return low <= number < high or low * 1000 <= number < high * 1000
+
+
+def is_dotnet_json_date(text: str) -> bool:
+    """.NET's `/Date(ms)/` or `/Date(ms±hhmm)/`: an instant to the millisecond."""
+    return _DOTNET_JSON.fullmatch(text.strip()) is not None
+
+
+def _from_dotnet_json(match: re.Match[str], zone: tzinfo) -> ParsedMoment:
+    """The milliseconds are UTC; the value was local at its offset, or (without one) in the
+    program's zone, the way an epoch is: the same instant gives the same day either way."""
     milliseconds, offset = match.groups()
     instant = _EPOCH_START + timedelta(milliseconds=int(milliseconds))
-    local = instant.astimezone(_offset(offset, UTC)) if offset else instant
     empty = int(milliseconds) == 0 or instant.replace(tzinfo=None) == _DOTNET_MIN_VALUE
-    return ParsedMoment(instant, True, local.date(), empty)
+    if empty:
+        return ParsedMoment(instant, True, instant.date(), True)
+    local = instant.astimezone(_offset(offset, UTC) if offset else zone)
+    return ParsedMoment(local, True, local.date(), False)
 
 
 def parse_moment(
@@ -153,9 +203,9 @@ def parse_moment(
         elif _ISO.fullmatch(text):
             moment = _from_iso(text.replace(" ", "T", 1) if len(text) > 10 else text, zone)
         elif match := _DOTNET_JSON.fullmatch(text):
-            moment = _from_dotnet_json(match)
+            moment = _from_dotnet_json(match, zone)
         elif allow_epoch and _EPOCH.fullmatch(text):
-            moment = _from_epoch(float(text), zone)
+            moment = _from_epoch_text(text, zone)
         if moment is not None and moment.empty:  # never sent: a representable stand-in instant
             return replace(moment, instant=_DOTNET_MIN_VALUE.replace(tzinfo=UTC), note=None)
         if moment is not None:
@@ -170,6 +220,16 @@ def format_datetime(moment: ParsedMoment) -> str:
     t = moment.instant.astimezone(UTC)
     fields = (t.year, t.month, t.day, t.hour, t.minute, t.second)
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031 - half an f-string's cost
+
+
+def format_local_datetime(moment: ParsedMoment) -> str:
+    """The wall-clock time where the value was local (its own offset, else the program's zone),
+    in MoEngage's `YYYY-MM-DDTHH:MM:SSZ` shape: what MoEngage's `user_time` holds ("Local time at
+    which the event happened", used as is). A time inside a spring-forward gap reads as the
+    clock showed it (moved forward by the gap)."""
+    t = moment.instant.astimezone(UTC).astimezone(moment.instant.tzinfo)
+    fields = (t.year, t.month, t.day, t.hour, t.minute, t.second)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031 - as format_datetime
 
 
 def format_date(moment: ParsedMoment) -> str:

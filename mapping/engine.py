@@ -124,7 +124,8 @@ class Mapper:
     ) -> MappingResult:
         now = self._clock()
         checked = [
-            check_element(element, i, now, warnings, kinds) for i, element in enumerate(elements)
+            check_element(element, i, now, warnings, kinds, self.context)
+            for i, element in enumerate(elements)
         ]
         if not checked:
             raise MappingError("empty_mapping", f'rule "{rule}" produced nothing to send')

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from mapping.converters import ConversionContext
+from mapping.dates import is_dotnet_json_date, is_epoch_text
 from mapping.errors import RuleError
 from mapping.template import MISSING, Node, Placeholder, RenderState, compile_template
 
@@ -17,12 +18,15 @@ _SECONDS = re.compile(r"\d{1,2}:\d{2}:\d{2}")
 
 
 def is_to_the_second(value: object) -> bool:
-    """An epoch number, or text carrying a time of day with seconds."""
+    """An epoch (a number, or digits as text that read as one), .NET's `/Date(ms)/`, or text
+    carrying a time of day with seconds."""
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float):
         return True
-    return isinstance(value, str) and _SECONDS.search(value) is not None
+    if not isinstance(value, str):
+        return False
+    return _SECONDS.search(value) is not None or is_dotnet_json_date(value) or is_epoch_text(value)
 
 
 def compile_key(
@@ -38,8 +42,10 @@ def compile_key(
     for placeholder in found:
         if placeholder.default is not MISSING:
             raise RuleError('"id" placeholders take no default: a missing part means no key')
-        if placeholder.converter_name == "date":
-            raise RuleError('"id" needs times to the second: use | datetime, not | date')
+        if (name := placeholder.converter_name) in ("date", "local_datetime"):
+            raise RuleError(f'"id" needs times to the second: use | datetime, not | {name}')
+        if placeholder.unset_if_empty:
+            raise RuleError('"id" placeholders take no unset_if_empty: a missing part means no key')
     times = [placeholder for placeholder in found if placeholder.converter_name == "datetime"]
 
     def key(state: RenderState) -> object:

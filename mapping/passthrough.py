@@ -13,7 +13,6 @@ from mapping.dates import ParsedMoment, format_date, format_datetime, parse_mome
 from mapping.errors import MappingError
 
 PASSTHROUGH_TYPES = frozenset({"event", "customer", "device", "transition"})
-_TIME_FIELDS = ("current_time", "user_time")
 
 
 def is_moengage_shaped(body: Mapping[str, object]) -> bool:
@@ -63,15 +62,6 @@ def _normalise_value(
     return value
 
 
-def _normalise_time(
-    value: object, context: ConversionContext, warnings: list[str], where: str
-) -> object:
-    moment = _moment(value, context, warnings, where) if isinstance(value, str) else None
-    if moment is None:
-        return value
-    return None if moment.empty else format_datetime(moment)
-
-
 def _normalise_element(
     element: object, index: int, context: ConversionContext, warnings: list[str]
 ) -> dict:
@@ -106,10 +96,7 @@ def _normalise_action(
         result["attributes"] = _normalise_value(
             attributes, context, warnings, f"{where}.attributes"
         )
-    for name in _TIME_FIELDS:
-        if name in result:
-            result[name] = _normalise_time(result[name], context, warnings, f"{where}.{name}")
-    return result
+    return result  # current_time and user_time: read by the data rules (mapping.policy)
 
 
 def passthrough_elements(

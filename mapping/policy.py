@@ -6,14 +6,17 @@ refused; what MoEngage would silently truncate or drop is trimmed with a warning
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 
-from mapping.converters import MAX_EXACT_INTEGER
-from mapping.dates import format_datetime, parse_moment
+from mapping.converters import MAX_EXACT_INTEGER, ConversionContext
+from mapping.dates import format_datetime, format_local_datetime, parse_moment
 from mapping.errors import MappingError, RuleError
 from mapping.unrendered import UNRENDERED_WARNING, is_unrendered
+from mapping.unset import UNSET, unset_rule
 
 # MoEngage's list (Data API overview, "Request Body"), compared without case.
 FORBIDDEN_CUSTOMER_IDS = frozenset(
@@ -35,6 +38,15 @@ STANDARD_MOE_USER_ATTRIBUTES: dict[str, type] = {
     "moe_sms_subscription": str,
     "moe_email_optin_status": str,
     "moe_em_unsub_categories": str,
+    "moe_gaid": str,  # created through Track User, never updated (data overview)
+    "moe_mweb": object,  # created through Track User; its type is not documented
+}
+# MoEngage's reserved user attribute names, compared without case, with what to write instead.
+_RESERVED_FILE = Path(__file__).with_name("reserved_user_attributes.json")
+RESERVED_USER_ATTRIBUTES: dict[str, str] = {
+    name.lower(): instead
+    for name, instead in json.loads(_RESERVED_FILE.read_text(encoding="utf-8")).items()
+    if not name.startswith("$")
 }
 BLOCKED_ATTRIBUTE_NAMES = frozenset({"", "id", "_id"})
 RESERVED_PREFIX = "moe_"
@@ -65,6 +77,8 @@ def attribute_name_problem(name: str, user: bool = False) -> str | None:
         return f"attribute name {name!r} is blocked by MoEngage"
     if user and name in STANDARD_MOE_USER_ATTRIBUTES:
         return None
+    if user and (instead := RESERVED_USER_ATTRIBUTES.get(name.lower())) is not None:
+        return f"attribute name {name!r} is reserved by MoEngage: use {instead}"
     if name.lower().startswith(RESERVED_PREFIX):
         return f"attribute name {name[:40]!r} uses MoEngage's reserved prefix 'moe_'"
     if len(name) > MAX_NAME_LENGTH:
@@ -171,7 +185,7 @@ def _needs_cleaning(value: object) -> bool:
 
 def _standard_type_problem(name: str, value: object) -> str | None:
     expected = STANDARD_MOE_USER_ATTRIBUTES.get(name)
-    if expected is None or type(value) is expected:
+    if expected is None or expected is object or type(value) is expected:
         return None
     kind = "true or false" if expected is bool else "text"
     return f"{name} is MoEngage's standard attribute and must be {kind}"
@@ -223,14 +237,22 @@ def _epoch_seconds(value: object) -> float | None:
     return None if moment is None else moment.instant.timestamp()
 
 
-def _moment(value: object, where: str, warnings: list[str]) -> str | None:
-    """A current_time / user_time as `YYYY-MM-DDTHH:MM:SSZ` (epoch seconds or milliseconds,
-    ISO 8601 and .NET's /Date(ms)/ accepted); None when it is not a date-time (with a warning) or
-    is .NET's empty date (DateTime.MinValue, epoch 0: no value, so MoEngage's time is used)."""
+_UTC_MDY = ConversionContext(UTC, "MDY")
+
+
+def _moment(
+    value: object, where: str, warnings: list[str], context: ConversionContext, local: bool
+) -> str | None:
+    """A current_time (UTC) or user_time (`local`: the wall-clock time where the event happened,
+    as MoEngage's user_time is "Local time at which the event happened", used as is) as
+    `YYYY-MM-DDTHH:MM:SSZ`. Text already in that shape is kept (a `| datetime` or
+    `| local_datetime` result, or a MoEngage-shaped body's own value); anything else is read with
+    the program's zone and date order. None when it is not a date-time (with a warning) or is
+    .NET's empty date (DateTime.MinValue, epoch 0: no value, so MoEngage's time is used)."""
     canonical = isinstance(value, str) and _CANONICAL_DATETIME.fullmatch(value)
     if canonical and _epoch_seconds(value) is not None:
         return value
-    moment = parse_moment(value, UTC)
+    moment = parse_moment(value, context.zone, context.date_order)
     if moment is not None and moment.empty:
         return None
     if moment is None:
@@ -238,7 +260,9 @@ def _moment(value: object, where: str, warnings: list[str]) -> str | None:
         problem = UNRENDERED_WARNING if is_unrendered(value) else "is not a date-time"
         warnings.append(f"{where} {problem}; {consequence}")
         return None
-    return format_datetime(moment)
+    if moment.note:
+        warnings.append(f"{where}: {moment.note}")
+    return format_local_datetime(moment) if local else format_datetime(moment)
 
 
 def _check_optional_fields(action: dict, where: str, warnings: list[str]) -> None:
@@ -274,7 +298,9 @@ def _check_optional_fields(action: dict, where: str, warnings: list[str]) -> Non
             action["user_timezone_offset"] = seconds
 
 
-def _check_action(action: object, where: str, now: float, warnings: list[str]) -> dict:
+def _check_action(
+    action: object, where: str, now: float, warnings: list[str], context: ConversionContext
+) -> dict:
     if not isinstance(action, dict):
         raise MappingError("invalid_action", f"{where}: an action must be a JSON object")
     name = action.get("action")
@@ -297,7 +323,8 @@ def _check_action(action: object, where: str, now: float, warnings: list[str]) -
         _check_optional_fields(checked, where, warnings)
     for field in ("current_time", "user_time"):
         if field in checked:
-            value = _moment(checked[field], f"{where}.{field}", warnings)
+            local = field == "user_time"
+            value = _moment(checked[field], f"{where}.{field}", warnings, context, local)
             if value is None:
                 del checked[field]
             else:
@@ -351,6 +378,13 @@ def _check_device(checked: dict, index: int, warnings: list[str]) -> dict:
     return checked
 
 
+def _cleared_names(attributes: object) -> list[str]:
+    """The attributes a rule asked to clear (`| unset_if_empty` met an empty value)."""
+    if not isinstance(attributes, dict):
+        return []
+    return [name for name, value in attributes.items() if value is UNSET]
+
+
 def element_members(element: dict) -> tuple[str, ...]:
     """The member ids a checked element concerns (a merge: both)."""
     if element.get("type") == "merge":
@@ -374,10 +408,12 @@ def check_element(
     now: float,
     warnings: list[str],
     kinds: tuple[str, ...] = PASSTHROUGH_ELEMENT_TYPES,
+    context: ConversionContext = _UTC_MDY,
 ) -> dict:
     """Return a copy of one MoEngage element that satisfies the data rules, or raise. `kinds`:
     the element types allowed (a rule's output may also delete or merge members; a
-    MoEngage-shaped body may carry devices but never erase anyone)."""
+    MoEngage-shaped body may carry devices but never erase anyone). `context`: the program's
+    zone and date order, with which current_time and user_time are read."""
     if not isinstance(element, dict):
         raise MappingError("invalid_element", f"element {index} must be a JSON object")
     kind = element.get("type")
@@ -393,8 +429,15 @@ def check_element(
     if kind == "device":
         return _check_device(checked, index, warnings)
     if kind == "customer":
+        attributes = element.get("attributes") or {}
+        cleared = _cleared_names(attributes)
+        if cleared:
+            attributes = {k: v for k, v in attributes.items() if v is not UNSET}
+            earlier = checked.get("unset_attributes")
+            earlier = earlier if isinstance(earlier, list) else []
+            checked["unset_attributes"] = [*earlier, *map(unset_rule, cleared)]
         checked["attributes"] = clean_attributes(
-            element.get("attributes") or {}, f"element {index}.attributes", warnings, user=True
+            attributes, f"element {index}.attributes", warnings, user=True
         )
         _check_customer_flag(checked, index, warnings)
         return checked
@@ -402,7 +445,7 @@ def check_element(
     if not isinstance(actions, list) or not actions:
         raise MappingError("invalid_element", f"element {index}: an event needs actions")
     checked["actions"] = [
-        _check_action(action, f"element {index}.actions[{position}]", now, warnings)
+        _check_action(action, f"element {index}.actions[{position}]", now, warnings, context)
         for position, action in enumerate(actions)
     ]
     return checked

@@ -7,15 +7,22 @@ bad rule is a configuration error reported before any webhook arrives."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from mapping.compiled import CompiledRule, compile_rule_function
 from mapping.converters import ConversionContext
 from mapping.errors import RuleError
 from mapping.keys import compile_key
-from mapping.policy import ELEMENT_TYPES, MERGE_ID_KEYS, check_rule_attribute_names
+from mapping.policy import (
+    ELEMENT_TYPES,
+    MERGE_ID_KEYS,
+    RESERVED_PREFIX,
+    check_rule_attribute_names,
+)
 from mapping.template import Node, Placeholder, compile_template
+from mapping.unset import UNSET_FILTER
 
 RULE_KEYS = frozenset({"description", "id", "elements"})
 ELEMENT_KEYS = {
@@ -29,6 +36,25 @@ ACTION_KEYS = frozenset(
     {"action", "attributes", "platform", "app_version", "current_time", "user_time",
      "user_timezone_offset"}
 )  # fmt: skip
+
+
+_PLACEHOLDER_TEXT = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_WHOLE_TEXT = re.compile(r"\s*\{\{(.*?)\}\}\s*", re.DOTALL)
+# Which conversions a time field may ask for, and what to write instead (data, not branches).
+TIME_FIELD_REFUSED = {
+    "current_time": {
+        "date": "current_time is an instant (UTC): write | datetime, not | date",
+        "local_datetime": "current_time is an instant (UTC): write | datetime, "
+        "not | local_datetime",
+    },
+    "user_time": {
+        "datetime": 'user_time is the local time in MoEngage ("Local time at which the event '
+        'happened", used as is): write | local_datetime, not | datetime',
+        "date": 'user_time is the local time in MoEngage ("Local time at which the event '
+        'happened"): write | local_datetime, not | date',
+    },
+}
+LOCAL_ONLY = "local_datetime"
 
 
 @dataclass(frozen=True)
@@ -72,6 +98,59 @@ def _rule_body(name: str, raw: object) -> dict[str, object]:
     raise RuleError(f'rule "{name}" must be an object with "elements", or a list of elements')
 
 
+def _filters(text: str) -> set[str]:
+    """The filter names used by the placeholders of one template string."""
+    names = set()
+    for inner in _PLACEHOLDER_TEXT.findall(text):
+        for part in inner.split("|")[1:]:
+            names.add(re.split(r"[:=]", part, maxsplit=1)[0].strip())
+    return names
+
+
+def _strings(template: object, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """Every template string of an element, with its path (keys and list indexes)."""
+    if isinstance(template, str):
+        yield path, template
+    elif isinstance(template, dict):
+        for key, value in template.items():
+            yield from _strings(value, (*path, key))
+    elif isinstance(template, list):
+        for index, value in enumerate(template):
+            yield from _strings(value, (*path, index))
+
+
+def _check_filter_places(element: dict, where: str) -> None:
+    """Time conversions where MoEngage's meaning of the field needs them (current_time is UTC,
+    user_time local), and `unset_if_empty` only as the whole value of a user attribute."""
+    kind = element.get("type")
+    for path, text in _strings(element):
+        filters = _filters(text)
+        if not filters:
+            continue
+        spot = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        field = path[-1] if len(path) == 3 and path[0] == "actions" else None
+        for name, problem in TIME_FIELD_REFUSED.get(field, {}).items():
+            if name in filters:
+                raise RuleError(f"{spot}: {problem}")
+        if LOCAL_ONLY in filters and field != "user_time":
+            raise RuleError(
+                f"{spot}: | local_datetime is for user_time (MoEngage's local time) only; "
+                "write | datetime"
+            )
+        if UNSET_FILTER in filters:
+            attribute = kind == "customer" and len(path) == 2 and path[0] == "attributes"
+            if not attribute or not _WHOLE_TEXT.fullmatch(text) or text.count("{{") != 1:
+                raise RuleError(
+                    f"{spot}: | {UNSET_FILTER} is for the whole value of a user attribute "
+                    '(a "customer" element\'s attributes)'
+                )
+            if str(path[1]).lower().startswith(RESERVED_PREFIX):
+                raise RuleError(
+                    f"{spot}: MoEngage protects its own attributes from unset; "
+                    f"| {UNSET_FILTER} cannot clear {path[1]}"
+                )
+
+
 def _check_element_template(element: object, where: str) -> None:
     if not isinstance(element, dict):
         raise RuleError(f"{where} must be a JSON object")
@@ -85,6 +164,7 @@ def _check_element_template(element: object, where: str) -> None:
     for key in MERGE_ID_KEYS if kind == "merge" else ("customer_id",):
         if not isinstance(element.get(key), str):
             raise RuleError(f'{where}: "{key}" is required, e.g. "{ID_EXAMPLE}"')
+    _check_filter_places(element, where)
     if kind in ("delete", "merge"):
         return
     if kind == "customer":

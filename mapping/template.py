@@ -9,6 +9,7 @@ Placeholder syntax, as KLS admins already write it, plus a few filters:
     {{memberId | required}}                    missing -> the webhook is refused (422)
     {{channel | default: "web"}}               used when every field is missing
     {{emailAllowed | boolean | not}}           a boolean, negated (allowed -> unsubscribed)
+    {{memberEmail | unset_if_empty}}           sent empty -> MoEngage clears the attribute
 
 A placeholder that is the whole JSON value keeps its converted type; one inside a longer string is
 rendered as text. A missing optional value drops the key. Body values are data: they are never
@@ -33,6 +34,7 @@ from mapping.converters import (
 )
 from mapping.errors import MappingError, RuleError
 from mapping.unrendered import UNRENDERED_WARNING, is_unrendered
+from mapping.unset import UNSET, UNSET_FILTER, is_emptied
 
 
 class _Missing:
@@ -76,6 +78,7 @@ class Placeholder:
     required: bool
     default: object
     negate: bool = False
+    unset_if_empty: bool = False  # a field sent empty renders UNSET (clear it in MoEngage)
 
     def resolve(self, state: RenderState, output: str) -> object:
         """The converted value, or MISSING; raises MappingError when a required value fails."""
@@ -86,6 +89,8 @@ class Placeholder:
             return value
         if self.default is not MISSING:
             return self.default
+        if self.unset_if_empty and self._emptied(state):
+            return UNSET
         if self.required:
             raise MappingError(
                 "missing_field",
@@ -93,6 +98,15 @@ class Placeholder:
                 f'(rule "{state.rule}", output "{output}")',
             )
         return MISSING
+
+    def _emptied(self, state: RenderState) -> bool:
+        """Whether a source is in the body but empty (null, blank, .NET's empty date), as
+        opposed to absent: only a value Kognitiv sent empty clears the attribute."""
+        for path in self.paths:
+            value = _lookup(state.body, path, raw=True)
+            if value is not MISSING and is_emptied(value, self.converter, state.context):
+                return True
+        return False
 
     def raw_of_first_converted(self, state: RenderState) -> object:
         """The body's value that `resolve` converts (the first source that is present and
@@ -151,8 +165,9 @@ class Placeholder:
         return MISSING
 
 
-def _lookup(body: Mapping[str, object], path: tuple[str, ...]) -> object:
-    """The value at `path`, text trimmed; MISSING when absent, null or blank."""
+def _lookup(body: Mapping[str, object], path: tuple[str, ...], raw: bool = False) -> object:
+    """The value at `path`, text trimmed; MISSING when absent, null or blank (`raw`: the value
+    as sent, MISSING only when absent)."""
     value: object
     if len(path) == 1 and type(body) is dict:  # most placeholders name a top-level field
         value = body.get(path[0], MISSING)
@@ -165,6 +180,8 @@ def _lookup(body: Mapping[str, object], path: tuple[str, ...]) -> object:
                 value = value[int(segment)]
             else:
                 return MISSING
+    if raw:
+        return value
     if value is None:
         return MISSING
     if isinstance(value, str):
@@ -185,6 +202,7 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
     converter_name: str | None = None
     required = False
     negate = False
+    unset_if_empty = False
     default: object = MISSING
     for raw in filters:
         match = _FILTER.fullmatch(raw)
@@ -201,14 +219,22 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
             negate = True
         elif name == "default":
             default = _literal(argument, expression)
+        elif name == UNSET_FILTER:
+            unset_if_empty = True
         else:
-            known = ", ".join([*CONVERTERS, "not", "required", "optional", "default: <value>"])
+            others = ["not", "required", "optional", "default: <value>", UNSET_FILTER]
+            known = ", ".join([*CONVERTERS, *others])
             raise RuleError(
                 f"placeholder {{{{{expression}}}}}: unknown filter {name!r}; use {known}"
             )
     if negate and converter_name != "boolean":
         raise RuleError(
             f"placeholder {{{{{expression}}}}}: 'not' negates booleans: add '| boolean'"
+        )
+    if unset_if_empty and (required or default is not MISSING):
+        raise RuleError(
+            f"placeholder {{{{{expression}}}}}: {UNSET_FILTER} clears the attribute when the "
+            "field is sent empty: it cannot be combined with required or default"
         )
     converter = CONVERTERS[converter_name] if converter_name else None
     if default is not MISSING and converter is not None:
@@ -226,6 +252,7 @@ def parse_placeholder(expression: str, context: ConversionContext) -> Placeholde
         required=required,
         default=default,
         negate=negate,
+        unset_if_empty=unset_if_empty,
     )
 
 

@@ -44,6 +44,21 @@ STANDARD_MOE_USER_ATTRIBUTES = frozenset(
         *("moe_sub_w", "moe_mweb", "moe_gaid"),
     }
 )
+# "Reserved Keywords for User Attributes" (data overview), word for word: "keys that should not
+# be used when tracking user attributes". Compared without case; the standard names above
+# (moe_gaid: created through Track User) stay allowed.
+RESERVED_USER_ATTRIBUTES = frozenset(
+    name.lower()
+    for name in (
+        *("USER_ATTRIBUTE_UNIQUE_ID", "USER_ATTRIBUTE_USER_EMAIL", "USER_ATTRIBUTE_USER_MOBILE"),
+        *("USER_ATTRIBUTE_USER_NAME", "USER_ATTRIBUTE_USER_GENDER"),
+        *("USER_ATTRIBUTE_USER_FIRST_NAME", "USER_ATTRIBUTE_USER_LAST_NAME"),
+        *("USER_ATTRIBUTE_USER_BDAY", "USER_ATTRIBUTE_NOTIFICATION_PREF", "USER_ATTRIBUTE_OLD_ID"),
+        *("MOE_TIME_FORMAT", "MOE_TIME_TIMEZONE", "USER_ATTRIBUTE_DND_START_TIME"),
+        *("USER_ATTRIBUTE_DND_END_TIME", "MOE_GAID", "INSTALL", "UPDATE", "MOE_ISLAT"),
+        *("status", "user_id", "source"),
+    )
+)
 PLATFORMS = frozenset({"android", "ios", "web", "tv", "unknown"})
 DEVICE_PLATFORMS = frozenset({"android", "ios", "web", "tv"})  # data.yaml DeviceAttributes
 EPOCH_MS_THRESHOLD = 100_000_000_000  # a larger epoch is milliseconds (year 5138 in seconds)
@@ -460,7 +475,7 @@ def policy_violations(element: dict[str, Any]) -> list[str]:
     if kind == "customer":
         attributes = element.get("attributes")
         if isinstance(attributes, dict):
-            found.extend(_attribute_violations(who, attributes, STANDARD_MOE_USER_ATTRIBUTES))
+            found.extend(_attribute_violations(who, attributes, STANDARD_MOE_USER_ATTRIBUTES, True))
         return found
     for action in element.get("actions") or []:
         name = action.get("action", "")
@@ -477,7 +492,10 @@ def policy_violations(element: dict[str, Any]) -> list[str]:
 
 
 def _attribute_violations(
-    where: str, attributes: dict[str, Any], standard: frozenset[str] = frozenset()
+    where: str,
+    attributes: dict[str, Any],
+    standard: frozenset[str] = frozenset(),
+    user: bool = False,
 ) -> list[str]:
     found: list[str] = []
     for name, value in attributes.items():
@@ -485,6 +503,8 @@ def _attribute_violations(
         reserved = name.lower().startswith("moe_") and name not in standard
         if name.strip().lower() in BLOCKED_NAMES or reserved:
             found.append(f"{label}: name is blocked by MoEngage")
+        elif user and name not in standard and name.lower() in RESERVED_USER_ATTRIBUTES:
+            found.append(f"{label}: name is reserved by MoEngage for user attributes")
         if len(name) > MAX_NAME:
             found.append(f"{label}: name longer than {MAX_NAME} characters")
         found.extend(_value_violations(label, value))

@@ -42,7 +42,7 @@ RULES = {
         "description": "A last profile update, then the erasure.",
         "elements": [
             {"type": "customer", "customer_id": "{{memberId | required}}",
-             "attributes": {"status": "closed"}},
+             "attributes": {"member_status": "closed"}},
             {"type": "delete", "customer_id": "{{memberId | required}}"},
         ],
     },

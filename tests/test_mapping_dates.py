@@ -176,7 +176,8 @@ def test_epoch_details() -> None:
     assert as_datetime("1773480600.75") == "2026-03-14T09:30:00Z"
     assert as_datetime(0) == "1970-01-01T00:00:00Z"
     assert as_datetime("999999999") == "2001-09-09T01:46:39Z"  # nine digits: the shortest
-    assert as_datetime("-100000000") == "1966-10-31T14:13:20Z"
+    assert parse_moment("-100000000", UTC) is None  # 1966: not a plausible epoch as text
+    assert as_datetime(-100000000) == "1966-10-31T14:13:20Z"  # a number is an epoch by type
     assert as_date(1773480600) == "2026-03-14"
     # epoch values carry their own zone: the program zone does not shift them
     assert as_datetime(1773480600, CHICAGO) == "2026-03-14T09:30:00Z"

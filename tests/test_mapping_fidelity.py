@@ -502,19 +502,22 @@ def test_number_format_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- 10. ambiguous and non-existent local times ---------------------------------------------
 
 AMBIGUOUS = (
-    "the local time occurs twice in {} (clocks went back); it was read as standard time, "
-    "as Kognitiv's platform reads it"
+    "the local time occurs twice in {} (clocks went back); it was read as standard time "
+    "(the later reading, UTC{}), as Kognitiv's platform reads it"
 )
+AMBIGUOUS_NY = AMBIGUOUS.replace("UTC{}", "UTC-05:00")
+AMBIGUOUS_BERLIN = AMBIGUOUS.replace("UTC{}", "UTC+01:00")
+AMBIGUOUS_SYDNEY = AMBIGUOUS.replace("UTC{}", "UTC+10:00")
 GAP = "the local time does not exist in {} (clocks went forward); it was moved forward by the gap"
 
 
 @pytest.mark.parametrize(
     ("value", "context", "expected", "note"),
     [
-        ("11/3/2024 1:30:00 AM", NEW_YORK, "2024-11-03T06:30:00Z", AMBIGUOUS),
-        ("2024-11-03T01:30:00", NEW_YORK, "2024-11-03T06:30:00Z", AMBIGUOUS),
-        ("27/10/2024 02:30:00", BERLIN, "2024-10-27T01:30:00Z", AMBIGUOUS),
-        ("07/04/2024 02:30:00", SYDNEY, "2024-04-06T16:30:00Z", AMBIGUOUS),
+        ("11/3/2024 1:30:00 AM", NEW_YORK, "2024-11-03T06:30:00Z", AMBIGUOUS_NY),
+        ("2024-11-03T01:30:00", NEW_YORK, "2024-11-03T06:30:00Z", AMBIGUOUS_NY),
+        ("27/10/2024 02:30:00", BERLIN, "2024-10-27T01:30:00Z", AMBIGUOUS_BERLIN),
+        ("07/04/2024 02:30:00", SYDNEY, "2024-04-06T16:30:00Z", AMBIGUOUS_SYDNEY),
         ("3/10/2024 2:30:00 AM", NEW_YORK, "2024-03-10T07:30:00Z", GAP),
         ("31/03/2024 02:30:00", BERLIN, "2024-03-31T01:30:00Z", GAP),
         ("06/10/2024 02:30:00", SYDNEY, "2024-10-05T16:30:00Z", GAP),
@@ -538,7 +541,7 @@ def test_daylight_saving_notes_become_warnings_in_rules_and_passthrough() -> Non
     assert action["current_time"] == "2024-11-03T06:30:00Z"
     assert warnings == [
         'field issuedTimestamp (rule "rewards_issued", output "current_time"): '
-        + AMBIGUOUS.format("America/New_York")
+        + AMBIGUOUS_NY.format("America/New_York")
     ]
     body = {
         "type": "event",
@@ -551,4 +554,4 @@ def test_daylight_saving_notes_become_warnings_in_rules_and_passthrough() -> Non
     body = {"type": "customer", "customer_id": "M-1", "attributes": {"v": {"at": "11/3/2024 1:30"}}}
     elements, warnings = passthrough(body, NEW_YORK)
     assert elements[0]["attributes"] == {"v": {"at": "2024-11-03T06:30:00Z"}}
-    assert warnings == ["element 0.attributes.v.at: " + AMBIGUOUS.format("America/New_York")]
+    assert warnings == ["element 0.attributes.v.at: " + AMBIGUOUS_NY.format("America/New_York")]

@@ -405,13 +405,26 @@ def test_naive_chicago_time_round_trips(value: datetime) -> None:
 
 
 @PROPERTY
-@given(seconds=st.integers(min_value=100_000_000, max_value=4_102_444_800))
+@given(seconds=st.integers(min_value=946_684_800, max_value=4_102_444_799))  # 2000-2099
 def test_epoch_seconds_and_milliseconds_agree(seconds: int) -> None:
     expected = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for value in (seconds, str(seconds), seconds * 1000, str(seconds * 1000)):
         moment = parse_moment(value, UTC)
         assert moment is not None
         assert format_datetime(moment) == expected
+
+
+@PROPERTY
+@given(number=st.integers(min_value=100_000_000, max_value=9_999_999_999_999))
+def test_epoch_text_is_read_only_as_a_plausible_instant(number: int) -> None:
+    """Digits as text are an epoch only where seconds or milliseconds give 2000-2099."""
+    moment = parse_moment(str(number), UTC)
+    plausible = 946_684_800 <= number < 4_102_444_800 or (
+        946_684_800_000 <= number < 4_102_444_800_000
+    )
+    assert (moment is not None) is plausible
+    if moment is not None:
+        assert 2000 <= moment.instant.year <= 2099
 
 
 @PROPERTY
