@@ -23,6 +23,7 @@ same order. `tests/test_mapping_compiled.py` compares both paths."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -223,6 +224,8 @@ class _Compiler:
         `target` unless left out."""
         w = self.w
         standard = policy.STANDARD_MOE_USER_ATTRIBUTES.get(name) if user else None
+        if standard is object:  # any type (moe_mweb)
+            standard = None
         if value.constant:
             literal = value.literal
             if literal is MISSING or literal is None:
@@ -300,6 +303,8 @@ def _simple_element(element: object) -> bool:
         return isinstance(actions, list) and bool(actions) and all(map(_simple_action, actions))
     if kind == "customer" and set(element) <= _SIMPLE_CUSTOMER_KEYS:
         attributes = element.get("attributes")
+        if attributes is not None and "unset_if_empty" in json.dumps(attributes):
+            return False  # clearing attributes (unset_attributes) is left to the interpreter
         return attributes is None or (
             isinstance(attributes, dict) and _simple_attributes(attributes, True, None)
         )
@@ -366,7 +371,10 @@ def compile_rule_function(
     w.line(1, "checked = []")
     for item in rendered:
         if item.generic is not None:
-            w.line(1, f"checked.append(_check_element({item.generic}, {item.index}, now, warnings, _ELEMENT_TYPES))")  # noqa: E501
+            w.line(
+                1,
+                f"checked.append(_check_element({item.generic}, {item.index}, now, warnings, _ELEMENT_TYPES, _ctx))",
+            )  # noqa: E501
         elif item.template["type"] == "event":
             _check_event(c, item)
         else:
@@ -462,7 +470,8 @@ def _time(c: _Compiler, value: _Value, where: str, key: str, target: str, depth:
         # `| datetime` yields MoEngage's shape (defaults too): nothing to normalise
         w.line(depth + 1, f"{target} = {v}")
         return
-    w.line(depth + 1, f"x = _moment({v}, {where!r}, warnings)")
+    local = key == "user_time"
+    w.line(depth + 1, f"x = _moment({v}, {where!r}, warnings, _ctx, {local})")
     w.line(depth + 1, "if x is not None:")
     w.line(depth + 2, f"{target} = x")
 

@@ -51,7 +51,7 @@ EXTRA_RULES = {
                 "customer_id": "{{cardId or memberId}}",
                 "actions": [
                     {
-                        "user_time": "{{redeemedTimestamp | datetime}}",
+                        "user_time": "{{redeemedTimestamp | local_datetime}}",
                         "action": "first",
                         "current_time": "{{redeemedDate}}",
                         "attributes": {"a": "{{rewardValue | number}}", "b": "{{rewardId}}"},
@@ -83,6 +83,16 @@ EXTRA_RULES = {
             "type": "customer",
             "customer_id": "{{memberId}}",
             "update_existing_only": "{{memberSmsContactAllowed}}",
+        },
+        {
+            "type": "customer",
+            "customer_id": "{{memberId}}",
+            "attributes": {"email": "{{memberEmail | unset_if_empty}}", "raw": "{{rewardName}}"},
+        },
+        {
+            "type": "event",
+            "customer_id": "{{memberId}}",
+            "actions": [{"action": "later", "user_time": "{{issuedDate}}"}],
         },
         {
             "type": "merge",
@@ -155,6 +165,10 @@ TRICKY = [
     "11/01/2026 01:30:00",
     "5,000",
     "1.250,50",
+    "1 250,50",
+    "1773480600",
+    "/Date(1709820309000+0100)/",
+    "10/25/2026 01:30:00",
     "True",
     9007199254740993,
     1.5,
