@@ -160,8 +160,29 @@ def plan_requests(
     units: Sequence[Sequence[dict]], max_bytes: int = MAX_BULK_BYTES
 ) -> list[PlannedRequest]:
     """The requests that would carry these units, in order."""
+    if len(units) == 1 and units[0]:  # one webhook's elements: most often one request
+        single = _single_request(units[0], max_bytes)
+        if single is not None:
+            return [single]
     encoded = EncodedUnits(units)
     return [encoded.request(chunk) for phase in encoded.phases(max_bytes) for chunk in phase]
+
+
+def _single_request(unit: Sequence[dict], max_bytes: int) -> PlannedRequest | None:
+    """The one request that carries a unit of track elements that fits it (what `phases` and
+    `request` would plan); None for anything else."""
+    kinds = [str(element.get("type")) for element in unit]
+    if any(kind in USER_OPERATIONS for kind in kinds):
+        return None
+    parts = [encode_element(element) for element in unit]
+    if _OVERHEAD + sum(map(len, parts)) + len(parts) > max_bytes:
+        return None
+    if len(parts) == 1:
+        return PlannedRequest(kinds[0], parts[0], ((0, 0),))
+    slots = tuple((0, index) for index in range(len(parts)))
+    return PlannedRequest(
+        "transition", _TRANSITION_HEAD + b",".join(parts) + _TRANSITION_TAIL, slots
+    )
 
 
 def _by_unit(slots: Sequence[Slot]) -> list[tuple[int, list[int]]]:
