@@ -371,10 +371,8 @@ def compile_rule_function(
     w.line(1, "checked = []")
     for item in rendered:
         if item.generic is not None:
-            w.line(
-                1,
-                f"checked.append(_check_element({item.generic}, {item.index}, now, warnings, _ELEMENT_TYPES, _ctx))",
-            )  # noqa: E501
+            arguments = f"{item.generic}, {item.index}, now, warnings, _ELEMENT_TYPES, _ctx"
+            w.line(1, f"checked.append(_check_element({arguments}))")
         elif item.template["type"] == "event":
             _check_event(c, item)
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Literal
 
 DateOrder = Literal["MDY", "DMY"]
@@ -81,11 +82,28 @@ def _offset(text: str | None, default: tzinfo) -> tzinfo:
     return timezone(timedelta(minutes=sign * (hours * 60 + minutes)))
 
 
+# tz database zones that are UTC under another name: no transitions, ever (zoneinfo keeps
+# them as data, so reading a time in them costs as much as in a zone with daylight saving).
+_UTC_KEYS = frozenset(
+    {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu",
+     "Etc/GMT", "GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "Etc/Greenwich", "Greenwich",
+     "GMT0", "GMT+0", "GMT-0"}
+)  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def _one_offset(zone: tzinfo) -> bool:
+    """UTC under any of its names, or a fixed offset: one offset forever."""
+    return zone is UTC or type(zone) is timezone or getattr(zone, "key", None) in _UTC_KEYS
+
+
 def localize(naive: datetime, zone: tzinfo) -> tuple[datetime, str | None]:
     """`naive` read in `zone` as .NET does, and a note when the wall-clock time was ambiguous or
     did not exist. A repeated hour is read as the later reading (fold=1): the offset after
     clocks went back, which .NET calls standard time in every zone, Europe/Dublin included
     (its zone data marks winter time with a negative DST offset, so `dst()` cannot tell)."""
+    if _one_offset(zone):
+        return naive.replace(tzinfo=zone), None  # nothing to resolve
     early = naive.replace(tzinfo=zone, fold=0)
     late = naive.replace(tzinfo=zone, fold=1)
     if early.utcoffset() == late.utcoffset():
