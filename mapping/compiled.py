@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mapping import policy
+from mapping import converters, policy
 from mapping.converters import ConversionContext
 from mapping.template import MISSING, Placeholder, RenderState, compile_template, parse_placeholder
 
 _WHOLE_CLEAN = frozenset({"number", "boolean", "datetime", "date"})  # never need cleaning
 _TYPE_OF = {"number": None, "boolean": bool, "datetime": str, "date": str}
+_NO_NOTES = frozenset({"number", "integer", "boolean", "string"})  # converters that never note
 _SIMPLE_ACTION_KEYS = frozenset({"action", "attributes", "current_time", "user_time"})
 _SIMPLE_CUSTOMER_KEYS = frozenset({"type", "customer_id", "attributes"})
 _SIMPLE_EVENT_KEYS = frozenset({"type", "customer_id", "actions"})
@@ -121,6 +122,8 @@ class _Compiler:
             _DROP=policy._DROP, _customer_id_of=policy.customer_id_of,
             _check_element=policy.check_element, _ELEMENT_TYPES=policy.ELEMENT_TYPES,
             _moment=policy._moment, _epoch_seconds=policy._epoch_seconds,
+            _datetime_text=converters._datetime_text, _zone=context.zone,
+            _order=context.date_order,
         )  # fmt: skip
 
     # ---------- phase 1: render ----------
@@ -159,10 +162,12 @@ class _Compiler:
         p = w.constant(placeholder, "p")
         fast = all(len(path) == 1 for path in placeholder.paths)
         w.line(depth, f"{out} = MISSING")
-        if fast:
+        if fast and len(placeholder.paths) == 1:
+            self._source(placeholder, placeholder.paths[0][0], out, depth, loop=False)
+        elif fast:  # `a or b`: the first that is there
             w.line(depth, "for _ in _ONCE:")
             for (source,) in placeholder.paths:
-                self._source(placeholder, source, out, depth + 1)
+                self._source(placeholder, source, out, depth + 1, loop=True)
         else:
             w.line(depth, f"{out} = SLOW")
         w.line(depth, f"if {out} is SLOW:")
@@ -177,7 +182,11 @@ class _Compiler:
                 w.line(depth + 1, f"{out} = {p}.resolve(state, {output!r})")
         return _Value(out, converter=placeholder.converter_name)
 
-    def _source(self, placeholder: Placeholder, source: str, out: str, depth: int) -> None:
+    def _source(
+        self, placeholder: Placeholder, source: str, out: str, depth: int, loop: bool
+    ) -> None:
+        """One top-level field: absent, null or blank leaves `out` MISSING (the next source
+        is tried); anything but plain text or a plain value makes it SLOW."""
         w = self.w
         w.line(depth, f"r = body.get({source!r})")
         w.line(depth, "if r is not None:")
@@ -186,34 +195,50 @@ class _Compiler:
         w.line(depth + 2, "if r:")
         w.line(depth + 3, 'if "{{" in r:')
         w.line(depth + 4, f"{out} = SLOW")
-        w.line(depth + 4, "break")
-        self._convert(placeholder, out, depth + 3, text=True)
-        w.line(depth + 3, "break")
+        w.line(depth + 3, "else:")
+        self._convert(placeholder, out, depth + 4, text=True)
+        if loop:
+            w.line(depth + 3, "break")
         w.line(depth + 1, "elif isinstance(r, str):  # a str subclass: as the interpreter does")
         w.line(depth + 2, f"{out} = SLOW")
-        w.line(depth + 2, "break")
+        if loop:
+            w.line(depth + 2, "break")
         w.line(depth + 1, "else:")
         self._convert(placeholder, out, depth + 2, text=False)
-        w.line(depth + 2, "break")
+        if loop:
+            w.line(depth + 2, "break")
 
     def _convert(self, placeholder: Placeholder, out: str, depth: int, text: bool) -> None:
+        """`out` = the converted `r`, or SLOW when it does not convert or comes with a note."""
         w = self.w
         name = placeholder.converter_name
         if name is None or (name == "string" and text):
             w.line(depth, f"{out} = r")
             return
-        converter = w.constant(placeholder.converter, "conv")
-        w.line(depth, "n = []")
         w.line(depth, "try:")
-        w.line(depth + 1, f"{out} = {converter}(r, _ctx, n)")
-        w.line(depth, "except Exception:")
-        w.line(depth + 1, f"{out} = SLOW")
-        w.line(depth, "else:")
-        w.line(depth + 1, "if n:")
-        w.line(depth + 2, f"{out} = SLOW")
+        if name == "datetime" and text:  # the cached reading to_datetime uses for text
+            w.line(depth + 1, "t = _datetime_text(r, _zone, _order)")
+            w.line(depth, "except Exception:")
+            w.line(depth + 1, f"{out} = SLOW")
+            w.line(depth, "else:")
+            w.line(depth + 1, f"{out} = SLOW if t[1] else t[0]")
+            return
+        converter = w.constant(placeholder.converter, "conv")
+        if name in _NO_NOTES:
+            w.line(depth + 1, f"{out} = {converter}(r, _ctx)")
+            w.line(depth, "except Exception:")
+            w.line(depth + 1, f"{out} = SLOW")
+        else:
+            w.line(depth + 1, "n = []")
+            w.line(depth + 1, f"{out} = {converter}(r, _ctx, n)")
+            w.line(depth, "except Exception:")
+            w.line(depth + 1, f"{out} = SLOW")
+            w.line(depth, "else:")
+            w.line(depth + 1, "if n:")
+            w.line(depth + 2, f"{out} = SLOW")
         if placeholder.negate:
-            w.line(depth + 1, "else:")
-            w.line(depth + 2, f"{out} = not {out}")
+            w.line(depth, "else:")
+            w.line(depth + 1, f"{out} = not {out}")
 
     # ---------- phase 2: check ----------
 
