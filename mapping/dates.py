@@ -46,6 +46,7 @@ _DOTNET_JSON = re.compile(r"\\?/Date\((-?\d{1,15})([+-]\d{4})?\)\\?/", re.ASCII)
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # larger than this is milliseconds (year 5138 in seconds)
 _DOTNET_MIN_VALUE = datetime(1, 1, 1)  # DateTime.MinValue: .NET's "no date"
 _EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = timedelta(0)
 AMBIGUOUS_NOTE = (
     "the local time occurs twice in {zone} (clocks went back); it was read as standard time "
     "(the later reading, UTC{offset}), as Kognitiv's platform reads it"
@@ -231,6 +232,41 @@ def parse_moment(
         return moment
     except (ValueError, OverflowError, OSError):
         return None
+
+
+_PLAIN_SLASH = re.compile(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", re.ASCII)
+_PLAIN_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+_MIN_VALUE_ISO = "0001-01-01T00:00:00Z"
+
+
+def plain_datetime_text(text: str, zone: tzinfo, order: DateOrder) -> str | None:
+    """`format_datetime(parse_moment(text, zone, order))` for the two shapes Kognitiv sends most,
+    read without the format ladder: MoEngage's own `YYYY-MM-DDTHH:MM:SSZ` (any zone), and
+    zero-padded `MM/DD/YYYY HH:MM:SS` (DD/MM under DMY) in a zone that is UTC. None for anything
+    else, including DateTime.MinValue and dates that do not exist: the full parser decides."""
+    if len(text) == 20 and _PLAIN_ISO_UTC.fullmatch(text):
+        if text == _MIN_VALUE_ISO:
+            return None
+        try:
+            datetime(int(text[:4]), int(text[5:7]), int(text[8:10]),
+                     int(text[11:13]), int(text[14:16]), int(text[17:19]))  # fmt: skip
+        except ValueError:
+            return None
+        return text
+    if len(text) == 19 and _one_offset(zone) and _PLAIN_SLASH.fullmatch(text):
+        if zone.utcoffset(None) not in (None, _ZERO):
+            return None  # a fixed offset other than UTC: the instant moves
+        first, second, year, time = text[:2], text[3:5], text[6:10], text[11:]
+        month, day = (first, second) if order == "MDY" else (second, first)
+        try:
+            moment = datetime(int(year), int(month), int(day),
+                              int(time[:2]), int(time[3:5]), int(time[6:]))  # fmt: skip
+        except ValueError:
+            return None
+        if moment == _DOTNET_MIN_VALUE:
+            return None
+        return f"{year}-{month}-{day}T{time}Z"
+    return None
 
 
 def format_datetime(moment: ParsedMoment) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC as UTC_FIXED
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mapping import ConversionContext, Mapper, MappingError, compile_rules
+from mapping.dates import format_datetime, parse_moment, plain_datetime_text
 from tests.test_mapping_properties import FIELDS, field_values, json_values, kognitiv_bodies
 
 DEFAULTS = json.loads(
@@ -199,3 +202,45 @@ def test_the_compiled_function_leaves_rule_only_checks_out() -> None:
 
 
 _ = field_values
+
+
+PLUS_TWO = timezone(timedelta(hours=2))
+ZONES = [ZoneInfo("UTC"), ZoneInfo("Etc/UTC"), ZoneInfo("America/Chicago"), UTC_FIXED, PLUS_TWO]
+
+
+def _full_reading(text: str, zone, order: str) -> str | None:
+    moment = parse_moment(text, zone, order)  # type: ignore[arg-type]
+    if moment is None or moment.empty:
+        return None
+    return format_datetime(moment)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    zone=st.sampled_from(ZONES),
+    order=st.sampled_from(["MDY", "DMY"]),
+    shape=st.sampled_from(["%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]),
+)
+def test_the_common_date_shapes_read_as_the_full_parser_reads_them(
+    moment: datetime, zone, order: str, shape: str
+) -> None:
+    text = moment.strftime(shape.replace("%Y", f"{moment.year:04d}"))
+    plain = plain_datetime_text(text, zone, order)  # type: ignore[arg-type]
+    assert plain is None or plain == _full_reading(text, zone, order)
+    utc = zone is UTC_FIXED or getattr(zone, "key", "") in ("UTC", "Etc/UTC")
+    if (utc and shape[1] == ("m" if order == "MDY" else "d")) or shape.endswith("Z"):
+        assert plain is not None or _full_reading(text, zone, order) is None  # the short path
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(alphabet="0123456789/:- TZ", min_size=19, max_size=20),
+    zone=st.sampled_from(ZONES),
+    order=st.sampled_from(["MDY", "DMY"]),
+)
+def test_near_misses_of_the_common_shapes_read_as_the_full_parser_reads_them(
+    text: str, zone, order: str
+) -> None:
+    plain = plain_datetime_text(text, zone, order)  # type: ignore[arg-type]
+    assert plain is None or plain == _full_reading(text, zone, order)
