@@ -47,6 +47,9 @@ _EPOCH_MS_THRESHOLD = 100_000_000_000  # larger than this is milliseconds (year 
 _DOTNET_MIN_VALUE = datetime(1, 1, 1)  # DateTime.MinValue: .NET's "no date"
 _EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = timedelta(0)
+_FIRST_CHARACTERS = frozenset(
+    "0123456789-/\\"
+)  # what _SLASH, _ISO, _DOTNET_JSON, _EPOCH start with
 AMBIGUOUS_NOTE = (
     "the local time occurs twice in {zone} (clocks went back); it was read as standard time "
     "(the later reading, UTC{offset}), as Kognitiv's platform reads it"
@@ -216,6 +219,8 @@ def parse_moment(
         if not isinstance(value, str):
             return None
         text = value.strip()
+        if text[:1] not in _FIRST_CHARACTERS:  # names, cities, ids: no format can match
+            return None
         moment = None
         if match := _SLASH.fullmatch(text):
             moment = _from_slash(match, zone, order)
