@@ -32,6 +32,7 @@ _MERGE_TAIL = b"]}"
 # msgspec writes the same compact UTF-8 bytes as _COMPACT several times faster (floats are
 # written in their shortest form, `1e16` where Python writes `1e+16`: the same JSON number).
 _FAST_ENCODE = msgspec.json.Encoder().encode
+_FAST_DECODE = msgspec.json.Decoder().decode
 
 
 def encode_element(element: dict) -> bytes:
@@ -81,7 +82,11 @@ class PlannedRequest:
 
     def describe(self, path: str) -> dict[str, object]:
         """The request as shown by dry runs and previews."""
-        return {"method": "POST", "path": path, "body": json.loads(self.body)}
+        try:
+            body = _FAST_DECODE(self.body)
+        except (msgspec.DecodeError, msgspec.ValidationError):  # an escaped lone surrogate
+            body = json.loads(self.body)
+        return {"method": "POST", "path": path, "body": body}
 
 
 class EncodedUnits:
