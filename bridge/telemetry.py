@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterable
 
 import msgspec
 
@@ -33,21 +34,27 @@ def mask_member_id(member_id: str) -> str:
 
 
 _ENCODE = msgspec.json.Encoder().encode
-_PLAIN = frozenset({str, int, float, bool})
+_SCALARS = frozenset({str, int, float, bool})
+_SCALARS_AND_LISTS = _SCALARS | {list, tuple}
 _DIMENSIONS: dict[str, str] = {}  # field -> its `extra` name (kb_<field>), built once per field
 
 
-def _plain(value: object) -> bool:
-    kind = type(value)
-    if kind in _PLAIN:
+def _plain(values: Iterable[object]) -> bool:
+    """Only values msgspec writes as `json.dumps(default=str)` does: text, numbers, booleans,
+    and lists of them (a datetime, say, would be written differently)."""
+    kinds = set(map(type, values))
+    if kinds <= _SCALARS:
         return True
-    return kind in (list, tuple) and all(type(item) in _PLAIN for item in value)  # type: ignore[attr-defined]
+    if not kinds <= _SCALARS_AND_LISTS:
+        return False
+    lists = (value for value in values if type(value) in (list, tuple))
+    return all(set(map(type, value)) <= _SCALARS for value in lists)  # type: ignore[call-overload]
 
 
 def _line(data: dict[str, object]) -> str:
     """`json.dumps(data, default=str, separators=(",", ":"))`, written by msgspec when that gives
     the same text (plain values, ASCII only), else by the standard library."""
-    if all(_plain(value) for value in data.values()):
+    if _plain(list(data.values())):
         encoded = _ENCODE(data)
         if encoded.isascii():
             return encoded.decode("ascii")
