@@ -23,6 +23,7 @@ from benchmarks.harness import BENCH_CORE, Context, Figure, other_core, pin, qui
 FIGURES = {
     "mapping": "benchmarks.fig_mapping",
     "handler": "benchmarks.fig_handler",
+    "direct": "benchmarks.fig_direct",
     "queue": "benchmarks.fig_queue",
     "requests": "benchmarks.fig_requests",
     "executions": "benchmarks.fig_executions",
