@@ -141,12 +141,13 @@ def _compare(args: argparse.Namespace) -> int:
 
     names = args.only or list(FIGURES)
     print(f"{_cpu_model()}, Python {platform.python_version()}; {args.compare} against this tree")
-    rows = compare.compare(args.compare, names, args.quick, args.repeats)
-    print()
+    snapshot, rows = compare.compare(args.compare, names, args.quick, args.repeats)
+    print(f"\nthis tree: snapshot {snapshot[:12]} of the working tree")
     print(compare.table(args.compare, rows))
     if args.json:
         document = {
             "reference": args.compare,
+            "snapshot": snapshot,
             "rows": [{**vars(row), "ratio": row.ratio, "verdict": row.verdict} for row in rows],
         }
         args.json.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -1,10 +1,11 @@
 """`python -m benchmarks --compare REF`: this working tree against a git ref, in one run.
 
-REF is checked out to a temporary git worktree and this tree's `benchmarks/` is copied over
-REF's: both sides are measured by the same benchmark code, only the product differs. Every
-figure runs in a fresh process for each side, alternating (REF, this tree, REF, this tree, ...),
-so both sides see the same machine at the same moments; each side keeps its best run. The table
-gives both values and the ratio this tree ÷ REF, with which way is better."""
+REF and a snapshot of this working tree (`git stash create`: uncommitted edits included) are
+checked out to temporary git worktrees, and the snapshot's `benchmarks/` is copied over REF's:
+both sides are measured by the same benchmark code, only the product differs. Every figure runs
+in a fresh process for each side, alternating (REF, this tree, REF, this tree, ...), so both
+sides see the same machine at the same moments; each side keeps its best run. The table gives
+both values and the ratio this tree ÷ REF, with which way is better."""
 
 from __future__ import annotations
 
@@ -86,31 +87,51 @@ def _best(runs: list[dict[str, Any]], key: str, higher: bool) -> float:
     return max(values) if higher else min(values)
 
 
-def compare(ref: str, names: list[str], quick: bool, repeats: int) -> list[Row]:
-    """Run `names` on REF and on this tree, alternating, `repeats` times each."""
-    with tempfile.TemporaryDirectory(prefix="bench-ref-") as scratch:
-        tree = Path(scratch) / "tree"
-        _worktree(ref, tree)
+def snapshot() -> str:
+    """A commit of the working tree as it is now (uncommitted changes included, nothing in the
+    working tree or the index touched): edits made while the comparison runs do not leak in."""
+    stash = subprocess.run(
+        ["git", "stash", "create"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return stash or "HEAD"
+
+
+def compare(ref: str, names: list[str], quick: bool, repeats: int) -> tuple[str, list[Row]]:
+    """Run `names` on REF and on a snapshot of this tree, alternating, `repeats` times each;
+    (the snapshot's commit, the rows)."""
+    current_commit = snapshot()
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
+        reference, current = Path(scratch) / "reference", Path(scratch) / "current"
+        _worktree(ref, reference)
         try:
-            shutil.copytree(
-                ROOT / "benchmarks",
-                tree / "benchmarks",
-                dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-            return _compare_trees(tree, names, quick, repeats, Path(scratch))
+            _worktree(current_commit, current)
+            try:
+                shutil.copytree(
+                    current / "benchmarks",
+                    reference / "benchmarks",
+                    dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"),
+                )
+                rows = _compare_trees(reference, current, names, quick, repeats, Path(scratch))
+                return current_commit, rows
+            finally:
+                _remove_worktree(current)
         finally:
-            _remove_worktree(tree)
+            _remove_worktree(reference)
 
 
 def _compare_trees(
-    tree: Path, names: list[str], quick: bool, repeats: int, scratch: Path
+    reference: Path, current: Path, names: list[str], quick: bool, repeats: int, scratch: Path
 ) -> list[Row]:
     rows: list[Row] = []
     for name in names:
         runs: dict[str, list[dict[str, Any]]] = {"ref": [], "current": []}
         for repeat in range(repeats):
-            for side, where in (("ref", tree), ("current", ROOT)):
+            for side, where in (("ref", reference), ("current", current)):
                 figure = _run(where, name, quick, scratch / f"{side}-{name}-{repeat}.json")
                 if figure is not None:
                     runs[side].append(figure)
