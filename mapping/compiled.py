@@ -186,7 +186,7 @@ class _Compiler:
         self, placeholder: Placeholder, source: str, out: str, depth: int, loop: bool
     ) -> None:
         """One top-level field: absent, null or blank leaves `out` MISSING (the next source
-        is tried); anything but plain text or a plain value makes it SLOW."""
+        is tried); anything but text makes it SLOW."""
         w = self.w
         w.line(depth, f"r = body.get({source!r})")
         w.line(depth, "if r is not None:")
@@ -196,27 +196,24 @@ class _Compiler:
         w.line(depth + 3, 'if "{{" in r:')
         w.line(depth + 4, f"{out} = SLOW")
         w.line(depth + 3, "else:")
-        self._convert(placeholder, out, depth + 4, text=True)
+        self._convert(placeholder, out, depth + 4)
         if loop:
             w.line(depth + 3, "break")
-        w.line(depth + 1, "elif isinstance(r, str):  # a str subclass: as the interpreter does")
+        w.line(depth + 1, "else:  # a number, a boolean, an object: rare in Kognitiv's bodies")
         w.line(depth + 2, f"{out} = SLOW")
         if loop:
             w.line(depth + 2, "break")
-        w.line(depth + 1, "else:")
-        self._convert(placeholder, out, depth + 2, text=False)
-        if loop:
-            w.line(depth + 2, "break")
 
-    def _convert(self, placeholder: Placeholder, out: str, depth: int, text: bool) -> None:
-        """`out` = the converted `r`, or SLOW when it does not convert or comes with a note."""
+    def _convert(self, placeholder: Placeholder, out: str, depth: int) -> None:
+        """`out` = the converted text `r`, or SLOW when it does not convert or comes with a
+        note."""
         w = self.w
         name = placeholder.converter_name
-        if name is None or (name == "string" and text):
+        if name is None or name == "string":
             w.line(depth, f"{out} = r")
             return
         w.line(depth, "try:")
-        if name == "datetime" and text:  # the cached reading to_datetime uses for text
+        if name == "datetime":  # the cached reading to_datetime uses for text
             w.line(depth + 1, "t = _datetime_text(r, _zone, _order)")
             w.line(depth, "except Exception:")
             w.line(depth + 1, f"{out} = SLOW")
