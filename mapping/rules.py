@@ -2,7 +2,7 @@
 
 A mapping document is a JSON object keyed by event name (keys starting with `$` or `_` are
 comments). A rule is `{"description": ..., "id": "{{...}}", "elements": [ ... ]}`; a bare list of
-elements or a single element is accepted as shorthand. Rules are compiled once at start-up, so a
+elements or a single element is accepted as shorthand. Rules are checked and compiled once at start-up, so a
 bad rule is a configuration error reported before any webhook arrives."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from mapping.compiled import CompiledRule, compile_rule_function
+from mapping.compiled import CompiledRule
 from mapping.converters import ConversionContext
 from mapping.errors import RuleError
 from mapping.keys import compile_key
@@ -198,7 +198,7 @@ def compile_rule(name: str, raw: object, context: ConversionContext) -> Rule:
     except RuleError as error:
         raise RuleError(f'rule "{name}": {error}') from None
     description = body.get("description", "")
-    compiled = compile_rule_function(name, elements, context)
+    compiled = CompiledRule(name, elements, context)
     return Rule(name, str(description), render, key, tuple(placeholders), compiled)
 
 
