@@ -4,9 +4,13 @@ rules that a deployment may never receive."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from mapping.converters import ConversionContext
+from mapping.errors import MappingError
+
+log = logging.getLogger("kognitiv_bridge")
 
 Run = Callable[..., tuple[list[dict], object]]
 
@@ -34,8 +38,35 @@ class CompiledRule:
         if self._source is None:
             from mapping.codegen import compile_rule_function
 
-            function, self._source = compile_rule_function(
-                self._rule, self._elements, self._context
-            )
+            try:
+                function, self._source = compile_rule_function(
+                    self._rule, self._elements, self._context
+                )
+            except Exception:  # a shape the generator gets wrong must not cost a delivery
+                log.exception('rule "%s": generating its function failed; interpreted', self._rule)
+                function, self._source = self._interpreted(), ""
             self.run = function  # type: ignore[method-assign]
         return self.run
+
+    def _interpreted(self) -> Run:
+        """The interpreted path (render the template, then check every element)."""
+        from mapping.policy import ELEMENT_TYPES, check_element
+        from mapping.template import MISSING, RenderState, compile_template
+
+        render = compile_template(self._elements, self._context, "elements", [])
+        rule, context = self._rule, self._context
+
+        def run(body: dict, warnings: list[str], now: float, key: object) -> tuple:
+            rendered = render(RenderState(body, context, rule, warnings))
+            identity = None if key is None else key()  # type: ignore[operator]
+            if rendered is MISSING or not isinstance(rendered, list):
+                rendered = []
+            checked = [
+                check_element(element, index, now, warnings, ELEMENT_TYPES, context)
+                for index, element in enumerate(rendered)
+            ]
+            if not checked:
+                raise MappingError("empty_mapping", f'rule "{rule}" produced nothing to send')
+            return checked, identity
+
+        return run

@@ -244,3 +244,23 @@ def test_near_misses_of_the_common_shapes_read_as_the_full_parser_reads_them(
 ) -> None:
     plain = plain_datetime_text(text, zone, order)  # type: ignore[arg-type]
     assert plain is None or plain == _full_reading(text, zone, order)
+
+
+def test_a_rule_whose_function_cannot_be_generated_is_interpreted(monkeypatch, caplog) -> None:
+    """A shape the generator gets wrong costs speed, never a delivery: the rule falls back to the
+    interpreter, with the same output, and says so in the log."""
+    from mapping import codegen
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("generator bug")
+
+    monkeypatch.setattr(codegen, "compile_rule_function", broken)
+    context = CONTEXTS[0]
+    rules = compile_rules({**DEFAULTS, **EXTRA_RULES}, context)
+    interpreted = {name: replace(rule, compiled=None) for name, rule in rules.items()}
+    fallback = Mapper(rules, context, lambda: NOW)
+    reference = Mapper(interpreted, context, lambda: NOW)
+    body = {"memberId": "M-1001", "issuedDate": "03/14/2026 09:30:00", "rewardValue": "5,000"}
+    for rule in RULES:
+        assert _outcome(fallback, dict(body), rule) == _outcome(reference, dict(body), rule)
+    assert "generating its function failed" in caplog.text
