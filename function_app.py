@@ -6,6 +6,7 @@ import json
 from typing import List  # noqa: UP035 - the worker refuses PEP 585 generics such as list[...]
 
 import azure.functions as func
+import msgspec
 
 from bridge.health import health_report
 from bridge.queue_messages import IncomingMessage
@@ -17,9 +18,20 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 warm_up()
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _json(body: dict[str, object]) -> bytes:
+    """The answer as compact UTF-8 JSON (msgspec; the standard library for what it refuses)."""
+    try:
+        return _ENCODE(body)
+    except (TypeError, ValueError, OverflowError):
+        return json.dumps(body).encode()
+
+
 def _to_http_response(response: WebhookResponse) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps(response.body),
+        _json(response.body),
         status_code=response.status,
         headers=response.headers,
         mimetype="application/json",

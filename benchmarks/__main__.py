@@ -4,6 +4,7 @@ python -m benchmarks                  # the full run (about five minutes)
 python -m benchmarks --quick          # tiny sizes: proves the suite runs; numbers mean nothing
 python -m benchmarks --only handler --only mapping
 python -m benchmarks --json results.json
+python -m benchmarks --compare fdba771      # this tree against a git ref, interleaved, ratios
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from benchmarks.harness import BENCH_CORE, Context, Figure, other_core, pin, qui
 FIGURES = {
     "mapping": "benchmarks.fig_mapping",
     "handler": "benchmarks.fig_handler",
+    "direct": "benchmarks.fig_direct",
     "queue": "benchmarks.fig_queue",
     "requests": "benchmarks.fig_requests",
     "executions": "benchmarks.fig_executions",
@@ -81,7 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run only this figure ({', '.join(FIGURES)}); repeatable",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="run the figures on git REF (a temporary worktree) and on this tree, interleaved, "
+        "and print the ratios",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs per side with --compare (best kept)"
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        return _compare(args)
     pinned = pin(BENCH_CORE)
     quiet_logging()
     context = Context(quick=args.quick)
@@ -121,6 +134,24 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return 1 if failed else 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from benchmarks import compare
+
+    names = args.only or list(FIGURES)
+    print(f"{_cpu_model()}, Python {platform.python_version()}; {args.compare} against this tree")
+    snapshot, rows = compare.compare(args.compare, names, args.quick, args.repeats)
+    print(f"\nthis tree: snapshot {snapshot[:12]} of the working tree")
+    print(compare.table(args.compare, rows))
+    if args.json:
+        document = {
+            "reference": args.compare,
+            "snapshot": snapshot,
+            "rows": [{**vars(row), "ratio": row.ratio, "verdict": row.verdict} for row in rows],
+        }
+        args.json.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return 0 if len(rows) >= len(names) else 1
 
 
 if __name__ == "__main__":

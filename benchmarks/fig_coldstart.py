@@ -26,7 +26,7 @@ from collections import defaultdict
 from benchmarks.harness import ROOT, Context, Figure, settings_environment
 
 TARGET = 1.3
-DEPENDENCIES = "azure.functions, httpx, pydantic, pydantic_settings, tenacity, zoneinfo"
+DEPENDENCIES = "azure.functions, httpx, msgspec, pydantic, pydantic_settings, tenacity, zoneinfo"
 OURS = ("function_app", "bridge", "mapping", "delivery")
 _TIMED = "import time; t = time.perf_counter(); import {0}; print(time.perf_counter() - t)"
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 
+import msgspec
+
 from bridge.errors import BridgeError
 
 MAX_BODY_BYTES = 128 * 1024
@@ -25,6 +27,10 @@ def _finite_float(text: str) -> float:
 
 # Built once: what json.loads(text, parse_constant=..., parse_float=...) builds on every call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+# msgspec reads the common body several times faster. Whatever it refuses (a BOM, NaN, 1e400,
+# a lone surrogate, a number too long, invalid UTF-8, deep nesting) is read again by the standard
+# library above, so every answer and error message stays what that reader gives.
+_FAST_DECODE = msgspec.json.Decoder().decode
 
 
 def _depth_exceeds(value: object, limit: int) -> bool:
@@ -49,6 +55,18 @@ def parse_body(raw: bytes) -> dict[str, object]:
         raise BridgeError(
             413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}"
         )
+    try:
+        body = _FAST_DECODE(raw)
+    except Exception:  # the standard reader below says what is wrong
+        body = None
+    if type(body) is dict and (
+        raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH or not _depth_exceeds(body, MAX_DEPTH)
+    ):
+        return body
+    return _parse_standard(raw)
+
+
+def _parse_standard(raw: bytes) -> dict[str, object]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -26,6 +26,7 @@ from mapping.dates import (
     format_datetime,
     format_local_datetime,
     parse_moment,
+    plain_datetime_text,
 )
 
 
@@ -168,6 +169,9 @@ def _moment(value: object, context: ConversionContext, notes: list[str] | None) 
 def _datetime_text(value: str, zone: tzinfo, order: DateOrder) -> tuple[str, str | None]:
     """Cached: a rule often reads one date field twice (`current_time` and an attribute).
     Returns (text, note); values that do not convert raise (and are not cached)."""
+    plain = plain_datetime_text(value, zone, order)
+    if plain is not None:
+        return plain, None
     moment = _moment(value, ConversionContext(zone, order), None)
     return format_datetime(moment), moment.note
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Literal
 
 DateOrder = Literal["MDY", "DMY"]
@@ -46,6 +47,10 @@ _DOTNET_JSON = re.compile(r"\\?/Date\((-?\d{1,15})([+-]\d{4})?\)\\?/", re.ASCII)
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # larger than this is milliseconds (year 5138 in seconds)
 _DOTNET_MIN_VALUE = datetime(1, 1, 1)  # DateTime.MinValue: .NET's "no date"
 _EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = timedelta(0)
+_FIRST_CHARACTERS = frozenset(
+    "0123456789-/\\"
+)  # what _SLASH, _ISO, _DOTNET_JSON, _EPOCH start with
 AMBIGUOUS_NOTE = (
     "the local time occurs twice in {zone} (clocks went back); it was read as standard time "
     "(the later reading, UTC{offset}), as Kognitiv's platform reads it"
@@ -82,11 +87,28 @@ def _offset(text: str | None, default: tzinfo) -> tzinfo:
     return timezone(timedelta(minutes=sign * (hours * 60 + minutes)))
 
 
+# tz database zones that are UTC under another name: no transitions, ever (zoneinfo keeps
+# them as data, so reading a time in them costs as much as in a zone with daylight saving).
+_UTC_KEYS = frozenset(
+    {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu",
+     "Etc/GMT", "GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "Etc/Greenwich", "Greenwich",
+     "GMT0", "GMT+0", "GMT-0"}
+)  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def _one_offset(zone: tzinfo) -> bool:
+    """UTC under any of its names, or a fixed offset: one offset forever."""
+    return zone is UTC or type(zone) is timezone or getattr(zone, "key", None) in _UTC_KEYS
+
+
 def localize(naive: datetime, zone: tzinfo) -> tuple[datetime, str | None]:
     """`naive` read in `zone` as .NET does, and a note when the wall-clock time was ambiguous or
     did not exist. A repeated hour is read as the later reading (fold=1): the offset after
     clocks went back, which .NET calls standard time in every zone, Europe/Dublin included
     (its zone data marks winter time with a negative DST offset, so `dst()` cannot tell)."""
+    if _one_offset(zone):
+        return naive.replace(tzinfo=zone), None  # nothing to resolve
     early = naive.replace(tzinfo=zone, fold=0)
     late = naive.replace(tzinfo=zone, fold=1)
     if early.utcoffset() == late.utcoffset():
@@ -217,6 +239,8 @@ def parse_moment(
         if not isinstance(value, str):
             return None
         text = value.strip()
+        if text[:1] not in _FIRST_CHARACTERS:  # names, cities, ids: no format can match
+            return None
         moment = None
         if match := _SLASH.fullmatch(text):
             moment = _from_slash(match, zone, order)
@@ -233,6 +257,41 @@ def parse_moment(
         return moment
     except (ValueError, OverflowError, OSError):
         return None
+
+
+_PLAIN_SLASH = re.compile(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", re.ASCII)
+_PLAIN_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+_MIN_VALUE_ISO = "0001-01-01T00:00:00Z"
+
+
+def plain_datetime_text(text: str, zone: tzinfo, order: DateOrder) -> str | None:
+    """`format_datetime(parse_moment(text, zone, order))` for the two shapes Kognitiv sends most,
+    read without the format ladder: MoEngage's own `YYYY-MM-DDTHH:MM:SSZ` (any zone), and
+    zero-padded `MM/DD/YYYY HH:MM:SS` (DD/MM under DMY) in a zone that is UTC. None for anything
+    else, including DateTime.MinValue and dates that do not exist: the full parser decides."""
+    if len(text) == 20 and _PLAIN_ISO_UTC.fullmatch(text):
+        if text == _MIN_VALUE_ISO:
+            return None
+        try:
+            datetime(int(text[:4]), int(text[5:7]), int(text[8:10]),
+                     int(text[11:13]), int(text[14:16]), int(text[17:19]))  # fmt: skip
+        except ValueError:
+            return None
+        return text
+    if len(text) == 19 and _one_offset(zone) and _PLAIN_SLASH.fullmatch(text):
+        if zone.utcoffset(None) not in (None, _ZERO):
+            return None  # a fixed offset other than UTC: the instant moves
+        first, second, year, time = text[:2], text[3:5], text[6:10], text[11:]
+        month, day = (first, second) if order == "MDY" else (second, first)
+        try:
+            moment = datetime(int(year), int(month), int(day),
+                              int(time[:2]), int(time[3:5]), int(time[6:]))  # fmt: skip
+        except ValueError:
+            return None
+        if moment == _DOTNET_MIN_VALUE:
+            return None
+        return f"{year}-{month}-{day}T{time}Z"
+    return None
 
 
 def format_datetime(moment: ParsedMoment) -> str:

@@ -113,7 +113,11 @@ def customer_id_problem(text: str) -> str | None:
 def customer_id(element: dict[str, object], index: int, key: str = "customer_id") -> str:
     """The element's customer id (or the id under `key`) as a string; refuses ids that are
     missing or forbidden."""
-    value = element.get(key)
+    return customer_id_of(element.get(key), index, key)
+
+
+def customer_id_of(value: object, index: int, key: str = "customer_id") -> str:
+    """`customer_id` for a value already taken from its element (None: absent)."""
     if value is None or isinstance(value, bool) or not isinstance(value, str | int):
         raise MappingError(
             "missing_customer_id",
