@@ -32,7 +32,14 @@ from typing import Any
 
 from mapping import converters, policy
 from mapping.converters import ConversionContext
-from mapping.template import MISSING, Placeholder, RenderState, compile_template, parse_placeholder
+from mapping.template import (
+    MISSING,
+    Placeholder,
+    RenderState,
+    _same,
+    compile_template,
+    parse_placeholder,
+)
 
 _WHOLE_CLEAN = frozenset({"number", "boolean", "datetime", "date"})  # never need cleaning
 _TYPE_OF = {"number": None, "boolean": bool, "datetime": str, "date": str}
@@ -165,6 +172,10 @@ class _Compiler:
         w.line(depth, f"if {out} is SLOW:")
         self._ensure_state(depth + 1)
         w.line(depth + 1, f"{out} = {p}.resolve(state, {output!r})")
+        if placeholder.only is not MISSING:  # a value, but not the one this output may carry
+            same = w.constant(_same, "f")
+            w.line(depth, f"elif {out} is not MISSING and not {same}({out}, {p}.only):")
+            w.line(depth + 1, f"{out} = MISSING")
         if placeholder.default is not MISSING or placeholder.required:
             w.line(depth, f"elif {out} is MISSING:")
             if placeholder.default is not MISSING:
