@@ -55,6 +55,7 @@ DEAD_LETTER_REASONS = (
     "mapping_failed",
     "moengage_rejected",
     "retries_exhausted",
+    "unknown_workspace",
 )
 CLI_EXTRAS = ("tqdm", "aiolimiter")  # requirements-cli.txt: never deployed with the function app
 LOCAL_SETTINGS = Path("local.settings.json")

@@ -103,6 +103,13 @@ class Received:
         return self.stored.sequence_number
 
     @property
+    def locked_until_utc(self) -> datetime | None:
+        """When this receiver's lock ends (None once settled or released)."""
+        if self.lock_token is None or self.stored.lock_token != self.lock_token:
+            return None
+        return self.stored.locked_until
+
+    @property
     def dead_letter_reason(self) -> str | None:
         return self.stored.dead_letter_reason
 
@@ -131,6 +138,8 @@ class Entity:
         self._accepted_ids: dict[str, datetime] = {}
         self.dropped_duplicates: list[str] = []
         self.receives = 0  # messages handed out under lock
+        self.lock_duration: timedelta | None = None  # None: the namespace's default
+        self.renewals = 0
 
     # writing ---------------------------------------------------------------------------------
     def accept(
@@ -198,9 +207,13 @@ class Entity:
             if stored.scheduled_at is None and not stored.deferred and stored.locked_until is None
         ]
 
+    @property
+    def lock(self) -> timedelta:
+        return self.lock_duration or self.model.lock_duration
+
     def _lock(self, stored: Stored) -> Received:
         stored.delivery_count += 1
-        stored.locked_until = self.model.clock.now + self.model.lock_duration
+        stored.locked_until = self.model.clock.now + self.lock
         stored.lock_token = next(self.model.tokens)
         self.receives += 1
         return Received(stored, stored.lock_token)
@@ -245,6 +258,13 @@ class Entity:
     def abandon(self, received: Received) -> None:
         self._unlock(self._locked(received))
 
+    def renew(self, received: Received) -> datetime:
+        """Renew a lock still held: another lock duration from now."""
+        stored = self._locked(received)
+        stored.locked_until = self.model.clock.now + self.lock
+        self.renewals += 1
+        return stored.locked_until
+
     def defer(self, received: Received) -> None:
         stored = self._locked(received)
         stored.locked_until = stored.lock_token = None
@@ -287,6 +307,7 @@ class ServiceBusModel:
         self.tokens = itertools.count(1)
         self._sequence = itertools.count(1)
         self.sends = 0
+        self.send_seconds = 0.0  # how long each send takes (virtual time passes)
 
     def next_sequence(self) -> int:
         return next(self._sequence)
@@ -310,11 +331,13 @@ class ServiceBusModel:
     def gateway(self, queue: str, dead_letter_queue: str) -> ServiceBusGateway:
         """The bridge's real gateway, talking to this model instead of Azure."""
         config = ServiceBusConfig(queue=queue, dead_letter_queue=dead_letter_queue)
-        return ServiceBusGateway(config, client=self.client())
+        return ServiceBusGateway(config, client=self.client(), clock=self.clock.wall)
 
     async def send(self, queue: str, messages: Sequence[ServiceBusMessage]) -> None:
         """What a sender's `send_messages` does, faults included."""
         self.sends += 1
+        if self.send_seconds:
+            await self.clock.sleep(self.send_seconds)
         faults = self.faults
         if faults.refuse_sends:
             faults.refuse_sends -= 1
@@ -415,6 +438,9 @@ class ModelReceiver:
 
     async def abandon_message(self, message: Received) -> None:
         self.entity.abandon(message)
+
+    async def renew_message_lock(self, message: Received, **_: object) -> datetime:
+        return self.entity.renew(message)
 
     async def defer_message(self, message: Received) -> None:
         self.entity.defer(message)
