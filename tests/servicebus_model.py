@@ -14,7 +14,17 @@ It follows Microsoft's documentation of the service, on a virtual clock:
 - peek takes no lock and counts no delivery;
 - the dead-letter sub-queue keeps letters until they are received and completed (it has no
   dead-letter queue of its own); a separate queue used as a dead-letter queue is an ordinary
-  queue, with its own `$DeadLetterQueue`.
+  queue, with its own `$DeadLetterQueue`;
+- limits: a message over 256 KB (body and properties, Standard tier) is refused with
+  `MessageSizeExceededError`; a MessageId over 128 characters is refused by the SDK itself
+  (`ServiceBusMessage` raises ValueError);
+- time to live: a message older than the queue's TTL (14 days by default) expires: it moves to
+  the dead-letter sub-queue (`TTLExpiredException`) when dead-lettering on expiry is on, else it
+  is gone;
+- lasting faults of one queue: a missing queue (`MessagingEntityNotFoundError`) or a full one
+  (`ServiceBusQuotaExceededError`) refuses every send to it, and only to it;
+- locks are renewed with `renew_message_lock`; a lock that expires while its batch is still
+  being processed releases the messages to the next receive (another instance).
 
 The client surface (`get_queue_sender`, `get_queue_receiver` and their methods) is the part of
 `azure.servicebus.aio.ServiceBusClient` the bridge uses, so the real `ServiceBusGateway` runs on
@@ -38,15 +48,20 @@ from azure.servicebus.exceptions import (
     MessageLockLostError,
     MessageNotFoundError,
     MessageSizeExceededError,
+    MessagingEntityNotFoundError,
     OperationTimeoutError,
     ServiceBusConnectionError,
+    ServiceBusQuotaExceededError,
 )
 
 from bridge.queue_gateway import ServiceBusConfig, ServiceBusGateway
 from tests.fakes import VirtualClock
 
 MAX_BATCH_BYTES = 256 * 1024  # Standard tier
+MAX_MESSAGE_BYTES = 256 * 1024  # Standard tier, body and properties
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
+TTL_EXPIRED = "TTLExpiredException"
+SendHook = Callable[[str, Sequence[ServiceBusMessage]], Awaitable[str]]
 
 
 @dataclass
@@ -139,6 +154,9 @@ class Entity:
         self.dropped_duplicates: list[str] = []
         self.receives = 0  # messages handed out under lock
         self.lock_duration: timedelta | None = None  # None: the namespace's default
+        self.time_to_live = timedelta(days=14)
+        self.dead_letter_on_expiry = True
+        self.expired = 0
         self.renewals = 0
 
     # writing ---------------------------------------------------------------------------------
@@ -194,6 +212,20 @@ class Entity:
             description = f"Message could not be consumed after {limit} delivery attempts."
             self.move_to_dead_letter(stored, MAX_DELIVERY_COUNT_EXCEEDED, description)
 
+    def _expire(self) -> None:
+        """Messages past their time to live (from their enqueued time) expire, unless locked."""
+        now = self.model.clock.now
+        for stored in list(self.messages.values()):
+            alive = stored.scheduled_at is not None or stored.locked_until is not None
+            if alive or now - stored.enqueued_time < self.time_to_live:
+                continue
+            self.expired += 1
+            if self.dead_letter is not None and self.dead_letter_on_expiry:
+                description = "The message expired and was dead lettered."
+                self.move_to_dead_letter(stored, TTL_EXPIRED, description)
+            else:
+                del self.messages[stored.sequence_number]
+
     def _available(self) -> list[Stored]:
         now = self.model.clock.now
         self._release_expired_locks()
@@ -201,6 +233,8 @@ class Entity:
             if stored.scheduled_at is not None and stored.scheduled_at <= now:
                 stored.scheduled_at = None
                 stored.enqueued_time = now  # a scheduled message is enqueued at its time
+        if self.dead_letter is not None:
+            self._expire()
         return [
             stored
             for _, stored in sorted(self.messages.items())
@@ -308,6 +342,8 @@ class ServiceBusModel:
         self._sequence = itertools.count(1)
         self.sends = 0
         self.send_seconds = 0.0  # how long each send takes (virtual time passes)
+        self.broken_queues: dict[str, str] = {}  # queue -> "missing" | "full": every send fails
+        self.send_hook: SendHook | None = None  # decides each send: "ok", "refuse", "lose_ack"
 
     def next_sequence(self) -> int:
         return next(self._sequence)
@@ -345,6 +381,17 @@ class ServiceBusModel:
         if faults.hang_sends:
             faults.hang_sends -= 1
             await asyncio.Event().wait()
+        lasting = self.broken_queues.get(queue)
+        if lasting == "missing":
+            raise MessagingEntityNotFoundError(message=f"the queue {queue} does not exist")
+        if lasting == "full":
+            raise ServiceBusQuotaExceededError(message=f"the queue {queue} is full")
+        for message in messages:
+            if _size(message) > MAX_MESSAGE_BYTES:
+                raise MessageSizeExceededError(message="the message exceeds 256 KB")
+        decision = "ok" if self.send_hook is None else await self.send_hook(queue, messages)
+        if decision == "refuse":
+            raise ServiceBusConnectionError(message="Service Bus is unreachable")
         target = self.queue(queue)
         for message in messages:
             properties = {
@@ -359,13 +406,15 @@ class ServiceBusModel:
             )
         if faults.lose_acks:
             faults.lose_acks -= 1
+            decision = "lose_ack"
+        if decision == "lose_ack":
             raise OperationTimeoutError(message="the send was not acknowledged in time")
 
 
 def _size(message: ServiceBusMessage) -> int:
     body = b"".join(message.body)
     return len(body) + sum(
-        len(str(k)) + len(str(v)) for k, v in message.application_properties.items()
+        len(str(k)) + len(str(v)) for k, v in (message.application_properties or {}).items()
     )
 
 
