@@ -10,9 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def identity_credential(client_id: str | None) -> Any:
+def identity_credential(client_id: str | None, *, sync: bool = False) -> Any:
     """A user-assigned identity when `client_id` is given, else DefaultAzureCredential (system
-    identity in Azure, developer sign-in locally)."""
+    identity in Azure, developer sign-in locally). `sync`: the credential of a synchronous
+    client (the delivered-keys record, which runs in its own executor)."""
+    if sync:
+        from azure.identity import DefaultAzureCredential as SyncDefault
+        from azure.identity import ManagedIdentityCredential as SyncManaged
+
+        if client_id:
+            return SyncManaged(client_id=client_id)
+        return SyncDefault()
     from azure.core.pipeline.transport import AsyncioRequestsTransport
     from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 

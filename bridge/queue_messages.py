@@ -27,11 +27,15 @@ DELIVERED_ELEMENTS = "delivered_elements"
 WORKSPACE = "workspace"  # absent: the workspace `default`
 UNKNOWN_WORKSPACE_SINCE_UTC = "unknown_workspace_since_utc"  # held for a workspace not defined
 REPLAYED_UTC = "replayed_utc"  # a dead letter sent back: its event may have been delivered
+RECORD_UNAVAILABLE_SINCE_UTC = "record_unavailable_since_utc"  # held for the delivered-keys record
+CLAIM_CHECK = "claim_check"  # a letter whose body is kept in the app's storage account
 
 FIRST_RETRY_SECONDS = 30.0
 MAX_RETRY_SECONDS = 900.0
 JITTER = 0.2
 MAX_MESSAGE_ID = 128
+MAX_ATTEMPT = 10_000  # a producer's absurd `attempt` is clamped, never written back as is
+_INT64 = 2**63
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,16 @@ class IncomingMessage:
 
     @property
     def attempt(self) -> int:
+        """The retry count; any other value a producer set (text, "²", inf) reads as 0."""
         value = self.properties.get(ATTEMPT)
-        try:
-            return max(0, int(value)) if value is not None else 0
-        except (TypeError, ValueError):
+        if isinstance(value, str):
+            value = value.strip()
+            value = int(value) if value.isascii() and value.isdigit() and len(value) < 8 else 0
+        if isinstance(value, bool) or not isinstance(value, int | float):
             return 0
+        if isinstance(value, float) and not value.is_integer():  # nan, inf, 1.5
+            return 0
+        return min(max(0, int(value)), MAX_ATTEMPT)
 
     @property
     def idempotency_key(self) -> str | None:
@@ -95,11 +104,29 @@ class IncomingMessage:
         value = self.properties.get(DELIVERED_ELEMENTS)
         if not isinstance(value, str) or not value:
             return frozenset()
-        return frozenset(int(part) for part in value.split(",") if part.isdigit())
+        parts = (part.strip() for part in value.split(",")[:10_000])
+        return frozenset(int(p) for p in parts if p.isascii() and p.isdigit() and len(p) < 7)
 
     def unavailable_since(self) -> datetime | None:
         """When MoEngage's current unavailability for this message began (the horizon's start)."""
         return parse_utc(self.properties.get(UNAVAILABLE_SINCE_UTC))
+
+    def record_unavailable_since(self) -> datetime | None:
+        """Since when this message has been held because the delivered-keys record could not
+        be read (see `bridge.idempotency`)."""
+        return parse_utc(self.properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
+
+    @property
+    def lineage(self) -> str:
+        """The root id of this message's retry copies: its MessageId without a retry suffix;
+        for a message without a MessageId, its sequence number (stable across redeliveries, so
+        a retry written twice is one copy); a random id only when neither exists."""
+        root = _RETRY_SUFFIX.sub("", self.message_id)
+        if root:
+            return root
+        if self.sequence_number is not None:
+            return f"sequence-{self.sequence_number}"
+        return uuid.uuid4().hex
 
     @property
     def correlation_id(self) -> str | None:
@@ -126,17 +153,27 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_utc(value: object) -> datetime | None:
-    """An aware datetime; a value without a time zone is read as UTC (Service Bus times are)."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str):
+    """An aware UTC datetime; a value without a time zone is read as UTC (Service Bus times
+    are). Anything else, or a time outside 2000-9000 (which arithmetic could overflow), is
+    None: a property is data and never raises."""
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        moment = aware.astimezone(UTC)
+    except (OverflowError, ValueError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return moment if EARLIEST <= moment <= LATEST else None
 
 
 def bounded_id(text: str, suffix: str = "") -> str:
@@ -189,11 +226,12 @@ def first_message(
 def _copy_properties(
     message: IncomingMessage, now: datetime
 ) -> dict[str, str | int | float | bool]:
-    properties = {
-        key: value
-        for key, value in message.properties.items()
-        if isinstance(value, str | int | float | bool)
-    }
+    properties: dict[str, str | int | float | bool] = {}
+    for key, value in message.properties.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT64:
+            properties[str(key)] = str(value)  # AMQP has no wider integer
+        elif isinstance(value, str | int | float | bool):
+            properties[str(key)] = value
     properties[FIRST_RECEIVED_UTC] = utc_text(message.first_received(now))
     key = message.idempotency_key
     if key:
@@ -222,8 +260,7 @@ def retry_id(message: IncomingMessage, attempt: int) -> str:
     suffix) plus the attempt. Deterministic, so a retry written twice (a redelivered batch) is
     dropped by duplicate detection; a replayed letter starts a new lineage (its own id), so its
     retries never collide with the original's."""
-    root = _RETRY_SUFFIX.sub("", message.message_id) or uuid.uuid4().hex
-    return bounded_id(root, f"#r{attempt}")
+    return bounded_id(message.lineage, f"#r{attempt}")
 
 
 def retry_copy(
@@ -233,6 +270,7 @@ def retry_copy(
     *,
     unavailable_since: datetime | None = None,
     delivered_elements: frozenset[int] = frozenset(),
+    record_unavailable_since: datetime | None = None,
 ) -> OutgoingMessage:
     """A copy scheduled for `at`, with the attempt count raised. `unavailable_since` starts
     (or continues) the retry horizon; without it the horizon is not running (429, settings)."""
@@ -243,20 +281,38 @@ def retry_copy(
     properties.pop(UNKNOWN_WORKSPACE_SINCE_UTC, None)  # set again by a hold that goes on
     if unavailable_since is not None:
         properties[UNAVAILABLE_SINCE_UTC] = utc_text(unavailable_since)
-    properties.pop(DELIVERED_ELEMENTS, None)
-    if delivered_elements:
-        properties[DELIVERED_ELEMENTS] = ",".join(map(str, sorted(delivered_elements)))
+    properties.pop(RECORD_UNAVAILABLE_SINCE_UTC, None)
+    if record_unavailable_since is not None:
+        properties[RECORD_UNAVAILABLE_SINCE_UTC] = utc_text(record_unavailable_since)
+    _set_delivered(properties, delivered_elements)
     return OutgoingMessage(message.body, retry_id(message, attempt), properties, at)
 
 
+def _set_delivered(
+    properties: dict[str, str | int | float | bool], delivered: frozenset[int]
+) -> None:
+    properties.pop(DELIVERED_ELEMENTS, None)
+    if delivered:
+        properties[DELIVERED_ELEMENTS] = ",".join(map(str, sorted(delivered)))
+
+
 def dead_letter_copy(
-    message: IncomingMessage, reason: str, description: str, now: datetime
+    message: IncomingMessage,
+    reason: str,
+    description: str,
+    now: datetime,
+    delivered_elements: frozenset[int] | None = None,
 ) -> OutgoingMessage:
+    """The letter: body and properties as received, the reason, and the elements MoEngage
+    already accepted (`delivered_elements`, so a replay sends only the rest)."""
     properties = _copy_properties(message, now)
     properties[ATTEMPT] = message.attempt
     properties[DEAD_LETTER_REASON] = reason
     properties[DEAD_LETTER_DESCRIPTION] = description[:1000]
-    return OutgoingMessage(message.body, message.message_id or uuid.uuid4().hex, properties)
+    properties.pop(RECORD_UNAVAILABLE_SINCE_UTC, None)
+    delivered = message.delivered_elements if delivered_elements is None else delivered_elements
+    _set_delivered(properties, frozenset(delivered))
+    return OutgoingMessage(message.body, message.message_id or message.lineage, properties)
 
 
 def replay_copy(message: IncomingMessage, now: datetime) -> OutgoingMessage:
@@ -273,6 +329,5 @@ def replay_copy(message: IncomingMessage, now: datetime) -> OutgoingMessage:
     properties[ATTEMPT] = 0
     properties[FIRST_RECEIVED_UTC] = utc_text(now)
     properties[REPLAYED_UTC] = utc_text(now)  # the delivered-keys record is consulted for it
-    root = _RETRY_SUFFIX.sub("", message.message_id) or uuid.uuid4().hex
-    message_id = bounded_id(root, f"#replay{int(now.timestamp())}")
+    message_id = bounded_id(message.lineage, f"#replay{int(now.timestamp())}")
     return OutgoingMessage(message.body, message_id, properties)

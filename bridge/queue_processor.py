@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from bridge import telemetry
 from bridge.errors import BridgeError
-from bridge.idempotency import DeliveredKeys
+from bridge.idempotency import DeliveredKeys, KeyState
 from bridge.queue_gateway import QueueGateway
 from bridge.queue_messages import (
     IncomingMessage,
@@ -51,6 +51,13 @@ WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB req
 SETTLE_ATTEMPTS = 4  # writes of retries and dead letters, before the batch is given back
 SETTLE_TIMEOUT_SECONDS = 20.0  # per attempt: 4 attempts and backoff stay far inside the lock
 SETTLE_BACKOFF_SECONDS = 1.0  # doubled after each failed attempt
+FUNCTION_TIMEOUT_SECONDS = 240.0  # host.json functionTimeout
+# What settlement may take after delivery: its writes and backoff, the record's writes, margin.
+SETTLE_RESERVE_SECONDS = SETTLE_ATTEMPTS * SETTLE_TIMEOUT_SECONDS + 2 * 7.0 + 20.0 + 20.0
+# The whole invocation's delivery time, across every wave (ordered waves run one after the
+# other; each gets what is left, never a fresh MOENGAGE_QUEUE_TIME_BUDGET_SECONDS).
+DELIVERY_SECONDS = FUNCTION_TIMEOUT_SECONDS - SETTLE_RESERVE_SECONDS
+RECORD_OUTAGE_SECONDS = 900  # held this long for an unreadable record, then sent anyway
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -75,6 +82,7 @@ class Hold(enum.Enum):
     UNAVAILABLE = "unavailable"  # 5xx, timeouts, resets
     RATE_LIMITED = "rate_limited"  # 429: MoEngage is up; its quota resets
     CONFIGURATION = "configuration"  # our settings, credentials or account: fix and it flows
+    RECORD = "record"  # another copy is being sent, or the record did not answer: soon again
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,9 @@ class _Batch:
     outcomes: dict[int, MessageOutcome] = field(default_factory=dict)
     retries: list[OutgoingMessage] = field(default_factory=list)
     letters: list[OutgoingMessage] = field(default_factory=list)
-    delivered: list[str] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)  # keys settled outside the waves
+    released: list[str] = field(default_factory=list)
+    owned: set[str] = field(default_factory=set)  # keys this batch claimed
     ordered: bool = False  # a wave erased or merged members: later waves wait for earlier ones
     hold: DeliveryError | None = None  # a wave's failure that will be retried
 
@@ -140,46 +150,105 @@ class BatchProcessor:
         self.sleep = sleep
         self.horizon = timedelta(hours=runtime.settings.kognitiv_retry_horizon_hours)
         self._jitter = 1.0
+        self._deadline = time.monotonic() + DELIVERY_SECONDS
 
     async def process(self, messages: Sequence[IncomingMessage]) -> list[MessageOutcome]:
         started = time.perf_counter()
         self._jitter = jitter_factor()
+        self._deadline = time.monotonic() + DELIVERY_SECONDS
         batch = _Batch()
-        done = await self.delivered.find(messages)
-        seen: set[str] = set()
+        chosen = _representatives(messages)
+        states = await self.delivered.claim(list(chosen), self.clock())
+        batch.owned = {key for key, state in states.items() if state is KeyState.CLAIMED}
         pending: dict[int, _Pending] = {}
-        deliveries: list[asyncio.Task[None]] = []
-        wave: dict[int, _Pending] = {}
-        for position, message in enumerate(messages):
-            if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is being mapped
-                deliveries.append(self._start(wave, batch, deliveries))
-                wave = {}
-                await asyncio.sleep(0)
-            outcome = _repeat(message.delivery_key, done, seen)
-            if outcome is not None:
-                batch.outcomes[position] = MessageOutcome(
-                    message.message_id, outcome, message.event, attempt=message.attempt
-                )
-                continue
-            mapped = self._map(message, batch)
-            if isinstance(mapped, MessageOutcome):
-                batch.outcomes[position] = mapped
-            else:
-                pending[position] = wave[position] = mapped
-
-        if wave:
-            deliveries.append(self._start(wave, batch, deliveries))
-        # Every wave ends before anything propagates: a redelivery never races a live wave.
-        failures = await asyncio.gather(*deliveries, return_exceptions=True)
-        await self.delivered.remember(batch.delivered)
-        for failure in failures:
-            if isinstance(failure, BaseException):
-                raise failure
+        # Structured: every wave ends inside this block, so none outlives the batch; the
+        # mapping loop and the waves never raise for one message's trouble.
+        async with asyncio.TaskGroup() as group:
+            waves: list[asyncio.Task[None]] = []
+            wave: dict[int, _Pending] = {}
+            for position, message in enumerate(messages):
+                if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is mapped
+                    waves.append(self._start(group, wave, batch, waves))
+                    wave = {}
+                    await asyncio.sleep(0)
+                admitted = self._admit(position, message, chosen, states, batch)
+                if isinstance(admitted, MessageOutcome):
+                    batch.outcomes[position] = admitted
+                else:
+                    pending[position] = wave[position] = admitted
+            if wave:
+                waves.append(self._start(group, wave, batch, waves))
+        await self.delivered.settle(batch.delivered, _owned(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
         _log_outcomes(self.runtime.name, messages, ordered, members, started)  # type: ignore[arg-type]
         return ordered
+
+    def _admit(
+        self,
+        position: int,
+        message: IncomingMessage,
+        chosen: dict[str, int],
+        states: dict[str, KeyState],
+        batch: _Batch,
+    ) -> _Pending | MessageOutcome:
+        """The message's pending delivery, or its outcome when it needs none. Never raises:
+        whatever a message carries is data (an unexpected error holds this message alone)."""
+        try:
+            return self._admit_one(position, message, chosen, states, batch)
+        except Exception as error:
+            log.exception("internal error admitting message %s", message.message_id)
+            failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+            try:
+                return self._retry(message, message.event, failure, batch, hold=Hold.RECORD)
+            except Exception:
+                description = f"internal error ({type(error).__name__})"
+                return self._dead(message, Reason.MAPPING_FAILED, description, batch)
+
+    def _admit_one(
+        self,
+        position: int,
+        message: IncomingMessage,
+        chosen: dict[str, int],
+        states: dict[str, KeyState],
+        batch: _Batch,
+    ) -> _Pending | MessageOutcome:
+        key = message.delivery_key
+        if key and chosen.get(key) != position:
+            # Another copy of this event in this batch carries it (the copy furthest along its
+            # lineage): its outcome is written before the host completes either of them.
+            return MessageOutcome(
+                message.message_id, Outcome.DUPLICATE, message.event, attempt=message.attempt
+            )
+        state = states.get(key, KeyState.CLAIMED) if key else KeyState.CLAIMED
+        if state is KeyState.DELIVERED:
+            return MessageOutcome(
+                message.message_id, Outcome.DELIVERED, message.event, attempt=message.attempt
+            )
+        if state is KeyState.BUSY:
+            log.info("message %s: another copy is being delivered; held", message.message_id)
+            return self._retry(message, message.event, None, batch, hold=Hold.RECORD)
+        if state is KeyState.UNKNOWN:
+            now = self.clock()
+            since = message.record_unavailable_since() or now
+            if now - since < timedelta(seconds=RECORD_OUTAGE_SECONDS):
+                return self._retry(
+                    message, message.event, None, batch, hold=Hold.RECORD, record_since=since
+                )
+            log.warning(
+                "message %s: the delivered-keys record stayed unavailable for over %d s; "
+                "delivered without it (a repeat is possible)",
+                message.message_id,
+                RECORD_OUTAGE_SECONDS,
+            )
+        mapped = self._map(message, batch)
+        if isinstance(mapped, MessageOutcome):
+            if key and mapped.outcome is Outcome.DELIVERED:
+                batch.delivered.append(key)
+            elif key:
+                batch.released.append(key)
+        return mapped
 
     def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
         """The message's elements still to deliver, or its final outcome when it needs no
@@ -203,13 +272,17 @@ class BatchProcessor:
         return _Pending(message, result, indices)
 
     def _start(
-        self, wave: dict[int, _Pending], batch: _Batch, earlier: list[asyncio.Task[None]]
+        self,
+        group: asyncio.TaskGroup,
+        wave: dict[int, _Pending],
+        batch: _Batch,
+        earlier: list[asyncio.Task[None]],
     ) -> asyncio.Task[None]:
         """Start a wave's delivery: at once, or after the earlier waves when this wave or an
         earlier one erases or merges members."""
         batch.ordered = batch.ordered or any(_erases(item) for item in wave.values())
         after = list(earlier) if batch.ordered else []
-        return asyncio.ensure_future(self._deliver(wave, batch, after))
+        return group.create_task(self._deliver(wave, batch, after))
 
     async def _deliver(
         self,
@@ -218,17 +291,23 @@ class BatchProcessor:
         after: Sequence[asyncio.Task[None]] = (),
     ) -> None:
         """Deliver one wave (once the waves `after` have ended, and not at all when one of them
-        left a message to retry) and give each of its messages an outcome; never raises for one
-        message's trouble (an unexpected error is a retry, for this message alone)."""
+        left a message to retry, or when the invocation's delivery time is spent), give each
+        of its messages an outcome and record the wave's keys at once (a cut after this
+        repeats nothing of it). Never raises for one message's trouble (an unexpected error is
+        a retry, for this message alone)."""
         positions = list(pending)
         report = None
         failure: DeliveryError | None = None
         if after:
-            await asyncio.gather(*after, return_exceptions=True)
+            await asyncio.wait(after)
             failure = batch.hold
+        remaining = self._deadline - time.monotonic()
+        if failure is None and remaining <= 0:
+            failure = MoEngageUnavailable("the invocation's delivery time is spent")
         if failure is None:
             try:
-                report = await self.sender.deliver_units([pending[p].elements for p in positions])
+                units = [pending[p].elements for p in positions]
+                report = await self.sender.deliver_units(units, budget=remaining)
             except Exception as error:  # a bug or an unforeseen failure: hold the wave
                 log.exception("delivery of %d messages failed unexpectedly", len(positions))
                 failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
@@ -241,20 +320,27 @@ class BatchProcessor:
             request_ids = report.unit_request_ids(len(positions))
             accepted = _accepted_elements(report, len(positions))
         batch.hold = batch.hold or next((e for e in errors if halts(e)), None)
+        delivered: list[str] = []
+        released: list[str] = []
         for index, position in enumerate(positions):
             item = pending[position]
             try:
-                batch.outcomes[position] = self._outcome(
+                outcome = self._outcome(
                     item, errors[index], request_ids[index], accepted[index], batch
                 )
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
-                batch.outcomes[position] = self._retry(
+                outcome = self._retry(
                     item.message,
                     item.result.event,
                     MoEngageUnavailable(f"internal error ({type(error).__name__})"),
                     batch,
                 )
+            batch.outcomes[position] = outcome
+            key = item.message.delivery_key
+            if key:
+                (delivered if outcome.outcome is Outcome.DELIVERED else released).append(key)
+        await self.delivered.settle(delivered, _owned(released, batch.owned))
 
     def _outcome(
         self,
@@ -268,8 +354,6 @@ class BatchProcessor:
         for warning in item.result.warnings:
             log.warning("message %s, event %s: %s", message.message_id, event, warning)
         if error is None:
-            if message.delivery_key:
-                batch.delivered.append(message.delivery_key)
             return MessageOutcome(
                 message.message_id,
                 Outcome.DELIVERED,
@@ -290,7 +374,9 @@ class BatchProcessor:
             )
             return self._retry(message, event, error, batch, delivered, Hold.CONFIGURATION)
         if isinstance(error, MoEngageRejected):
-            return self._dead(message, Reason.MOENGAGE_REJECTED, error.message, batch, event)
+            return self._dead(
+                message, Reason.MOENGAGE_REJECTED, error.message, batch, event, delivered
+            )
         limited = isinstance(error, MoEngageUnavailable) and error.rate_limited
         hold = Hold.RATE_LIMITED if limited else Hold.UNAVAILABLE
         return self._retry(message, event, error, batch, delivered, hold)
@@ -301,14 +387,16 @@ class BatchProcessor:
         event: str | None,
         error: DeliveryError | None,
         batch: _Batch,
-        delivered: frozenset[int] | set[int] = frozenset(),
+        delivered: frozenset[int] | set[int] | None = None,
         hold: Hold = Hold.UNAVAILABLE,
+        record_since: datetime | None = None,
     ) -> MessageOutcome:
         """Schedule a copy, no sooner than MoEngage's reset as of now (the moment of
         scheduling, not the batch's start). Only an unavailable MoEngage runs the horizon;
-        past it, dead-letter instead."""
+        past it, dead-letter instead. A hold for the record keeps the horizon as it was."""
         now = self.clock()
-        since = None
+        done = message.delivered_elements if delivered is None else frozenset(delivered)
+        since = message.unavailable_since() if hold is Hold.RECORD else None
         if hold is Hold.UNAVAILABLE:
             since = message.unavailable_since() or now
             deadline = since + self.horizon
@@ -317,7 +405,9 @@ class BatchProcessor:
                     f"MoEngage stayed unavailable for {self.horizon.total_seconds() / 3600:g} h "
                     f"({message.attempt + 1} attempts)"
                 )
-                return self._dead(message, Reason.RETRIES_EXHAUSTED, description, batch, event)
+                return self._dead(
+                    message, Reason.RETRIES_EXHAUSTED, description, batch, event, done
+                )
         retry_after = error.retry_after if isinstance(error, MoEngageUnavailable) else None
         not_before = max(retry_after or 0.0, self.sender.gate.remaining())
         at = now + timedelta(seconds=retry_delay(message.attempt, not_before, self._jitter))
@@ -327,7 +417,8 @@ class BatchProcessor:
                 at,
                 now,
                 unavailable_since=since,
-                delivered_elements=frozenset(delivered),
+                delivered_elements=frozenset(done),
+                record_unavailable_since=record_since,
             )
         )
         return MessageOutcome(
@@ -341,8 +432,12 @@ class BatchProcessor:
         description: str,
         batch: _Batch,
         event: str | None = None,
+        delivered: frozenset[int] | set[int] | None = None,
     ) -> MessageOutcome:
-        batch.letters.append(dead_letter_copy(message, reason.value, description, self.clock()))
+        done = None if delivered is None else frozenset(delivered)
+        batch.letters.append(
+            dead_letter_copy(message, reason.value, description, self.clock(), done)
+        )
         return MessageOutcome(
             message.message_id,
             Outcome.DEAD_LETTERED,
@@ -396,17 +491,23 @@ async def settle_writes(
             delay *= 2
 
 
-def _repeat(key: str | None, done: set[str], seen: set[str]) -> Outcome | None:
-    """DELIVERED when the event was delivered before, DUPLICATE when it came earlier in this
-    batch, else None (and the key is noted). A message without a key is never a repeat."""
-    if not key:
-        return None
-    if key in done:
-        return Outcome.DELIVERED
-    if key in seen:
-        return Outcome.DUPLICATE
-    seen.add(key)
-    return None
+def _representatives(messages: Sequence[IncomingMessage]) -> dict[str, int]:
+    """Per delivery key: the position of the copy that carries the event in this batch, the one
+    furthest along its lineage (highest attempt; the first of equals). Its retry id is then
+    new, never the id of another copy already written, which duplicate detection would drop."""
+    chosen: dict[str, int] = {}
+    for position, message in enumerate(messages):
+        key = message.delivery_key
+        if not key:
+            continue
+        if key not in chosen or message.attempt > messages[chosen[key]].attempt:
+            chosen[key] = position
+    return chosen
+
+
+def _owned(keys: Sequence[str], owned: set[str]) -> list[str]:
+    """The keys whose claim this batch holds (only those are released)."""
+    return [key for key in keys if key in owned]
 
 
 def _erases(item: _Pending) -> bool:

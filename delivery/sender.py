@@ -151,17 +151,21 @@ class MoEngageSender:
             raise error
         return report
 
-    async def deliver_units(self, units: Sequence[Sequence[dict]]) -> DeliveryReport:
+    async def deliver_units(
+        self, units: Sequence[Sequence[dict]], budget: float | None = None
+    ) -> DeliveryReport:
         """Send many units (one per queue message), packed into as few requests as fit, and
         report per chunk. A unit's track elements travel together, so it is delivered or not
         as a whole. Phases go one after the other (see `delivery.payloads`); inside one, up to
         MAX_CONCURRENT_REQUESTS chunks are in flight at once (each waits out MoEngage's latency
         in parallel). After a credentials or availability failure no further chunk is started
         (those already in flight finish and are reported as they end), in this phase or any
-        later one: what is planned after a failure that will be retried waits for the retry."""
+        later one: what is planned after a failure that will be retried waits for the retry.
+        `budget` (seconds) shortens the policy's budget: what is left of a caller's own."""
         encoded = EncodedUnits(units)
         started = self.http_requests
-        deadline = time.monotonic() + self.policy.budget
+        allowed = self.policy.budget if budget is None else min(budget, self.policy.budget)
+        deadline = time.monotonic() + max(0.0, allowed)
         results: list[ChunkResult] = []
         halt: DeliveryError | None = None
         for phase in encoded.phases(self.max_bytes):

@@ -272,12 +272,12 @@ async def test_a_failing_wave_holds_only_its_messages(bus, host, moengage, monke
     real = MoEngageSender.deliver_units
     calls = 0
 
-    async def first_wave_breaks(self, units):
+    async def first_wave_breaks(self, units, **options):
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("unexpected")
-        return await real(self, units)
+        return await real(self, units, **options)
 
     monkeypatch.setattr(MoEngageSender, "deliver_units", first_wave_breaks)
     for index in range(500):

@@ -292,13 +292,14 @@ async def test_the_healthy_workspace_delivers_while_the_other_waits_out_its_back
     eu.inject(status=503, times=1)
     us_finished = asyncio.Event()
     us_keys = current_workspace("us").delivered_keys
-    remember = us_keys.remember
+    settle = us_keys.settle
 
-    async def remember_and_signal(keys):
-        await remember(keys)
-        us_finished.set()
+    async def settle_and_signal(delivered, released=()):
+        await settle(delivered, released)
+        if delivered:
+            us_finished.set()
 
-    monkeypatch.setattr(us_keys, "remember", remember_and_signal)
+    monkeypatch.setattr(us_keys, "settle", settle_and_signal)
     backoffs: list[tuple[float, list[str]]] = []
 
     async def eu_backoff(seconds: float) -> None:
