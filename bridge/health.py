@@ -8,7 +8,7 @@ deployment read it; `workspaces` holds every workspace's state by name."""
 
 from __future__ import annotations
 
-from bridge.observations import HEALTH
+from bridge.observations import DEAD_LETTERS, HEALTH
 from bridge.runtime import Runtime, current_deployment
 from bridge.settings import ConfigurationError
 from bridge.version import VERSION
@@ -82,15 +82,24 @@ def health_report() -> tuple[int, dict[str, object]]:
         or bool(unknown)
     )
     any_runtime = next(iter(deployment.workspaces.values()))
+    queue_mode = any_runtime.settings.queue_mode
+    if queue_mode and DEAD_LETTERS.problem is not None:
+        degraded = True
+        warnings.append(
+            f"the dead-letter queue {any_runtime.settings.dead_letter_queue} could not be "
+            f"written ({DEAD_LETTERS.problem.kind}): letters are kept in the claim-check table"
+        )
     body: dict[str, object] = {
         "status": "degraded" if degraded else "ok",
         "version": VERSION,
-        "mode": "queue" if any_runtime.settings.queue_mode else "direct",
+        "mode": "queue" if queue_mode else "direct",
         "settings": {"valid": not deployment.problems, "problems": deployment.problems},
         "warnings": warnings,
         "workspaces": states,
         "unknown_workspaces": unknown,
     }
+    if queue_mode:
+        body["dead_letter_queue"] = DEAD_LETTERS.describe()
     default = states.get(DEFAULT_WORKSPACE)
     if default is not None and DEFAULT_WORKSPACE in deployment.workspaces:
         body.update(

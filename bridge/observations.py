@@ -84,3 +84,32 @@ class WorkspaceHealth:
 
 
 HEALTH = WorkspaceHealth()
+
+
+class DeadLetterHealth:
+    """Whether this instance could last write to the dead-letter queue, and how many letters it
+    had to keep in the claim-check table instead (`bridge.claim_checks`)."""
+
+    def __init__(self) -> None:
+        self.problem: Problem | None = None
+        self.parked = 0
+
+    def unwritable(self, kind: str, detail: str) -> None:
+        self.problem = Problem(kind, detail, time.time())
+
+    def written(self) -> None:
+        self.problem = None
+
+    def clear(self) -> None:
+        self.problem = None
+        self.parked = 0
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "writable": self.problem is None,
+            "problem": self.problem.describe() if self.problem else None,
+            "letters_in_claim_check_table": self.parked,
+        }
+
+
+DEAD_LETTERS = DeadLetterHealth()

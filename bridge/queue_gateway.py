@@ -85,6 +85,29 @@ class ServiceBusConfig:
         )
 
 
+def lasting_write_problem(error: BaseException) -> str | None:
+    """Why a write can never succeed as it is (None: a transient failure, worth retrying):
+    `too_large` (the message, or its MessageId), `missing` (no such queue), `full` (the queue
+    is at its size quota), `refused` (disabled, or no send right)."""
+    from azure.servicebus.exceptions import (
+        MessageSizeExceededError,
+        MessagingEntityDisabledError,
+        MessagingEntityNotFoundError,
+        ServiceBusAuthorizationError,
+        ServiceBusQuotaExceededError,
+    )
+
+    if isinstance(error, MessageSizeExceededError | ValueError | TypeError):
+        return "too_large"
+    if isinstance(error, MessagingEntityNotFoundError):
+        return "missing"
+    if isinstance(error, ServiceBusQuotaExceededError):
+        return "full"
+    if isinstance(error, MessagingEntityDisabledError | ServiceBusAuthorizationError):
+        return "refused"
+    return None
+
+
 def to_service_bus_message(message: OutgoingMessage) -> ServiceBusMessage:
     from azure.servicebus import ServiceBusMessage
 

@@ -4,6 +4,7 @@ receives, and the copies it writes back (scheduled retries, dead letters)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import uuid
@@ -313,6 +314,33 @@ def dead_letter_copy(
     delivered = message.delivered_elements if delivered_elements is None else delivered_elements
     _set_delivered(properties, frozenset(delivered))
     return OutgoingMessage(message.body, message.message_id or message.lineage, properties)
+
+
+POINTER_PROPERTIES = (
+    EVENT,
+    WORKSPACE,
+    ATTEMPT,
+    IDEMPOTENCY_KEY,
+    CORRELATION_ID,
+    FIRST_RECEIVED_UTC,
+    DELIVERED_ELEMENTS,
+    DEAD_LETTER_REASON,
+)
+
+
+def pointer_letter(letter: OutgoingMessage, reference: str) -> OutgoingMessage:
+    """A small letter standing for one kept in the claim-check table (too large for the
+    dead-letter queue): its reason and identity, and `claim_check` naming the row."""
+    properties = {k: v for k, v in letter.properties.items() if k in POINTER_PROPERTIES}
+    for name in (IDEMPOTENCY_KEY, CORRELATION_ID, EVENT, WORKSPACE):
+        value = properties.get(name)
+        if isinstance(value, str) and len(value) > 1024:
+            properties.pop(name)
+    description = str(letter.properties.get(DEAD_LETTER_DESCRIPTION, ""))[:500]
+    properties[DEAD_LETTER_DESCRIPTION] = f"{description} (kept in the claim-check table)"
+    properties[CLAIM_CHECK] = reference
+    body = json.dumps({CLAIM_CHECK: reference, "size": len(letter.body)}).encode()
+    return OutgoingMessage(body, letter.message_id, properties)
 
 
 def replay_copy(message: IncomingMessage, now: datetime) -> OutgoingMessage:

@@ -26,16 +26,22 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from bridge import telemetry
+from bridge.claim_checks import ClaimChecks, claim_checks
 from bridge.errors import BridgeError
 from bridge.idempotency import DeliveredKeys, KeyState
-from bridge.queue_gateway import QueueGateway
+from bridge.observations import DEAD_LETTERS
+from bridge.queue_gateway import QueueGateway, lasting_write_problem
 from bridge.queue_messages import (
+    DEAD_LETTER_DESCRIPTION,
+    DEAD_LETTER_REASON,
     IncomingMessage,
     OutgoingMessage,
     dead_letter_copy,
     jitter_factor,
+    pointer_letter,
     retry_copy,
     retry_delay,
 )
@@ -74,6 +80,10 @@ class Reason(enum.StrEnum):
     MAPPING_FAILED = "mapping_failed"
     MOENGAGE_REJECTED = "moengage_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    UNWRITABLE_RETRY = "unwritable_retry"
+
+
+UNWRITABLE_RETRY = Reason.UNWRITABLE_RETRY.value
 
 
 class Hold(enum.Enum):
@@ -458,20 +468,67 @@ async def settle_writes(
     retries: Sequence[OutgoingMessage],
     letters: Sequence[OutgoingMessage],
     sleep: Sleep = asyncio.sleep,
+    parking: ClaimChecks | Literal["default"] | None = "default",
 ) -> None:
-    """Write dead letters and retries; raise SettlementError when Service Bus keeps refusing."""
-    steps = [(gateway.dead_letter, list(letters)), (gateway.send, list(retries))]
+    """Write dead letters and retries. A write that fails for a while is retried with backoff
+    (SETTLE_ATTEMPTS, each bounded); when Service Bus keeps failing, SettlementError (the batch
+    is redelivered). A write that can never succeed (`lasting_write_problem`: too large, queue
+    missing or full) affects its message alone: a retry that cannot be written becomes a
+    letter, and a letter that cannot be written is kept in the claim-check table (with a small
+    pointer letter when the dead-letter queue takes one); only when that too fails does the
+    batch raise."""
+    checks = claim_checks() if parking == "default" else parking
+    unwritable = await _write_all(gateway.dead_letter, list(letters), sleep)
+    refused = await _write_all(gateway.send, list(retries), sleep)
+    if refused:
+        as_letters = [_unwritable_retry(retry, problem) for retry, problem in refused]
+        unwritable += await _write_all(gateway.dead_letter, as_letters, sleep)
+    if letters and not unwritable:
+        DEAD_LETTERS.written()
+    for letter, problem in unwritable:
+        await _claim_check(gateway, letter, problem, checks, sleep)
+
+
+async def _write_all(
+    write: Callable[[Sequence[OutgoingMessage]], Awaitable[None]],
+    messages: list[OutgoingMessage],
+    sleep: Sleep,
+) -> list[tuple[OutgoingMessage, str]]:
+    """Write the messages together; after a lasting failure, one by one. The messages that can
+    never be written, with why; SettlementError when transient failures outlast the attempts."""
+    if not messages:
+        return []
+    problem = await _write_with_backoff(write, messages, sleep)
+    if problem is None:
+        return []
+    if len(messages) == 1:
+        return [(messages[0], problem)]
+    refused = []
+    for message in messages:
+        problem = await _write_with_backoff(write, [message], sleep)
+        if problem is not None:
+            refused.append((message, problem))
+    return refused
+
+
+async def _write_with_backoff(
+    write: Callable[[Sequence[OutgoingMessage]], Awaitable[None]],
+    messages: list[OutgoingMessage],
+    sleep: Sleep,
+) -> str | None:
+    """None when written; the lasting problem when it can never be; SettlementError when
+    Service Bus keeps failing transiently."""
     delay = SETTLE_BACKOFF_SECONDS
     for attempt in range(1, SETTLE_ATTEMPTS + 1):
         try:
-            while steps:
-                write, messages = steps[0]
-                if messages:
-                    async with asyncio.timeout(SETTLE_TIMEOUT_SECONDS):
-                        await write(messages)
-                steps.pop(0)
-            return
+            async with asyncio.timeout(SETTLE_TIMEOUT_SECONDS):
+                await write(messages)
+            return None
         except Exception as error:
+            problem = lasting_write_problem(error)
+            if problem is not None:
+                log.warning("Service Bus cannot take %d message(s): %s", len(messages), problem)
+                return problem
             log.warning(
                 "Service Bus write failed (%s), attempt %d of %d",
                 type(error).__name__,
@@ -480,15 +537,54 @@ async def settle_writes(
             )
             if attempt == SETTLE_ATTEMPTS:
                 log.error(
-                    "Service Bus refused %d retry and %d dead-letter writes (%s): the batch "
-                    "will be redelivered; delivered messages are skipped",
-                    len(retries),
-                    len(letters),
+                    "Service Bus refused %d writes (%s): the batch will be redelivered; "
+                    "delivered messages are skipped",
+                    len(messages),
                     type(error).__name__,
                 )
                 raise SettlementError("could not write retries or dead letters") from error
             await sleep(delay)
             delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _unwritable_retry(retry: OutgoingMessage, problem: str) -> OutgoingMessage:
+    """A retry copy Service Bus can never take (e.g. too large once its properties grew): the
+    same message as a letter, so it is kept and can be replayed."""
+    properties = dict(retry.properties)
+    properties[DEAD_LETTER_REASON] = UNWRITABLE_RETRY
+    properties[DEAD_LETTER_DESCRIPTION] = f"the retry copy could not be written ({problem})"
+    return OutgoingMessage(retry.body, retry.message_id, properties)
+
+
+async def _claim_check(
+    gateway: QueueGateway,
+    letter: OutgoingMessage,
+    problem: str,
+    checks: ClaimChecks | None,
+    sleep: Sleep,
+) -> None:
+    """Keep a letter Service Bus refused for good: its whole message in the claim-check table,
+    and a small pointer letter in the dead-letter queue when that queue takes one."""
+    if problem != "too_large":
+        DEAD_LETTERS.unwritable(
+            f"dead_letter_queue_{problem}",
+            f"the dead-letter queue is {problem}: letters are kept in the claim-check table",
+        )
+    if checks is None:
+        raise SettlementError(f"a letter cannot be written ({problem}) and no storage is set")
+    try:
+        reference = await checks.park(letter, problem)
+    except Exception as error:
+        log.error("could not keep a letter in the claim-check table (%s)", type(error).__name__)
+        raise SettlementError("a letter could be written nowhere") from error
+    DEAD_LETTERS.parked += 1
+    log.warning("letter %s kept in the claim-check table (%s)", letter.message_id, problem)
+    if problem != "too_large":
+        return  # the dead-letter queue itself is the problem: the row is the letter
+    pointer = pointer_letter(letter, reference)
+    if await _write_with_backoff(gateway.dead_letter, [pointer], sleep) is not None:
+        log.warning("no pointer letter for %s: the claim-check row alone", letter.message_id)
 
 
 def _representatives(messages: Sequence[IncomingMessage]) -> dict[str, int]:

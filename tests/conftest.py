@@ -10,6 +10,7 @@ import azure.functions as func
 import pytest
 
 from bridge import queue_trigger
+from bridge.observations import DEAD_LETTERS
 from bridge.queue_gateway import GATEWAYS
 from bridge.queue_trigger import TriggerClock
 from moengage_emulator import Emulator
@@ -127,5 +128,7 @@ def bus(settings_env, clock, monkeypatch):
     model = ServiceBusModel(clock)
     GATEWAYS.install(model.gateway(QUEUE, DEAD))
     monkeypatch.setattr(queue_trigger, "CLOCK", TriggerClock(clock.wall, clock.sleep))
+    DEAD_LETTERS.clear()
     yield model
     GATEWAYS.install(None)
+    DEAD_LETTERS.clear()

@@ -22,6 +22,7 @@ A run is decided by its seed: decisions are drawn per kind of call, in the order
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import contextvars
 import json
@@ -39,7 +40,7 @@ from unittest import mock
 import httpx
 
 import function_app
-from bridge import delivery_record, queue_trigger
+from bridge import claim_checks, delivery_record, queue_trigger
 from bridge import runtime as runtime_module
 from bridge.deadletters import replay_letters
 from bridge.observations import HEALTH
@@ -138,7 +139,8 @@ class Simulation:
         self.clock = VirtualClock()
         self.bus = ServiceBusModel(self.clock)
         self.bus.queue(QUEUE).time_to_live = timedelta(hours=6)
-        self.table = TableModel(self._table_fault)
+        self.table = TableModel(self._table_fault)  # the delivered-keys record
+        self.letters = TableModel(self._letters_fault)  # letters Service Bus could not take
         self.facts: list[Fact] = []
         self.by_member: dict[str, Fact] = {}
         self.profile_values: dict[str, list[int]] = {m: [] for m in PROFILE_MEMBERS}
@@ -179,16 +181,13 @@ class Simulation:
         )
         with contextlib.ExitStack() as stack:
             stack.enter_context(mock.patch.dict(os.environ, settings, clear=True))
-            stack.enter_context(
-                mock.patch.object(
-                    queue_trigger, "CLOCK", TriggerClock(self.clock.wall, self._sleep)
-                )
-            )
-            stack.enter_context(
-                mock.patch.object(
-                    delivery_record.TableDeliveryRecord, "_table", lambda record: self.table
-                )
-            )
+            trigger_clock = TriggerClock(self.clock.wall, self._sleep)
+            stack.enter_context(mock.patch.object(queue_trigger, "CLOCK", trigger_clock))
+            table = mock.patch.object(delivery_record.TableDeliveryRecord, "_table", self._table)
+            stack.enter_context(table)
+            parked = mock.patch.object(claim_checks.ClaimChecks, "_table", self._letters_table)
+            stack.enter_context(parked)
+            stack.enter_context(mock.patch.object(claim_checks, "_built", None))
             stack.enter_context(mock.patch.object(CLIENTS, "get", self._http_client))
             stack.enter_context(mock.patch.object(runtime_module, "_cache", None))
             GATEWAYS.install(self.bus.gateway(QUEUE, DEAD))
@@ -196,6 +195,14 @@ class Simulation:
             stack.callback(HEALTH.clear)
             self.bus.send_hook = self._send_hook
             yield
+
+    def _table(self) -> TableModel:
+        """What every instance's delivered-keys record talks to: the one shared table (patched
+        over the record's method: `self` here is the simulation)."""
+        return self.table
+
+    def _letters_table(self) -> TableModel:
+        return self.letters
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -267,6 +274,9 @@ class Simulation:
         if hold.decision in ("error", "lost") and operation != "get":
             self._ambiguous(None, "a write to the delivered-keys record failed")
         return hold.decision
+
+    def _letters_fault(self, operation: str) -> str:
+        return self._decide(f"letters/{operation}", {"ok": 0.9, "error": 0.1})
 
     def _ambiguous(self, members: set[str] | None, why: str) -> None:
         """Facts whose delivery the bridge can no longer know about (an answer lost, a record
@@ -419,7 +429,8 @@ class Simulation:
 
     def cut(self, instance: Instance) -> None:
         """A function timeout: the worker is restarted; the batch's locks simply expire."""
-        assert instance.task is not None and instance.execution is not None
+        assert instance.task is not None
+        assert instance.execution is not None
         self.cut_executions.add(instance.execution)
         self._ambiguous(self.sent_by.pop(instance.execution, set()), "the batch was cut")
         instance.task.cancel()
@@ -511,12 +522,14 @@ class Simulation:
         elif action == "replay":
             replayed = await replay_letters(GATEWAYS.get())
             self.log.append(f"replay {len(replayed)} letters")
-        elif action == "dead_letter_queue":
-            if DEAD in self.bus.broken_queues:
-                del self.bus.broken_queues[DEAD]
-            else:
-                self.bus.broken_queues[DEAD] = self.rng.choice(("missing", "full"))
-            self.log.append(f"dead-letter queue {self.bus.broken_queues.get(DEAD, 'back')}")
+        elif action == "dead_letter_queue":  # missing or full for a while, then back
+            faults = self.bus.faults
+            broken = DEAD in faults.missing or DEAD in faults.full
+            faults.missing.discard(DEAD)
+            faults.full.discard(DEAD)
+            if not broken:
+                (faults.missing if self.rng.random() < 0.5 else faults.full).add(DEAD)
+            self.log.append(f"dead-letter queue {'back' if broken else 'broken'}")
         await self.quiet()
 
     async def settle_everything(self, max_rounds: int = 4000) -> bool:
@@ -524,7 +537,8 @@ class Simulation:
         or lock expiry). False when it never empties."""
         self.faults_on = False
         self.moengage.clear_faults()
-        self.bus.broken_queues.clear()
+        self.bus.faults.missing.clear()
+        self.bus.faults.full.clear()
         for _ in range(max_rounds):
             for hold in self.holds:
                 hold.release("ok")
@@ -614,10 +628,16 @@ class Simulation:
         ]
 
     def _lettered_bodies(self) -> set[str]:
+        """Bodies of every letter: in the dead-letter queues, or parked as a claim check."""
         bodies = set()
         for stored in self._letters():
             with contextlib.suppress(ValueError):
                 bodies.add(json.dumps(json.loads(stored.body)))
+        for values, _ in self.letters.rows.values():
+            chunks = b"".join(bytes(values[f"Data{i:02d}"]) for i in range(int(values["Chunks"])))
+            with contextlib.suppress(ValueError):
+                body = base64.b64decode(json.loads(chunks)["body"])
+                bodies.add(json.dumps(json.loads(body)))
         return bodies
 
     def _check_letters(self) -> list[str]:

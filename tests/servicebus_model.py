@@ -12,17 +12,15 @@ It follows Microsoft's documentation of the service, on a virtual clock:
   `receive_deferred_messages` (by sequence number) receives it;
 - scheduled messages are invisible until their scheduled time;
 - peek takes no lock and counts no delivery;
+- a message (body and properties) over 256 KB or a MessageId over 128 characters is refused;
+  a missing queue or one at its size quota refuses every send (lasting faults, `Faults`);
+- a send may time out having stored the messages or not (`Faults.lose_acks`, `time_out_sends`);
 - the dead-letter sub-queue keeps letters until they are received and completed (it has no
   dead-letter queue of its own); a separate queue used as a dead-letter queue is an ordinary
   queue, with its own `$DeadLetterQueue`;
-- limits: a message over 256 KB (body and properties, Standard tier) is refused with
-  `MessageSizeExceededError`; a MessageId over 128 characters is refused by the SDK itself
-  (`ServiceBusMessage` raises ValueError);
 - time to live: a message older than the queue's TTL (14 days by default) expires: it moves to
   the dead-letter sub-queue (`TTLExpiredException`) when dead-lettering on expiry is on, else it
   is gone;
-- lasting faults of one queue: a missing queue (`MessagingEntityNotFoundError`) or a full one
-  (`ServiceBusQuotaExceededError`) refuses every send to it, and only to it;
 - locks are renewed with `renew_message_lock`; a lock that expires while its batch is still
   being processed releases the messages to the next receive (another instance).
 
@@ -30,7 +28,8 @@ The client surface (`get_queue_sender`, `get_queue_receiver` and their methods) 
 `azure.servicebus.aio.ServiceBusClient` the bridge uses, so the real `ServiceBusGateway` runs on
 it. `FunctionHost` is the host with `autoCompleteMessages: true`: it receives a batch, calls the
 function with `azure.functions.ServiceBusMessage` objects, completes every message on a normal
-return and abandons every message when the function raises."""
+return and abandons every message when the function raises or outlives its functionTimeout
+(`timeout_when`)."""
 
 from __future__ import annotations
 
@@ -58,7 +57,8 @@ from bridge.queue_gateway import ServiceBusConfig, ServiceBusGateway
 from tests.fakes import VirtualClock
 
 MAX_BATCH_BYTES = 256 * 1024  # Standard tier
-MAX_MESSAGE_BYTES = 256 * 1024  # Standard tier, body and properties
+MAX_MESSAGE_BYTES = 256 * 1024  # one message, body and properties (Standard tier)
+MAX_MESSAGE_ID = 128
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 TTL_EXPIRED = "TTLExpiredException"
 SendHook = Callable[[str, Sequence[ServiceBusMessage]], Awaitable[str]]
@@ -318,7 +318,10 @@ class Faults:
 
     refuse_sends: int = 0  # raise, nothing stored
     lose_acks: int = 0  # stored, then raise as if the answer timed out
+    time_out_sends: int = 0  # time out, nothing stored
     hang_sends: int = 0  # never answer (the caller's timeout must act)
+    missing: set[str] = field(default_factory=set)  # queues that do not exist (lasting)
+    full: set[str] = field(default_factory=set)  # queues at their size quota (lasting)
 
 
 class ServiceBusModel:
@@ -342,7 +345,6 @@ class ServiceBusModel:
         self._sequence = itertools.count(1)
         self.sends = 0
         self.send_seconds = 0.0  # how long each send takes (virtual time passes)
-        self.broken_queues: dict[str, str] = {}  # queue -> "missing" | "full": every send fails
         self.send_hook: SendHook | None = None  # decides each send: "ok", "refuse", "lose_ack"
 
     def next_sequence(self) -> int:
@@ -375,20 +377,24 @@ class ServiceBusModel:
         if self.send_seconds:
             await self.clock.sleep(self.send_seconds)
         faults = self.faults
+        if queue in faults.missing:
+            raise MessagingEntityNotFoundError(message=f"the entity {queue} was not found")
+        if queue in faults.full:
+            raise ServiceBusQuotaExceededError(message=f"the entity {queue} is at its size quota")
+        for message in messages:  # what the service refuses before storing anything
+            if message.message_id is not None and len(str(message.message_id)) > MAX_MESSAGE_ID:
+                raise ValueError(f"message_id cannot be longer than {MAX_MESSAGE_ID} characters.")
+            if _size(message) > MAX_MESSAGE_BYTES:
+                raise MessageSizeExceededError(message="the message exceeds 256 KB")
         if faults.refuse_sends:
             faults.refuse_sends -= 1
             raise ServiceBusConnectionError(message="Service Bus is unreachable")
+        if faults.time_out_sends:
+            faults.time_out_sends -= 1
+            raise OperationTimeoutError(message="the send timed out")
         if faults.hang_sends:
             faults.hang_sends -= 1
             await asyncio.Event().wait()
-        lasting = self.broken_queues.get(queue)
-        if lasting == "missing":
-            raise MessagingEntityNotFoundError(message=f"the queue {queue} does not exist")
-        if lasting == "full":
-            raise ServiceBusQuotaExceededError(message=f"the queue {queue} is full")
-        for message in messages:
-            if _size(message) > MAX_MESSAGE_BYTES:
-                raise MessageSizeExceededError(message="the message exceeds 256 KB")
         decision = "ok" if self.send_hook is None else await self.send_hook(queue, messages)
         if decision == "refuse":
             raise ServiceBusConnectionError(message="Service Bus is unreachable")
@@ -526,6 +532,10 @@ def function_message(received: Received) -> FunctionMessage:
     )
 
 
+class FunctionTimeout(Exception):
+    """The host cut the invocation (functionTimeout)."""
+
+
 @dataclass
 class Execution:
     """One invocation of the function: its messages and how it ended."""
@@ -545,6 +555,9 @@ class FunctionHost:
     function: Callable[[list[FunctionMessage]], Awaitable[object]]
     max_batch: int = 1000
     executions: list[Execution] = field(default_factory=list)
+    # functionTimeout: when this returns True (polled while the function runs), the host cancels
+    # the invocation and restarts the worker; the batch's locks are released (abandoned).
+    timeout_when: Callable[[], bool] | None = None
 
     async def run_once(self) -> bool:
         """Receive one batch and run the function on it; False when nothing is available."""
@@ -555,7 +568,7 @@ class FunctionHost:
         execution = Execution([r.message_id for r in batch], [r.delivery_count for r in batch])
         self.executions.append(execution)
         try:
-            await self.function([function_message(received) for received in batch])
+            await self._invoke([function_message(received) for received in batch])
         except Exception as error:
             execution.error = error
             for received in batch:
@@ -566,6 +579,20 @@ class FunctionHost:
             with contextlib.suppress(MessageLockLostError):  # expired: the message comes back
                 entity.complete(received)
         return True
+
+    async def _invoke(self, messages: list[FunctionMessage]) -> None:
+        if self.timeout_when is None:
+            await self.function(messages)
+            return
+        task = asyncio.ensure_future(self.function(messages))
+        while not task.done():
+            if self.timeout_when():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise FunctionTimeout("the function exceeded functionTimeout")
+            await asyncio.sleep(0.001)  # real time: the emulator answers from its own thread
+        await task
 
     async def drain(
         self,

@@ -86,6 +86,19 @@ class TableModel:
     ) -> None:
         self._call("delete", lambda: self._delete(partition_key, row_key, etag, match_condition))
 
+    def query_entities(self, query_filter: str, **_: object) -> list[TableEntity]:
+        """Rows matching `PartitionKey eq '<value>'` (the only filter the bridge writes)."""
+        prefix = "PartitionKey eq '"
+        if not (query_filter.startswith(prefix) and query_filter.endswith("'")):
+            raise ValueError(f"filter not modelled: {query_filter}")
+        partition = query_filter[len(prefix) : -1]
+
+        def matching() -> list[TableEntity]:
+            keys = sorted(key for key in self.rows if key[0] == partition)
+            return [self._get(*key) for key in keys]
+
+        return self._call("query", matching)
+
     def submit_transaction(self, operations: list[tuple[Any, ...]], **_: object) -> list[Any]:
         return self._call("transaction", lambda: self._transaction(operations))
 
