@@ -43,6 +43,7 @@ import function_app
 from bridge import claim_checks, delivery_record, queue_trigger
 from bridge import runtime as runtime_module
 from bridge.deadletters import replay_letters
+from bridge.delivery_record import DELIVERED, row_of
 from bridge.observations import HEALTH
 from bridge.queue_gateway import GATEWAYS
 from bridge.queue_messages import WORKSPACE
@@ -62,6 +63,8 @@ DEAD = "kognitiv-deadletter"
 APP_ID, API_KEY = "sim-app", "sim-key-0123456789"
 CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 PROFILE_MEMBERS = ("P0", "P1", "P2")
+FUNCTION_TIMEOUT = timedelta(minutes=4)  # host.json: the host cuts an invocation there
+ORDER = "order: "  # the prefix of a problem with the order of one member's facts
 EXECUTION: contextvars.ContextVar[int | None] = contextvars.ContextVar("execution", default=None)
 POISON = (
     {"first_received_utc": "0001-01-01T00:00:00+01:00"},
@@ -87,6 +90,7 @@ class Fact:
     accepted: bool = False  # 202, or published straight to the queue
     value: int | None = None  # a profile fact's points balance: newer facts have larger values
     allowance: int = 0  # extra deliveries a lost answer or a cut may cause (see `notes`)
+    message_id: str | None = None  # its queue message's id: its key in the delivered-keys record
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -122,6 +126,7 @@ class Instance:
     task: asyncio.Task[None] | None = None
     execution: int | None = None
     received: list[Received] = field(default_factory=list)
+    started_at: Any = None  # virtual time the invocation started
 
     @property
     def busy(self) -> bool:
@@ -133,7 +138,9 @@ class Simulation:
 
     def __init__(self, seed: int, moengage: Emulator, steps: int = 120) -> None:
         self.seed = seed
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # the scheduler's actions
+        self.facts_rng = random.Random(f"{seed}/facts")  # what Kognitiv sends
+        self.release_rng = random.Random(f"{seed}/releases")  # which held call ends, and how
         self.steps = steps
         self.moengage = moengage
         self.clock = VirtualClock()
@@ -143,6 +150,7 @@ class Simulation:
         self.letters = TableModel(self._letters_fault)  # letters Service Bus could not take
         self.facts: list[Fact] = []
         self.by_member: dict[str, Fact] = {}
+        self.row_facts: dict[tuple[str, str], Fact] = {}
         self.profile_values: dict[str, list[int]] = {m: [] for m in PROFILE_MEMBERS}
         self.instances: list[Instance] = []
         self.holds: list[Hold] = []
@@ -228,6 +236,8 @@ class Simulation:
 
     async def _sleep(self, seconds: float) -> None:
         """Waits inside the bridge pass virtual time (and let other tasks run)."""
+        if seconds >= 60:
+            self.log.append(f"   #{EXECUTION.get()} waits {seconds:.0f} s")
         self.clock.advance(max(0.0, seconds))
         await asyncio.sleep(0)
 
@@ -249,8 +259,10 @@ class Simulation:
 
     async def _send_hook(self, queue: str, messages: Any) -> str:
         execution = EXECUTION.get()
-        weights = {"ok": 0.82, "refuse": 0.06, "lose_ack": 0.06, "hold": 0.06}
+        weights = {"ok": 0.78, "refuse": 0.06, "lose_ack": 0.06, "hold": 0.10}
         decision = self._decide("servicebus", weights)
+        if decision != "ok":
+            self.log.append(f"   servicebus #{execution} {queue}: {decision}")
         if decision == "hold" and execution is None:  # the scheduler itself is the caller
             decision = "ok"
         if decision != "hold":
@@ -260,34 +272,41 @@ class Simulation:
         self.holds.append(hold)
         return await hold.future
 
-    def _table_fault(self, operation: str) -> str:
-        weights = {"ok": 0.86, "error": 0.05, "lost": 0.04, "hold": 0.05}
+    def _table_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
+        weights = {"ok": 0.84, "error": 0.05, "lost": 0.03, "hold": 0.08}
         decision = self._decide(f"table/{operation}", weights)
-        if decision in ("error", "lost") and operation != "get":
-            self._ambiguous(None, "a write to the delivered-keys record failed")
-        if decision != "hold":
-            return decision
-        hold = Hold("table", None, ("ok", "error", "lost"), event=threading.Event())
-        self.holds.append(hold)
-        if not hold.event.wait(timeout=30):  # never forever: a run ends
-            return "error"
-        if hold.decision in ("error", "lost") and operation != "get":
-            self._ambiguous(None, "a write to the delivered-keys record failed")
-        return hold.decision
+        if decision == "hold":
+            hold = Hold("table", None, ("ok", "error", "lost"), event=threading.Event())
+            self.holds.append(hold)
+            decision = hold.decision if hold.event.wait(timeout=30) else "error"
+        if decision != "ok":
+            self.log.append(f"   table {operation}: {decision}")
+        if decision == "error" and operation == "transaction":  # delivered marks not written
+            for row in rows:
+                fact = self.row_facts.get(row)
+                if fact is not None:
+                    fact.allowance += 1
+                    fact.notes.append("its delivered mark could not be written")
+        return decision
 
-    def _letters_fault(self, operation: str) -> str:
+    def _letters_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
         return self._decide(f"letters/{operation}", {"ok": 0.9, "error": 0.1})
 
-    def _ambiguous(self, members: set[str] | None, why: str) -> None:
-        """Facts whose delivery the bridge can no longer know about (an answer lost, a record
-        write lost, a batch cut after sending) may reach MoEngage once more."""
-        if members is None:  # every fact a running execution has sent
-            members = set().union(*self.sent_by.values()) if self.sent_by else set()
+    def _ambiguous(self, members: set[str], why: str) -> None:
+        """Facts whose delivery the bridge cannot know about (MoEngage's answer lost, a batch
+        cut after sending and before recording) may reach MoEngage once more."""
         for member in members:
             fact = self.by_member.get(member)
             if fact is not None:
                 fact.allowance += 1
                 fact.notes.append(why)
+
+    def _recorded(self, fact: Fact) -> bool:
+        """Whether the delivered-keys record marks the fact's key delivered."""
+        if fact.message_id is None:
+            return False
+        found = self.table.rows.get(row_of(fact.message_id))
+        return found is not None and found[0].get("State", DELIVERED) == DELIVERED
 
     # MoEngage ----------------------------------------------------------------------------------
     async def moengage_call(self, request: httpx.Request, inner: httpx.AsyncBaseTransport) -> Any:
@@ -295,8 +314,10 @@ class Simulation:
         members = _members_in(request)
         if execution is not None:
             self.sent_by.setdefault(execution, set()).update(members)
-        weights = {"ok": 0.85, "reset": 0.05, "lost": 0.04, "hold": 0.06}
+        weights = {"ok": 0.80, "reset": 0.05, "lost": 0.03, "hold": 0.12}
         decision = self._decide("moengage", weights)
+        if decision != "ok":
+            self.log.append(f"   moengage #{execution}: {decision}")
         if decision == "hold":
             hold = Hold("moengage", execution, ("ok", "reset", "lost"))
             hold.future = asyncio.get_running_loop().create_future()
@@ -321,7 +342,7 @@ class Simulation:
     def _new_fact(self, kind: str) -> Fact:
         number = len(self.facts)
         if kind == "profile":
-            member = self.rng.choice(PROFILE_MEMBERS)
+            member = self.facts_rng.choice(PROFILE_MEMBERS)
             value = 1000 + number
             body = {
                 "memberId": member,
@@ -349,13 +370,14 @@ class Simulation:
     async def publish_webhook(self) -> None:
         """A Kognitiv delivery through the HTTP trigger; Kognitiv repeats it after a 503 only
         when the answer says a repeat is recognised."""
-        kind = self.rng.choice(("reward", "reward", "reward_no_id", "profile"))
+        kind = self.facts_rng.choice(("reward", "reward", "reward_no_id", "profile"))
         fact = self._new_fact(kind)
         self._use(self.instances[0])
         for _ in range(3):
             status, answer = await self._call_webhook(fact)
             if status == 202:
                 fact.accepted = True
+                self._identify(fact, str(answer["id"]))
                 break
             assert status == 503, (status, answer)
             fact.notes.append("503 queue_unavailable")
@@ -379,15 +401,21 @@ class Simulation:
         response = await self._webhook(request)
         return response.status_code, json.loads(response.get_body())
 
+    def _identify(self, fact: Fact, message_id: str) -> None:
+        fact.message_id = message_id
+        self.row_facts[row_of(message_id)] = fact
+
     def publish_poison(self) -> None:
         """A producer's own message (Kognitiv's Service Bus integration, a script) with a
         property no producer should send: data, never a crash."""
-        fact = self._new_fact(self.rng.choice(("reward", "reward_no_id")))
+        fact = self._new_fact(self.facts_rng.choice(("reward", "reward_no_id")))
         properties: dict[str, Any] = {"event": fact.event}
-        properties.update(self.rng.choice(POISON))
-        message_id = None if self.rng.random() < 0.2 else f"producer-{fact.number}"
+        properties.update(self.facts_rng.choice(POISON))
+        message_id = None if self.facts_rng.random() < 0.2 else f"producer-{fact.number}"
         if message_id is None:  # never matched (README): a redelivery may send it again
             fact.allowance += 100
+        else:
+            self._identify(fact, message_id)
         self.bus.queue(QUEUE).accept(message_id, json.dumps(fact.body).encode(), properties)
         fact.accepted = True
         fact.notes.append(f"poison {sorted(properties)}")
@@ -402,6 +430,7 @@ class Simulation:
         self.executions += 1
         instance.execution = self.executions
         instance.received = received
+        instance.started_at = self.clock.now
         instance.task = asyncio.get_running_loop().create_task(
             self._execute(instance, self.executions, received)
         )
@@ -420,6 +449,7 @@ class Simulation:
                 with contextlib.suppress(Exception):
                     entity.abandon(message)
         else:
+            self.log.append(f"#{execution} returned")
             for message in received:  # an expired lock: the message comes back
                 with contextlib.suppress(Exception):
                     entity.complete(message)
@@ -427,12 +457,26 @@ class Simulation:
             self.progress += 1
             self.sent_by.pop(execution, None)
 
+    def cut_overdue(self) -> None:
+        """The host cuts every invocation that has run for `functionTimeout` (virtual time)."""
+        for instance in list(self.instances):
+            if instance.busy and self.clock.now - instance.started_at >= FUNCTION_TIMEOUT:
+                self.log.append(f"function timeout #{instance.execution}")
+                self.cut(instance)
+
     def cut(self, instance: Instance) -> None:
-        """A function timeout: the worker is restarted; the batch's locks simply expire."""
+        """A function timeout or a crash: the worker is restarted; the batch's locks simply
+        expire."""
         assert instance.task is not None
         assert instance.execution is not None
         self.cut_executions.add(instance.execution)
-        self._ambiguous(self.sent_by.pop(instance.execution, set()), "the batch was cut")
+        sent = self.sent_by.pop(instance.execution, set())
+        unrecorded = {
+            member
+            for member in sent
+            if member in self.by_member and not self._recorded(self.by_member[member])
+        }
+        self._ambiguous(unrecorded, "its batch was cut before recording it")
         instance.task.cancel()
         self.log.append(f"cut {instance.name} #{instance.execution}")
         self._restart(instance)
@@ -451,9 +495,11 @@ class Simulation:
             running = any(i.busy for i in self.instances)
             if not running:
                 return
-            if self.progress == last and self.in_flight == 0:
+            held = sum(1 for h in self.holds if h.event is not None and not _released(h))
+            working = self.in_flight + self.table.active - held + self.letters.active
+            if self.progress == last and working == 0:
                 still += 1
-                if still >= 4:
+                if still >= 5:
                     return
             else:
                 last, still = self.progress, 0
@@ -463,8 +509,8 @@ class Simulation:
         self.holds = waiting
         if not waiting:
             return
-        hold = self.rng.choice(waiting)
-        decision = self.rng.choice(hold.choices) if self.faults_on else "ok"
+        hold = waiting[0] if len(waiting) == 1 else self.release_rng.choice(waiting)
+        decision = self.release_rng.choice(hold.choices) if self.faults_on else "ok"
         hold.release(decision)
         self.log.append(f"release {hold.kind} -> {decision}")
 
@@ -491,11 +537,11 @@ class Simulation:
         actions = {
             "webhook": 0.22,
             "poison": 0.04,
-            "start": 0.22,
-            "release": 0.18,
+            "start": 0.24,
+            "release": 0.14,
             "advance": 0.14,
             "moengage": 0.08,
-            "cut": 0.03,
+            "cut": 0.05,
             "restart": 0.03,
             "replay": 0.03,
             "dead_letter_queue": 0.03,
@@ -512,7 +558,9 @@ class Simulation:
         elif action == "release":
             self.release_one()
         elif action == "advance":
-            self.clock.advance(self.rng.choice((1, 10, 45, 200, 400)))
+            seconds = self.rng.choice((1, 30, 200, 310, 400))  # locks: 300 s
+            self.clock.advance(seconds)
+            self.log.append(f"advance {seconds} s")
         elif action == "moengage":
             self.moengage_fault()
         elif action == "cut" and busy:
@@ -520,8 +568,11 @@ class Simulation:
         elif action == "restart" and idle:
             self._restart(self.rng.choice(idle))
         elif action == "replay":
-            replayed = await replay_letters(GATEWAYS.get())
-            self.log.append(f"replay {len(replayed)} letters")
+            try:  # an operator's replay: when Service Bus fails it, they run it again later
+                replayed = await replay_letters(GATEWAYS.get())
+                self.log.append(f"replay {len(replayed)} letters")
+            except Exception as error:
+                self.log.append(f"replay failed: {type(error).__name__}")
         elif action == "dead_letter_queue":  # missing or full for a while, then back
             faults = self.bus.faults
             broken = DEAD in faults.missing or DEAD in faults.full
@@ -530,7 +581,9 @@ class Simulation:
             if not broken:
                 (faults.missing if self.rng.random() < 0.5 else faults.full).add(DEAD)
             self.log.append(f"dead-letter queue {'back' if broken else 'broken'}")
+        self.cut_overdue()
         await self.quiet()
+        self.cut_overdue()
 
     async def settle_everything(self, max_rounds: int = 4000) -> bool:
         """Faults end; run until the queue is empty (moving the clock to the next due message
@@ -572,17 +625,22 @@ class Simulation:
             for _ in range(self.steps):
                 await self.step()
             drained = await self.settle_everything()
-        finally:
-            for instance in self.instances:
-                if instance.task is not None and not instance.task.done():
-                    instance.task.cancel()
+        finally:  # nothing may outlive the run's settings
+            tasks = [i.task for i in self.instances if i.task is not None and not i.task.done()]
+            for task in tasks:
+                task.cancel()
             for hold in self.holds:
                 hold.release("ok")
-            await asyncio.sleep(0)
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self._client is not None:
                 await self._client.aclose()
         problems = [] if drained else ["the queue never emptied: messages circulate forever"]
         return problems + self.check()
+
+    @property
+    def schedule(self) -> list[str]:
+        """What the scheduler did, in order (printed with a counterexample)."""
+        return list(self.log)
 
     # the invariant -------------------------------------------------------------------------------
     def check(self) -> list[str]:
@@ -664,7 +722,8 @@ class Simulation:
             applied = (profiles.get(member) or {}).get("points_balance")
             if applied != newest.value:
                 problems.append(
-                    f"profile {member}: MoEngage keeps points {applied}, the newest fact says "
+                    f"{ORDER}profile {member}: MoEngage keeps points {applied}, the newest fact "
+                    f"says "
                     f"{newest.value} (facts in order: {values})"
                 )
         return problems
@@ -716,3 +775,52 @@ async def run(seed: int, steps: int = 120) -> list[str]:
         simulation = Simulation(seed, moengage, steps)
         with simulation.environment():
             return await simulation.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`./scripts/soak`: random seeds for a while (or one `--seed`, with its schedule);
+    every counterexample is printed with its seed so it can be replayed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="soak", description=main.__doc__)
+    parser.add_argument("--minutes", type=float, default=5.0, help="how long to search")
+    parser.add_argument("--seed", type=int, help="replay this seed only, printing its schedule")
+    parser.add_argument("--steps", type=int, default=160, help="scheduler steps per run")
+    args = parser.parse_args(argv)
+    if args.seed is not None:
+        return _replay(args.seed, args.steps)
+    stop = time.monotonic() + args.minutes * 60
+    seed = random.SystemRandom().randrange(10**9)
+    runs, failed = 0, 0
+    while time.monotonic() < stop:
+        problems = asyncio.run(run(seed, args.steps))
+        runs += 1
+        if problems:
+            failed += 1
+            print(f"counterexample: seed {seed} (replay: ./scripts/soak --seed {seed})")
+            for problem in problems:
+                print(f"  {problem}")
+        seed += 1
+    print(f"{runs} runs, {failed} counterexamples")
+    return 1 if failed else 0
+
+
+def _replay(seed: int, steps: int) -> int:
+    async def replay() -> tuple[list[str], list[str]]:
+        with Emulator(app_id=APP_ID, api_key=API_KEY) as moengage:
+            simulation = Simulation(seed, moengage, steps)
+            with simulation.environment():
+                problems = await simulation.run()
+            return problems, simulation.schedule
+
+    problems, schedule = asyncio.run(replay())
+    for line in schedule:
+        print(f"  {line}")
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"seed {seed}: {'counterexample' if problems else 'the invariant held'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

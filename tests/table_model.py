@@ -11,9 +11,9 @@ behaviour, so the real `TableDeliveryRecord` runs on it.
 - `get_entity` returns a `TableEntity` whose `metadata` holds the ETag.
 
 Calls come from the record's own threads, so the table is guarded by a lock. `fault` (optional)
-decides each call: "ok", "error" (503 before anything is written), "lost" (written, then the
-answer is lost: the caller sees an error), or it blocks for as long as a test wants (a slow or
-hung endpoint) and then decides."""
+decides each call from its operation and the rows it touches: "ok", "error" (503 before anything
+is written), "lost" (written, then the answer is lost: the caller sees an error), or it blocks
+for as long as a test wants (a slow or hung endpoint) and then decides."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 
-TableFault = Callable[[str], str]  # the operation's name -> "ok", "error" or "lost"
+# (operation, the (PartitionKey, RowKey) it touches) -> "ok", "error" or "lost"
+TableFault = Callable[[str, list[tuple[str, str]]], str]
 
 
 def _error(kind: type[HttpResponseError], status: int, message: str) -> HttpResponseError:
@@ -49,15 +50,18 @@ class TableModel:
         self.fault = fault
         self.calls = 0
         self.errors = 0
+        self.active = 0  # calls in progress (a held one included)
         self._lock = threading.Lock()
         self._etags = itertools.count(1)
 
     # the TableClient surface -------------------------------------------------------------------
     def create_entity(self, entity: dict[str, Any], **_: object) -> dict[str, Any]:
-        return self._call("create", lambda: self._create(entity))
+        return self._call("create", lambda: self._create(entity), [self._key(entity)])
 
     def get_entity(self, partition_key: str, row_key: str, **_: object) -> TableEntity:
-        return self._call("get", lambda: self._get(partition_key, row_key))
+        return self._call(
+            "get", lambda: self._get(partition_key, row_key), [(partition_key, row_key)]
+        )
 
     def update_entity(
         self,
@@ -68,12 +72,14 @@ class TableModel:
         match_condition: MatchConditions | None = None,
         **_: object,
     ) -> dict[str, Any]:
-        return self._call("update", lambda: self._update(entity, mode, etag, match_condition))
+        return self._call(
+            "update", lambda: self._update(entity, mode, etag, match_condition), [self._key(entity)]
+        )
 
     def upsert_entity(
         self, entity: dict[str, Any], mode: UpdateMode = UpdateMode.MERGE, **_: object
     ) -> dict[str, Any]:
-        return self._call("upsert", lambda: self._upsert(entity, mode))
+        return self._call("upsert", lambda: self._upsert(entity, mode), [self._key(entity)])
 
     def delete_entity(
         self,
@@ -84,7 +90,11 @@ class TableModel:
         match_condition: MatchConditions | None = None,
         **_: object,
     ) -> None:
-        self._call("delete", lambda: self._delete(partition_key, row_key, etag, match_condition))
+        self._call(
+            "delete",
+            lambda: self._delete(partition_key, row_key, etag, match_condition),
+            [(partition_key, row_key)],
+        )
 
     def query_entities(self, query_filter: str, **_: object) -> list[TableEntity]:
         """Rows matching `PartitionKey eq '<value>'` (the only filter the bridge writes)."""
@@ -97,14 +107,24 @@ class TableModel:
             keys = sorted(key for key in self.rows if key[0] == partition)
             return [self._get(*key) for key in keys]
 
-        return self._call("query", matching)
+        return self._call("query", matching, [])
 
     def submit_transaction(self, operations: list[tuple[Any, ...]], **_: object) -> list[Any]:
-        return self._call("transaction", lambda: self._transaction(operations))
+        keys = [self._key(operation[1]) for operation in operations]
+        return self._call("transaction", lambda: self._transaction(operations), keys)
 
     # the service -----------------------------------------------------------------------------
-    def _call(self, operation: str, work: Callable[[], Any]) -> Any:
-        decision = self.fault(operation) if self.fault is not None else "ok"
+    def _call(self, operation: str, work: Callable[[], Any], keys: list[tuple[str, str]]) -> Any:
+        with self._lock:
+            self.active += 1
+        try:
+            return self._answer(operation, work, keys)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def _answer(self, operation: str, work: Callable[[], Any], keys: list[tuple[str, str]]) -> Any:
+        decision = self.fault(operation, keys) if self.fault is not None else "ok"
         with self._lock:
             self.calls += 1
             if decision == "error":
