@@ -151,7 +151,6 @@ class Simulation:
         self.facts: list[Fact] = []
         self.by_member: dict[str, Fact] = {}
         self.row_facts: dict[tuple[str, str], Fact] = {}
-        self.profile_values: dict[str, list[int]] = {m: [] for m in PROFILE_MEMBERS}
         self.instances: list[Instance] = []
         self.holds: list[Hold] = []
         self.faults_on = True
@@ -383,8 +382,6 @@ class Simulation:
             fact.notes.append("503 queue_unavailable")
             if not answer["error"].get("repeat_recognised"):
                 break
-        if fact.kind == "profile" and fact.accepted:
-            self.profile_values[fact.member].append(fact.value or 0)
         self.log.append(f"publish {fact.kind} {fact.member} accepted={fact.accepted}")
 
     async def _call_webhook(self, fact: Fact) -> tuple[int, dict[str, Any]]:
@@ -675,7 +672,7 @@ class Simulation:
                     f"({fact.notes})"
                 )
         problems.extend(self._check_letters())
-        problems.extend(self._check_order(lettered))
+        problems.extend(self._check_order(lettered, points))
         return problems
 
     def _letters(self) -> list[Any]:
@@ -710,21 +707,26 @@ class Simulation:
                 problems.append(f"letter {stored.message_id}: no body")
         return problems
 
-    def _check_order(self, lettered: set[str]) -> list[str]:
+    def _check_order(self, lettered: set[str], points: dict[tuple[str, int], int]) -> list[str]:
+        """Per member, MoEngage keeps the newest fact that reached the queue: an accepted one,
+        or one answered 503 whose enqueue had in fact succeeded (it was delivered)."""
         profiles = self.moengage.profiles
         problems = []
-        for member, values in self.profile_values.items():
-            if not values:
+        for member in PROFILE_MEMBERS:
+            queued = [
+                f
+                for f in self.facts
+                if f.member == member and (f.accepted or points.get((member, f.value or 0), 0) > 0)
+            ]
+            if not queued or json.dumps(queued[-1].body) in lettered:
                 continue
-            newest = next(f for f in reversed(self.facts) if f.member == member and f.accepted)
-            if json.dumps(newest.body) in lettered:
-                continue
+            newest = queued[-1]
             applied = (profiles.get(member) or {}).get("points_balance")
             if applied != newest.value:
+                order = [f.value for f in queued]
                 problems.append(
                     f"{ORDER}profile {member}: MoEngage keeps points {applied}, the newest fact "
-                    f"says "
-                    f"{newest.value} (facts in order: {values})"
+                    f"says {newest.value} (facts in order: {order})"
                 )
         return problems
 
