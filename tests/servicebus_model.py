@@ -92,6 +92,7 @@ class Received:
 
     stored: Stored
     lock_token: int | None
+    count_at_receive: int | None = None  # a received message keeps the count it came with
 
     @property
     def message_id(self) -> str | None:
@@ -107,6 +108,8 @@ class Received:
 
     @property
     def delivery_count(self) -> int:
+        if self.count_at_receive is not None:
+            return self.count_at_receive
         return self.stored.delivery_count
 
     @property
@@ -250,7 +253,7 @@ class Entity:
         stored.locked_until = self.model.clock.now + self.lock
         stored.lock_token = next(self.model.tokens)
         self.receives += 1
-        return Received(stored, stored.lock_token)
+        return Received(stored, stored.lock_token, stored.delivery_count)
 
     def receive(self, limit: int) -> list[Received]:
         return [self._lock(stored) for stored in self._available()[:limit]]
@@ -525,7 +528,7 @@ def function_message(received: Received) -> FunctionMessage:
         message_id=stored.message_id or "",
         application_properties=dict(stored.application_properties),
         user_properties={},
-        delivery_count=stored.delivery_count,
+        delivery_count=received.delivery_count,
         enqueued_time_utc=stored.enqueued_time.astimezone(UTC).replace(tzinfo=None),
         sequence_number=stored.sequence_number,
         lock_token=str(received.lock_token),

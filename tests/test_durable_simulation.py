@@ -14,7 +14,7 @@ import pytest
 from tests import durable_simulation
 from tests.durable_simulation import ORDER
 
-SEEDS = [int(s) for s in os.environ.get("KOGNITIV_SIMULATION_SEEDS", "1,2,3,4").split(",")]
+SEEDS = [int(s) for s in os.environ.get("KOGNITIV_SIMULATION_SEEDS", "1,2,3").split(",")]
 STEPS = 90
 
 
