@@ -25,12 +25,14 @@ import asyncio
 import base64
 import contextlib
 import contextvars
+import hashlib
 import json
 import logging
 import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -161,6 +163,8 @@ class Simulation:
         self.cut_executions: set[int] = set()
         self.log: list[str] = []
         self._counters: dict[str, int] = {}
+        self._draw_lock = threading.Lock()
+        self._ids = random.Random(f"{seed}/ids")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._function = function_app.kognitiv_service_bus.build().get_user_function()
@@ -197,6 +201,10 @@ class Simulation:
             stack.enter_context(mock.patch.object(claim_checks, "_built", None))
             stack.enter_context(mock.patch.object(CLIENTS, "get", self._http_client))
             stack.enter_context(mock.patch.object(runtime_module, "_cache", None))
+            stack.enter_context(mock.patch.object(uuid, "uuid4", self._uuid4))
+            state = random.getstate()
+            random.seed(f"{self.seed}/jitter")  # the bridge's retry jitter
+            stack.callback(random.setstate, state)
             GATEWAYS.install(self.bus.gateway(QUEUE, DEAD))
             stack.callback(GATEWAYS.install, None)
             stack.callback(HEALTH.clear)
@@ -207,6 +215,10 @@ class Simulation:
         """What every instance's delivered-keys record talks to: the one shared table (patched
         over the record's method: `self` here is the simulation)."""
         return self.table
+
+    def _uuid4(self) -> uuid.UUID:
+        """MessageIds of events without identity, correlation ids: seeded, so a seed replays."""
+        return uuid.UUID(int=self._ids.getrandbits(128), version=4)
 
     def _letters_table(self) -> TableModel:
         return self.letters
@@ -242,10 +254,11 @@ class Simulation:
 
     # decisions -----------------------------------------------------------------------------------
     def _draw(self, kind: str) -> random.Random:
-        """The random source of the n-th call of this kind: a run's decisions do not depend on
-        how the event loop interleaved unrelated calls."""
-        number = self._counters.get(kind, 0)
-        self._counters[kind] = number + 1
+        """The random source of the n-th call of this kind with this content: a run's
+        decisions do not depend on how the event loop and the threads interleaved calls."""
+        with self._draw_lock:
+            number = self._counters.get(kind, 0)
+            self._counters[kind] = number + 1
         return random.Random(f"{self.seed}/{kind}/{number}")
 
     def _decide(self, kind: str, weights: dict[str, float]) -> str:
@@ -259,7 +272,8 @@ class Simulation:
     async def _send_hook(self, queue: str, messages: Any) -> str:
         execution = EXECUTION.get()
         weights = {"ok": 0.78, "refuse": 0.06, "lose_ack": 0.06, "hold": 0.10}
-        decision = self._decide("servicebus", weights)
+        ids = ",".join(str(m.message_id) for m in messages)
+        decision = self._decide(f"servicebus/{queue}/{ids}", weights)
         if decision != "ok":
             self.log.append(f"   servicebus #{execution} {queue}: {decision}")
         if decision == "hold" and execution is None:  # the scheduler itself is the caller
@@ -273,7 +287,7 @@ class Simulation:
 
     def _table_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
         weights = {"ok": 0.84, "error": 0.05, "lost": 0.03, "hold": 0.08}
-        decision = self._decide(f"table/{operation}", weights)
+        decision = self._decide(f"table/{operation}/{sorted(rows)}", weights)
         if decision == "hold":
             hold = Hold("table", None, ("ok", "error", "lost"), event=threading.Event())
             self.holds.append(hold)
@@ -289,7 +303,7 @@ class Simulation:
         return decision
 
     def _letters_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
-        return self._decide(f"letters/{operation}", {"ok": 0.9, "error": 0.1})
+        return self._decide(f"letters/{operation}/{sorted(rows)}", {"ok": 0.9, "error": 0.1})
 
     def _ambiguous(self, members: set[str], why: str) -> None:
         """Facts whose delivery the bridge cannot know about (MoEngage's answer lost, a batch
@@ -314,7 +328,8 @@ class Simulation:
         if execution is not None:
             self.sent_by.setdefault(execution, set()).update(members)
         weights = {"ok": 0.80, "reset": 0.05, "lost": 0.03, "hold": 0.12}
-        decision = self._decide("moengage", weights)
+        digest = hashlib.sha256(request.content).hexdigest()
+        decision = self._decide(f"moengage/{digest}", weights)
         if decision != "ok":
             self.log.append(f"   moengage #{execution}: {decision}")
         if decision == "hold":
