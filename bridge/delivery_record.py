@@ -91,13 +91,15 @@ def row_of(key: str) -> tuple[str, str]:
     return digest[0], digest
 
 
-class TableDeliveryRecord:
-    """DeliveryRecord (`bridge.idempotency`) over Azure Table Storage (or Azurite)."""
+class TableAccess:
+    """One table through the synchronous client, in an executor of its own, with real socket
+    timeouts; `_each` answers per key and gives up (and cancels what has not started) after
+    TIMEOUT_SECONDS."""
 
     def __init__(
         self,
         config: StorageConfig,
-        table: str = TABLE_NAME,
+        table: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._config = config
@@ -105,12 +107,8 @@ class TableDeliveryRecord:
         self._clock = clock
         self._client: Any = None
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(
-            MAX_PARALLEL_READS, thread_name_prefix="kognitiv-record"
-        )
-        self._claims: dict[str, str] = {}  # key -> etag of the claim this process wrote
+        self._executor = ThreadPoolExecutor(MAX_PARALLEL_READS, thread_name_prefix=table)
 
-    # plumbing ------------------------------------------------------------------------------
     def _table(self) -> Any:
         """The synchronous TableClient, built once (in an executor thread)."""
         with self._lock:
@@ -133,7 +131,7 @@ class TableDeliveryRecord:
             return self._client
 
     async def _each(self, work: Callable[[str], T], keys: Collection[str]) -> dict[str, T]:
-        """`work(key)` for every key in the record's executor; the keys answered within
+        """`work(key)` for every key in the executor; the keys answered within
         TIMEOUT_SECONDS (a key whose call failed is left out, alone)."""
         loop = asyncio.get_running_loop()
         futures = {
@@ -151,6 +149,19 @@ class TableDeliveryRecord:
             if future in done and not future.cancelled() and future.exception() is None:
                 answers[key] = future.result()
         return answers
+
+
+class TableDeliveryRecord(TableAccess):
+    """DeliveryRecord (`bridge.idempotency`) over Azure Table Storage (or Azurite)."""
+
+    def __init__(
+        self,
+        config: StorageConfig,
+        table: str = TABLE_NAME,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(config, table, clock)
+        self._claims: dict[str, str] = {}  # key -> etag of the claim this process wrote
 
     # claims ----------------------------------------------------------------------------------
     async def claim(

@@ -29,6 +29,7 @@ WORKSPACE = "workspace"  # absent: the workspace `default`
 UNKNOWN_WORKSPACE_SINCE_UTC = "unknown_workspace_since_utc"  # held for a workspace not defined
 REPLAYED_UTC = "replayed_utc"  # a dead letter sent back: its event may have been delivered
 RECORD_UNAVAILABLE_SINCE_UTC = "record_unavailable_since_utc"  # held for the delivered-keys record
+SOURCE_TIME_UTC = "source_time_utc"  # when the fact happened (kept by replays), for member order
 CLAIM_CHECK = "claim_check"  # a letter whose body is kept in the app's storage account
 
 FIRST_RETRY_SECONDS = 30.0
@@ -133,6 +134,12 @@ class IncomingMessage:
     def correlation_id(self) -> str | None:
         value = self.properties.get(CORRELATION_ID)
         return value if isinstance(value, str) else None
+
+    def source_time(self, now: datetime) -> datetime:
+        """When this fact happened, for the order of a member's facts: `source_time_utc` (set
+        by a replay, which starts a new horizon but keeps the fact's time), else when the
+        bridge first accepted it."""
+        return parse_utc(self.properties.get(SOURCE_TIME_UTC)) or self.first_received(now)
 
     def first_received(self, now: datetime) -> datetime:
         """When the bridge first saw this event: the retry horizon counts from here."""
@@ -355,6 +362,7 @@ def replay_copy(message: IncomingMessage, now: datetime) -> OutgoingMessage:
     ):
         properties.pop(name, None)
     properties[ATTEMPT] = 0
+    properties[SOURCE_TIME_UTC] = utc_text(message.source_time(now))
     properties[FIRST_RECEIVED_UTC] = utc_text(now)
     properties[REPLAYED_UTC] = utc_text(now)  # the delivered-keys record is consulted for it
     message_id = bounded_id(message.lineage, f"#replay{int(now.timestamp())}")

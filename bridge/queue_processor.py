@@ -1,29 +1,37 @@
 """The queue trigger's work, without Azure: every message of a batch ends in exactly one outcome.
 
 - delivered: MoEngage accepted it (elements of many messages share bulk requests);
-- duplicate: the same event appeared earlier in this batch (it is handled once);
+- duplicate: another copy of the same event in this batch carries it (the copy furthest along
+  its lineage), or it was delivered before; never because a copy exists elsewhere;
 - retry later: a copy is scheduled after an exponential delay (never sooner than MoEngage's
-  rate-limit reset); only time MoEngage was unavailable counts towards the retry horizon;
+  rate-limit reset); only time MoEngage was unavailable counts towards the retry horizon. Also
+  for a copy whose key another batch has claimed, whose key the record could not answer for,
+  or whose member's facts wait behind a failed erasure (`bridge.member_order`);
 - dead-lettered: with a reason code and a description (no secrets, no member data).
 
-The Functions host completes the whole batch when the function returns. So delivered keys are
-recorded and retries and dead letters are written first (with retries of their own); if Service
-Bus still refuses them, the function raises, the host abandons the batch and it is redelivered:
-a duplicate is preferred to a loss, and the delivered-keys record keeps it from reaching
-MoEngage again.
+Keyed messages are claimed in the delivered-keys record before they are sent, and each wave's
+keys are settled (delivered or released) as soon as MoEngage answers it. The Functions host
+completes the whole batch when the function returns: retries and dead letters are written
+first (with retries of their own); if Service Bus keeps refusing them, the function raises and
+the batch is redelivered (a duplicate is preferred to a loss; the record keeps it from reaching
+MoEngage again). A write that can never succeed touches its message alone (`settle_writes`).
 
-Waves of one batch are delivered side by side, except around an erasure: a wave holding a delete
-or a merge, and every wave after it, starts only once the earlier waves have ended, and is held
-back whole (retried later) when an earlier wave left a message to retry; inside a wave the
-sender keeps the same order (see `delivery.payloads`)."""
+Waves of one batch are delivered side by side inside one `asyncio.TaskGroup`, except around an
+erasure: a wave holding a delete or a merge, and every wave after it, starts only once the
+earlier waves have ended, and is held back whole (retried later) when an earlier wave left a
+message to retry; inside a wave the sender keeps the same order (see `delivery.payloads`). All
+waves of an invocation share one delivery deadline (`DELIVERY_SECONDS`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -32,9 +40,20 @@ from bridge import telemetry
 from bridge.claim_checks import ClaimChecks, claim_checks
 from bridge.errors import BridgeError
 from bridge.idempotency import DeliveredKeys, KeyState
+from bridge.member_order import (
+    LEASE_SECONDS,
+    Fact,
+    MemberLedger,
+    MemberState,
+    clear_barriers,
+    facts_of,
+    plan,
+    record,
+)
 from bridge.observations import DEAD_LETTERS
 from bridge.queue_gateway import QueueGateway, lasting_write_problem
 from bridge.queue_messages import (
+    CLAIM_CHECK,
     DEAD_LETTER_DESCRIPTION,
     DEAD_LETTER_REASON,
     IncomingMessage,
@@ -107,6 +126,7 @@ class MessageOutcome:
     correlation_id: str | None = None
     request_id: str | None = None
     members: tuple[str, ...] = ()
+    accepted: frozenset[int] = frozenset()  # elements MoEngage accepted this time (of a split)
 
 
 class SettlementError(RuntimeError):
@@ -120,10 +140,20 @@ class _Pending:
     message: IncomingMessage
     result: MappingResult
     indices: list[int] = field(default_factory=list)
+    superseded: set[int] = field(default_factory=set)  # newer facts won: never sent, done
+    dropped: dict[int, set[str]] = field(default_factory=dict)  # older attributes left out
 
     @property
     def elements(self) -> list[dict]:
-        return [self.result.elements[i] for i in self.indices]
+        return [self._element(i) for i in self.indices]
+
+    def _element(self, index: int) -> dict:
+        element = self.result.elements[index]
+        names = self.dropped.get(index)
+        if not names:
+            return element
+        attributes = {k: v for k, v in element["attributes"].items() if k not in names}
+        return {**element, "attributes": attributes}
 
 
 @dataclass
@@ -151,8 +181,12 @@ class BatchProcessor:
         delivered: DeliveredKeys,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Sleep = asyncio.sleep,
+        ledger: MemberLedger | None = None,
     ) -> None:
         self.runtime = runtime
+        self.ledger = ledger
+        self._owner = uuid.uuid4().hex
+        self._member_locks: dict[str, asyncio.Lock] = {}
         self.gateway = gateway
         self.sender = sender
         self.delivered = delivered
@@ -166,9 +200,15 @@ class BatchProcessor:
         started = time.perf_counter()
         self._jitter = jitter_factor()
         self._deadline = time.monotonic() + DELIVERY_SECONDS
+        self._owner = uuid.uuid4().hex
         batch = _Batch()
+        messages, unreadable = await _with_kept_bodies(messages)
         chosen = _representatives(messages)
         states = await self.delivered.claim(list(chosen), self.clock())
+        for position in unreadable:  # a kept body that could not be read: held like a key
+            key = messages[position].delivery_key or f"#{position}"
+            chosen.setdefault(key, position)
+            states[key] = KeyState.UNKNOWN
         batch.owned = {key for key, state in states.items() if state is KeyState.CLAIMED}
         pending: dict[int, _Pending] = {}
         # Structured: every wave ends inside this block, so none outlives the batch; the
@@ -225,6 +265,8 @@ class BatchProcessor:
         batch: _Batch,
     ) -> _Pending | MessageOutcome:
         key = message.delivery_key
+        if CLAIM_CHECK in message.properties and not key:
+            key = f"#{position}"  # its kept body could not be read (see process)
         if key and chosen.get(key) != position:
             # Another copy of this event in this batch carries it (the copy furthest along its
             # lineage): its outcome is written before the host completes either of them.
@@ -253,11 +295,12 @@ class BatchProcessor:
                 RECORD_OUTAGE_SECONDS,
             )
         mapped = self._map(message, batch)
-        if isinstance(mapped, MessageOutcome):
-            if key and mapped.outcome is Outcome.DELIVERED:
-                batch.delivered.append(key)
-            elif key:
-                batch.released.append(key)
+        recorded = message.delivery_key
+        if isinstance(mapped, MessageOutcome) and recorded:
+            if mapped.outcome is Outcome.DELIVERED:
+                batch.delivered.append(recorded)
+            else:
+                batch.released.append(recorded)
         return mapped
 
     def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
@@ -305,8 +348,6 @@ class BatchProcessor:
         of its messages an outcome and record the wave's keys at once (a cut after this
         repeats nothing of it). Never raises for one message's trouble (an unexpected error is
         a retry, for this message alone)."""
-        positions = list(pending)
-        report = None
         failure: DeliveryError | None = None
         if after:
             await asyncio.wait(after)
@@ -314,7 +355,138 @@ class BatchProcessor:
         remaining = self._deadline - time.monotonic()
         if failure is None and remaining <= 0:
             failure = MoEngageUnavailable("the invocation's delivery time is spent")
-        if failure is None:
+        if failure is None and self.ledger is not None:
+            try:
+                async with self._members_of(pending):
+                    await self._deliver_in_order(dict(pending), batch, remaining)
+                return
+            except Exception as error:  # a bug: whatever has no outcome yet is retried
+                log.exception("ordering %d messages failed unexpectedly", len(pending))
+                failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+                pending = {p: item for p, item in pending.items() if p not in batch.outcomes}
+        await self._send_wave(pending, batch, failure, remaining)
+
+    @contextlib.asynccontextmanager
+    async def _members_of(self, pending: dict[int, _Pending]) -> AsyncIterator[None]:
+        """Waves of one batch sharing a member send one after the other (locks taken in
+        sorted order: no deadlock; first come, first served)."""
+        names = sorted({f.member for f in self._facts(pending, self.clock())})
+        locks = [self._member_locks.setdefault(name, asyncio.Lock()) for name in names]
+        async with contextlib.AsyncExitStack() as stack:
+            for lock in locks:
+                await stack.enter_async_context(lock)
+            yield
+
+    def _facts(self, pending: dict[int, _Pending], now: datetime) -> list[Fact]:
+        facts: list[Fact] = []
+        for position, item in pending.items():
+            moment = item.message.source_time(now)
+            for index in item.indices:
+                facts.extend(facts_of(item.result.elements[index], (position, index), moment))
+        return facts
+
+    async def _deliver_in_order(
+        self, pending: dict[int, _Pending], batch: _Batch, remaining: float
+    ) -> None:
+        """Per member, no older fact after a newer one (`bridge.member_order`): lease the
+        wave's members, leave out what newer facts superseded, hold what waits behind a
+        failed erasure (or whose member another batch is sending), send, record."""
+        assert self.ledger is not None
+        now = self.clock()
+        facts = self._facts(pending, now)
+        if not facts:
+            await self._send_wave(pending, batch, None, remaining)
+            return
+        states = await self.ledger.acquire({f.member for f in facts}, self._owner, now)
+        ordered = [f for f in facts if f.member in states]
+        decided = plan(ordered, states, now)
+        unleased = {f.slot[0] for f in facts if f.member not in states}
+        for position in sorted(unleased | {slot[0] for slot in decided.hold}):
+            item = pending[position]
+            since = item.message.record_unavailable_since() or now
+            if position in unleased and now - since >= timedelta(seconds=RECORD_OUTAGE_SECONDS):
+                continue  # the record stayed unavailable past its bound: sent unordered
+            del pending[position]
+            record_since = since if position in unleased else None
+            batch.outcomes[position] = self._retry(
+                item.message, item.result.event, None, batch, hold=Hold.RECORD,
+                record_since=record_since,
+            )  # fmt: skip
+            key = item.message.delivery_key
+            if key and key in batch.owned:
+                await self.delivered.settle((), [key])
+        for position, index in decided.skip:
+            if position in pending:
+                pending[position].superseded.add(index)
+                pending[position].indices.remove(index)
+        for (position, index), names in decided.drop_attributes.items():
+            if position in pending:
+                pending[position].dropped[index] = names
+        try:
+            await self._send_wave(pending, batch, None, remaining)
+        finally:
+            self._record_order(ordered, states, pending, batch, now)
+            try:
+                await self.ledger.release(states, self._owner)
+            except Exception as error:
+                log.warning(
+                    "could not write %d member states (%s): their leases expire after %d s",
+                    len(states),
+                    type(error).__name__,
+                    LEASE_SECONDS,
+                )
+
+    def _record_order(
+        self,
+        facts: list[Fact],
+        states: dict[str, MemberState],
+        pending: dict[int, _Pending],
+        batch: _Batch,
+        now: datetime,
+    ) -> None:
+        """The members' states after the wave: what MoEngage accepted, barriers for erasures
+        that will be retried, none for those dead-lettered."""
+        delivered: set[tuple[int, int]] = set()
+        failed: set[tuple[int, int]] = set()
+        dropped: dict[tuple[int, int], set[str]] = {}
+        letters: list[Fact] = []
+        for position, item in pending.items():
+            outcome = batch.outcomes.get(position)
+            if outcome is None:
+                continue
+            done = outcome.accepted
+            for index in item.indices:
+                slot = (position, index)
+                dropped[slot] = item.dropped.get(index, set())
+                if outcome.outcome is Outcome.DELIVERED or index in done:
+                    delivered.add(slot)
+                elif outcome.outcome is Outcome.RETRY_LATER:
+                    failed.add(slot)
+            if outcome.outcome is Outcome.DEAD_LETTERED:
+                letters += [f for f in facts if f.slot[0] == position]
+        record(facts, states, delivered, failed, dropped, now)
+        clear_barriers(letters, states)
+
+    async def _send_wave(
+        self,
+        pending: dict[int, _Pending],
+        batch: _Batch,
+        failure: DeliveryError | None,
+        remaining: float,
+    ) -> None:
+        """Send the wave's elements (unless `failure` already decided) and give outcomes."""
+        for position in [p for p, item in pending.items() if not item.indices]:
+            item = pending.pop(position)  # every element superseded: nothing left to send
+            batch.outcomes[position] = MessageOutcome(
+                item.message.message_id, Outcome.DELIVERED, item.result.event,
+                attempt=item.message.attempt,
+            )  # fmt: skip
+            key = item.message.delivery_key
+            if key:
+                await self.delivered.settle([key], ())
+        positions = list(pending)
+        report = None
+        if failure is None and positions:
             try:
                 units = [pending[p].elements for p in positions]
                 report = await self.sender.deliver_units(units, budget=remaining)
@@ -346,7 +518,9 @@ class BatchProcessor:
                     MoEngageUnavailable(f"internal error ({type(error).__name__})"),
                     batch,
                 )
-            batch.outcomes[position] = outcome
+            batch.outcomes[position] = dataclasses.replace(
+                outcome, accepted=frozenset(item.indices[i] for i in accepted[index])
+            )
             key = item.message.delivery_key
             if key:
                 (delivered if outcome.outcome is Outcome.DELIVERED else released).append(key)
@@ -371,7 +545,8 @@ class BatchProcessor:
                 attempt=message.attempt,
                 request_id=request_id,
             )
-        delivered = message.delivered_elements | {item.indices[i] for i in accepted}
+        delivered = message.delivered_elements | item.superseded
+        delivered |= {item.indices[i] for i in accepted}
         if isinstance(error, MoEngageRejected):
             self.runtime.health.saw_rejection(error)
         if isinstance(error, MoEngageRejected) and error.is_configuration_error:
@@ -585,6 +760,32 @@ async def _claim_check(
     pointer = pointer_letter(letter, reference)
     if await _write_with_backoff(gateway.dead_letter, [pointer], sleep) is not None:
         log.warning("no pointer letter for %s: the claim-check row alone", letter.message_id)
+
+
+async def _with_kept_bodies(
+    messages: Sequence[IncomingMessage],
+) -> tuple[list[IncomingMessage], set[int]]:
+    """Messages whose body was kept in the claim-check table (a replayed pointer letter carries
+    `claim_check`) get their body back; the positions whose body could not be read."""
+    found = list(messages)
+    unreadable: set[int] = set()
+    for position, message in enumerate(messages):
+        reference = message.properties.get(CLAIM_CHECK)
+        if not isinstance(reference, str):
+            continue
+        checks = claim_checks()
+        try:
+            if checks is None:
+                raise LookupError("no storage account is set")
+            kept = await checks.read(reference)
+        except Exception as error:
+            log.warning("message %s: its kept body is unreadable (%s)", message.message_id,
+                        type(error).__name__)  # fmt: skip
+            unreadable.add(position)
+            continue
+        properties = {k: v for k, v in message.properties.items() if k != CLAIM_CHECK}
+        found[position] = dataclasses.replace(message, body=kept.body, properties=properties)
+    return found, unreadable
 
 
 def _representatives(messages: Sequence[IncomingMessage]) -> dict[str, int]:

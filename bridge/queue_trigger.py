@@ -140,6 +140,7 @@ def _processor(runtime: Runtime) -> BatchProcessor:
         runtime.delivered_keys,
         CLOCK.wall,
         CLOCK.sleep,
+        ledger=runtime.member_ledger,
     )
 
 

@@ -16,6 +16,7 @@ from bridge.auth import KognitivAuth
 from bridge.delivery_record import StorageConfig, TableDeliveryRecord
 from bridge.idempotency import DeliveredKeys, RecentlyDelivered
 from bridge.mapping_config import load_mapper
+from bridge.member_order import MemberLedger
 from bridge.observations import HEALTH, HealthLog
 from bridge.queue_gateway import GATEWAYS, QueueGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
@@ -40,6 +41,8 @@ class Runtime:
     delivered: RecentlyDelivered = field(default_factory=RecentlyDelivered)
     _gateway: QueueGateway | None = None
     _delivered_keys: DeliveredKeys | None = None
+    _member_ledger: MemberLedger | None = None
+    _member_ledger_built: bool = False
 
     @property
     def gateway(self) -> QueueGateway:
@@ -59,6 +62,16 @@ class Runtime:
             record = TableDeliveryRecord(storage) if storage is not None else None
             self._delivered_keys = DeliveredKeys(self.delivered, record)
         return self._delivered_keys
+
+    @property
+    def member_ledger(self) -> MemberLedger | None:
+        """The order of each member's facts across batches (`bridge.member_order`), in the
+        function app's storage account; None without one."""
+        if not self._member_ledger_built:
+            storage = StorageConfig.from_environment()
+            self._member_ledger = MemberLedger(storage) if storage is not None else None
+            self._member_ledger_built = True
+        return self._member_ledger
 
     @property
     def health(self) -> HealthLog:

@@ -42,7 +42,7 @@ from unittest import mock
 import httpx
 
 import function_app
-from bridge import claim_checks, delivery_record, queue_trigger
+from bridge import claim_checks, delivery_record, member_order, queue_trigger
 from bridge import runtime as runtime_module
 from bridge.deadletters import replay_letters
 from bridge.delivery_record import DELIVERED, row_of
@@ -150,6 +150,12 @@ class Simulation:
         self.bus.queue(QUEUE).time_to_live = timedelta(hours=6)
         self.table = TableModel(self._table_fault)  # the delivered-keys record
         self.letters = TableModel(self._letters_fault)  # letters Service Bus could not take
+        self.members = TableModel(self._members_fault)  # the order of each member's facts
+        self.tables = {
+            delivery_record.TABLE_NAME: self.table,
+            claim_checks.TABLE_NAME: self.letters,
+            member_order.TABLE_NAME: self.members,
+        }
         self.facts: list[Fact] = []
         self.by_member: dict[str, Fact] = {}
         self.row_facts: dict[tuple[str, str], Fact] = {}
@@ -194,10 +200,13 @@ class Simulation:
             stack.enter_context(mock.patch.dict(os.environ, settings, clear=True))
             trigger_clock = TriggerClock(self.clock.wall, self._sleep)
             stack.enter_context(mock.patch.object(queue_trigger, "CLOCK", trigger_clock))
-            table = mock.patch.object(delivery_record.TableDeliveryRecord, "_table", self._table)
-            stack.enter_context(table)
-            parked = mock.patch.object(claim_checks.ClaimChecks, "_table", self._letters_table)
-            stack.enter_context(parked)
+            tables = self.tables
+
+            def table_of(access: Any) -> TableModel:  # every table of the storage account
+                return tables[access._table_name]
+
+            for owner in (delivery_record.TableAccess, claim_checks.ClaimChecks):
+                stack.enter_context(mock.patch.object(owner, "_table", table_of))
             stack.enter_context(mock.patch.object(claim_checks, "_built", None))
             stack.enter_context(mock.patch.object(CLIENTS, "get", self._http_client))
             stack.enter_context(mock.patch.object(runtime_module, "_cache", None))
@@ -211,17 +220,9 @@ class Simulation:
             self.bus.send_hook = self._send_hook
             yield
 
-    def _table(self) -> TableModel:
-        """What every instance's delivered-keys record talks to: the one shared table (patched
-        over the record's method: `self` here is the simulation)."""
-        return self.table
-
     def _uuid4(self) -> uuid.UUID:
         """MessageIds of events without identity, correlation ids: seeded, so a seed replays."""
         return uuid.UUID(int=self._ids.getrandbits(128), version=4)
-
-    def _letters_table(self) -> TableModel:
-        return self.letters
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -301,6 +302,10 @@ class Simulation:
                     fact.allowance += 1
                     fact.notes.append("its delivered mark could not be written")
         return decision
+
+    def _members_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
+        weights = {"ok": 0.9, "error": 0.05, "lost": 0.05}
+        return self._decide(f"members/{operation}/{sorted(rows)}", weights)
 
     def _letters_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
         return self._decide(f"letters/{operation}/{sorted(rows)}", {"ok": 0.9, "error": 0.1})
@@ -508,7 +513,8 @@ class Simulation:
             if not running:
                 return
             held = sum(1 for h in self.holds if h.event is not None and not _released(h))
-            working = self.in_flight + self.table.active - held + self.letters.active
+            tables = sum(table.active for table in self.tables.values())
+            working = self.in_flight + tables - held
             if self.progress == last and working == 0:
                 still += 1
                 if still >= 5:
