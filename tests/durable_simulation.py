@@ -687,7 +687,13 @@ class Simulation:
                     f"{fact.kind} {fact.member}: delivered {count} times "
                     f"(allowed {1 + fact.allowance}: {fact.notes})"
                 )
-            if fact.accepted and count == 0 and not letter:
+            superseded = fact.kind == "profile" and any(
+                newer.member == fact.member
+                and newer.number > fact.number
+                and points.get((newer.member, newer.value or 0), 0) > 0
+                for newer in self.facts
+            )  # an older value left out once a newer one was sent (last writer wins)
+            if fact.accepted and count == 0 and not letter and not superseded:
                 problems.append(
                     f"{fact.kind} {fact.member}: accepted but never delivered nor dead-lettered "
                     f"({fact.notes})"
