@@ -305,7 +305,10 @@ class Simulation:
 
     def _members_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
         weights = {"ok": 0.9, "error": 0.05, "lost": 0.05}
-        return self._decide(f"members/{operation}/{sorted(rows)}", weights)
+        decision = self._decide(f"members/{operation}/{sorted(rows)}", weights)
+        if decision != "ok":
+            self.log.append(f"   members {operation}: {decision}")
+        return decision
 
     def _letters_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
         return self._decide(f"letters/{operation}/{sorted(rows)}", {"ok": 0.9, "error": 0.1})
@@ -623,8 +626,10 @@ class Simulation:
             if not entity.messages:
                 return True
             due = entity.next_scheduled()
-            if due is None:  # messages left, none scheduled or locked: nothing will move them
-                return False
+            if due is None:
+                if any(m.scheduled_at is None and not m.deferred for m in entity.all()):
+                    continue  # written as the last invocation ended: the next round takes them
+                return False  # only deferred messages left: nothing will ever move them
             if due > self.clock.now:
                 self.clock.now = due
         return False
