@@ -185,15 +185,14 @@ class MemberLedger(TableAccess):
 
     async def acquire(
         self, members: Collection[str], owner: str, now: datetime
-    ) -> dict[str, MemberState]:
-        """Lease each member's row for `owner`; the states of the members leased. A member
-        leased by another live batch, or whose row could not be read, is left out."""
+    ) -> dict[str, MemberState | None]:
+        """Lease each member's row for `owner`: its state when leased, None when another live
+        batch holds it; a member whose row could not be read in time is left out."""
 
         def lease(member: str) -> MemberState | None:
             return self._lease(member, owner, now)
 
-        answers = await self._each(lease, list(members))
-        return {member: state for member, state in answers.items() if state is not None}
+        return await self._each(lease, list(members))
 
     def _lease(self, member: str, owner: str, now: datetime) -> MemberState | None:
         from azure.core import MatchConditions

@@ -101,6 +101,12 @@ class IncomingMessage:
         return self.delivery_count > 1 or self.attempt > 0 or REPLAYED_UTC in self.properties
 
     @property
+    def seen_before(self) -> bool:
+        """Redelivered, a retry copy, or a replayed letter: a message whose event may already
+        have reached MoEngage (a first delivery cannot have)."""
+        return self.redelivered or SOURCE_TIME_UTC in self.properties
+
+    @property
     def delivered_elements(self) -> frozenset[int]:
         """Elements of this message MoEngage already accepted (a request split by a 413)."""
         value = self.properties.get(DELIVERED_ELEMENTS)

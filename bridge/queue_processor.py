@@ -281,7 +281,7 @@ class BatchProcessor:
         if state is KeyState.BUSY:
             log.info("message %s: another copy is being delivered; held", message.message_id)
             return self._retry(message, message.event, None, batch, hold=Hold.RECORD)
-        if state is KeyState.UNKNOWN:
+        if state is KeyState.UNKNOWN and message.seen_before:
             now = self.clock()
             since = message.record_unavailable_since() or now
             if now - since < timedelta(seconds=RECORD_OUTAGE_SECONDS):
@@ -397,15 +397,21 @@ class BatchProcessor:
         if not facts:
             await self._send_wave(pending, batch, None, remaining)
             return
-        states = await self.ledger.acquire({f.member for f in facts}, self._owner, now)
+        answers = await self.ledger.acquire({f.member for f in facts}, self._owner, now)
+        states = {member: state for member, state in answers.items() if state is not None}
         ordered = [f for f in facts if f.member in states]
         decided = plan(ordered, states, now)
+        busy = {f.slot[0] for f in facts if f.member in answers and f.member not in states}
         unleased = {f.slot[0] for f in facts if f.member not in states}
         for position in sorted(unleased | {slot[0] for slot in decided.hold}):
             item = pending[position]
             since = item.message.record_unavailable_since() or now
-            if position in unleased and now - since >= timedelta(seconds=RECORD_OUTAGE_SECONDS):
-                continue  # the record stayed unavailable past its bound: sent unordered
+            unknown = position in unleased and position not in busy
+            if unknown and (
+                not item.message.seen_before
+                or now - since >= timedelta(seconds=RECORD_OUTAGE_SECONDS)
+            ):
+                continue  # the record does not answer: sent unordered (first try, or too long)
             del pending[position]
             record_since = since if position in unleased else None
             batch.outcomes[position] = self._retry(
