@@ -16,8 +16,15 @@ same messages again once their locks expire. The scheduler also injects MoEngage
 worker restarts, locks expire), restarts idle workers, breaks the dead-letter queue for a while,
 publishes messages with poison properties, and replays dead letters as an operator would.
 
-A run is decided by its seed: decisions are drawn per kind of call, in the order of calls.
-`run(seed)` returns the problems found (empty: the invariant held)."""
+Extra deliveries are allowed only where the bridge cannot know: MoEngage's answer was lost, a
+batch was cut after sending and before recording, a delivered mark could not be written, a
+message has no MessageId. An older attribute value left out once a newer one was sent (last
+writer wins) is superseded, not lost.
+
+A run is decided by its seed: the scheduler's actions, what Kognitiv sends, the bridge's jitter
+and ids come from it, and each call's fate from the seed and the call's content (so the
+interleaving of unrelated calls does not change it). `run(seed)` returns the problems found
+(empty: the invariant held); `main` is `./scripts/soak`."""
 
 from __future__ import annotations
 
@@ -166,12 +173,10 @@ class Simulation:
         self.in_flight = 0
         self.executions = 0
         self.sent_by: dict[int, set[str]] = {}  # execution -> members in requests it sent
-        self.cut_executions: set[int] = set()
         self.log: list[str] = []
         self._counters: dict[str, int] = {}
         self._draw_lock = threading.Lock()
         self._ids = random.Random(f"{seed}/ids")
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._function = function_app.kognitiv_service_bus.build().get_user_function()
         self._webhook = function_app.kognitiv_webhook.build().get_user_function()
@@ -489,7 +494,6 @@ class Simulation:
         expire."""
         assert instance.task is not None
         assert instance.execution is not None
-        self.cut_executions.add(instance.execution)
         sent = self.sent_by.pop(instance.execution, set())
         unrecorded = {
             member
@@ -635,7 +639,6 @@ class Simulation:
         return False
 
     async def run(self) -> list[str]:
-        self._loop = asyncio.get_running_loop()
         logging.disable(logging.CRITICAL)  # thousands of expected warnings
         try:
             return await self._run()
