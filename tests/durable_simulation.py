@@ -29,7 +29,6 @@ interleaving of unrelated calls does not change it). `run(seed)` returns the pro
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import hashlib
@@ -63,6 +62,7 @@ from delivery import RateLimitGate
 from delivery.http import new_client
 from moengage_emulator import Emulator
 from moengage_emulator.contract import fail_body
+from tests.durable_invariant import Fact, invariant_problems
 from tests.fakes import VirtualClock
 from tests.servicebus_model import Received, ServiceBusModel, function_message
 from tests.table_model import TableModel
@@ -73,7 +73,6 @@ APP_ID, API_KEY = "sim-app", "sim-key-0123456789"
 CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 PROFILE_MEMBERS = ("P0", "P1", "P2")
 FUNCTION_TIMEOUT = timedelta(minutes=4)  # host.json: the host cuts an invocation there
-ORDER = "order: "  # the prefix of a problem with the order of one member's facts
 EXECUTION: contextvars.ContextVar[int | None] = contextvars.ContextVar("execution", default=None)
 POISON = (
     {"first_received_utc": "0001-01-01T00:00:00+01:00"},
@@ -86,25 +85,6 @@ POISON = (
     {WORKSPACE: "nowhere"},
     {WORKSPACE: "x" * 300},
 )
-
-
-@dataclass
-class Fact:
-    """One Kognitiv delivery the simulation made, and what became of it."""
-
-    number: int
-    member: str
-    kind: str  # "reward" (identity declared), "reward_no_id", "profile"
-    body: dict[str, Any]
-    accepted: bool = False  # 202, or published straight to the queue
-    value: int | None = None  # a profile fact's points balance: newer facts have larger values
-    allowance: int = 0  # extra deliveries a lost answer or a cut may cause (see `notes`)
-    message_id: str | None = None  # its queue message's id: its key in the delivered-keys record
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def event(self) -> str:
-        return "member_updated" if self.kind == "profile" else "rewards_issued"
 
 
 @dataclass
@@ -670,100 +650,16 @@ class Simulation:
 
     # the invariant -------------------------------------------------------------------------------
     def check(self) -> list[str]:
-        accepted = self.moengage.accepted
-        deliveries: dict[str, int] = {}
-        points: dict[tuple[str, int], int] = {}
-        for element in accepted:
-            member = str(element.get("customer_id"))
-            if element.get("type") == "event":
-                deliveries[member] = deliveries.get(member, 0) + 1
-            elif element.get("type") == "customer":
-                value = (element.get("attributes") or {}).get("points_balance")
-                if isinstance(value, int | float):
-                    key = (member, int(value))
-                    points[key] = points.get(key, 0) + 1
-        lettered = self._lettered_bodies()
-        problems = []
-        for fact in self.facts:
-            if fact.kind == "profile":
-                count = points.get((fact.member, fact.value or 0), 0)
-            else:
-                count = deliveries.get(fact.member, 0)
-            letter = json.dumps(fact.body) in lettered
-            if count > 1 + fact.allowance:
-                problems.append(
-                    f"{fact.kind} {fact.member}: delivered {count} times "
-                    f"(allowed {1 + fact.allowance}: {fact.notes})"
-                )
-            superseded = fact.kind == "profile" and any(
-                newer.member == fact.member
-                and newer.number > fact.number
-                and points.get((newer.member, newer.value or 0), 0) > 0
-                for newer in self.facts
-            )  # an older value left out once a newer one was sent (last writer wins)
-            if fact.accepted and count == 0 and not letter and not superseded:
-                problems.append(
-                    f"{fact.kind} {fact.member}: accepted but never delivered nor dead-lettered "
-                    f"({fact.notes})"
-                )
-        problems.extend(self._check_letters())
-        problems.extend(self._check_order(lettered, points))
-        return problems
-
-    def _letters(self) -> list[Any]:
-        return [
+        """The invariant, on what MoEngage kept and every letter (queues and claim checks)."""
+        letters = [
             *self.bus.queue(DEAD).all(),
             *self.bus.queue(DEAD).dead_letter.all(),  # type: ignore[union-attr]
             *self.bus.queue(QUEUE).dead_letter.all(),  # type: ignore[union-attr]
         ]
-
-    def _lettered_bodies(self) -> set[str]:
-        """Bodies of every letter: in the dead-letter queues, or parked as a claim check."""
-        bodies = set()
-        for stored in self._letters():
-            with contextlib.suppress(ValueError):
-                bodies.add(json.dumps(json.loads(stored.body)))
-        for values, _ in self.letters.rows.values():
-            chunks = b"".join(bytes(values[f"Data{i:02d}"]) for i in range(int(values["Chunks"])))
-            with contextlib.suppress(ValueError):
-                body = base64.b64decode(json.loads(chunks)["body"])
-                bodies.add(json.dumps(json.loads(body)))
-        return bodies
-
-    def _check_letters(self) -> list[str]:
-        problems = []
-        for stored in self._letters():
-            reason = stored.application_properties.get("dead_letter_reason") or (
-                stored.dead_letter_reason
-            )
-            if not reason:
-                problems.append(f"letter {stored.message_id}: no reason")
-            if not stored.body:
-                problems.append(f"letter {stored.message_id}: no body")
-        return problems
-
-    def _check_order(self, lettered: set[str], points: dict[tuple[str, int], int]) -> list[str]:
-        """Per member, MoEngage keeps the newest fact that reached the queue: an accepted one,
-        or one answered 503 whose enqueue had in fact succeeded (it was delivered)."""
-        profiles = self.moengage.profiles
-        problems = []
-        for member in PROFILE_MEMBERS:
-            queued = [
-                f
-                for f in self.facts
-                if f.member == member and (f.accepted or points.get((member, f.value or 0), 0) > 0)
-            ]
-            if not queued or json.dumps(queued[-1].body) in lettered:
-                continue
-            newest = queued[-1]
-            applied = (profiles.get(member) or {}).get("points_balance")
-            if applied != newest.value:
-                order = [f.value for f in queued]
-                problems.append(
-                    f"{ORDER}profile {member}: MoEngage keeps points {applied}, the newest fact "
-                    f"says {newest.value} (facts in order: {order})"
-                )
-        return problems
+        parked = [values for values, _ in self.letters.rows.values()]
+        return invariant_problems(
+            self.facts, self.moengage.accepted, self.moengage.profiles, letters, parked
+        )
 
 
 class MoEngageLink(httpx.AsyncBaseTransport):
