@@ -17,8 +17,9 @@ worker restarts, locks expire), restarts idle workers, breaks the dead-letter qu
 publishes messages with poison properties, and replays dead letters as an operator would.
 
 Extra deliveries are allowed only where the bridge cannot know: MoEngage's answer was lost, a
-batch was cut after sending and before recording, a delivered mark could not be written, a
-message has no MessageId. An older attribute value left out once a newer one was sent (last
+batch was cut after sending and before recording, a delivered mark could not be written, the
+record could not answer for a message past its bound (then it is sent anyway), a message has
+no MessageId. An older attribute value left out once a newer one was sent (last
 writer wins) is superseded, not lost.
 
 A run is decided by its seed: the scheduler's actions, what Kognitiv sends, the bridge's jitter
@@ -54,7 +55,8 @@ from bridge.deadletters import replay_letters
 from bridge.delivery_record import DELIVERED, row_of
 from bridge.observations import HEALTH
 from bridge.queue_gateway import GATEWAYS
-from bridge.queue_messages import WORKSPACE
+from bridge.queue_messages import RECORD_UNAVAILABLE_SINCE_UTC, WORKSPACE, parse_utc
+from bridge.queue_processor import RECORD_OUTAGE_SECONDS
 from bridge.queue_trigger import TriggerClock
 from bridge.runtime import CLIENTS, Deployment
 from bridge.settings import load_settings, settings_fingerprint
@@ -73,6 +75,7 @@ APP_ID, API_KEY = "sim-app", "sim-key-0123456789"
 CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 PROFILE_MEMBERS = ("P0", "P1", "P2")
 FUNCTION_TIMEOUT = timedelta(minutes=4)  # host.json: the host cuts an invocation there
+RECORD_OUTAGE = timedelta(seconds=RECORD_OUTAGE_SECONDS)  # then a held message is sent anyway
 EXECUTION: contextvars.ContextVar[int | None] = contextvars.ContextVar("execution", default=None)
 POISON = (
     {"first_received_utc": "0001-01-01T00:00:00+01:00"},
@@ -432,6 +435,7 @@ class Simulation:
         received = self.bus.queue(QUEUE).receive(limit)
         if not received:
             return False
+        self._excuse_record_outages(received)
         self.executions += 1
         instance.execution = self.executions
         instance.received = received
@@ -461,6 +465,21 @@ class Simulation:
         finally:
             self.progress += 1
             self.sent_by.pop(execution, None)
+
+    def _excuse_record_outages(self, received: list[Received]) -> None:
+        """A message held for longer than the bound because the record could not answer for
+        its key is sent anyway (README: at least once, a record outage never stops delivery):
+        it may repeat an event already delivered."""
+        for message in received:
+            properties = message.stored.application_properties
+            since = parse_utc(properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
+            if since is None or self.clock.now - since < RECORD_OUTAGE:
+                continue
+            key = properties.get("idempotency_key") or message.message_id
+            fact = self.row_facts.get(row_of(str(key)))
+            if fact is not None and "record outage" not in " ".join(fact.notes):
+                fact.allowance += 1
+                fact.notes.append("sent after a record outage past its bound")
 
     def cut_overdue(self) -> None:
         """The host cuts every invocation that has run for `functionTimeout` (virtual time)."""
