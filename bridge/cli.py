@@ -55,6 +55,7 @@ DEAD_LETTER_REASONS = (
     "mapping_failed",
     "moengage_rejected",
     "retries_exhausted",
+    "unknown_workspace",
 )
 CLI_EXTRAS = ("tqdm", "aiolimiter")  # requirements-cli.txt: never deployed with the function app
 LOCAL_SETTINGS = Path("local.settings.json")
@@ -854,7 +855,9 @@ def cmd_deadletters(
     except ConfigurationError as error:
         _configuration_error(console, error)
         return EXIT_USAGE
-    settings = deployment.workspace(deployment.names[0]).settings  # one queue for all
+    # One queue for all; any workspace that works has its settings (a broken one holds only
+    # its own messages, and its letters are still listed and replayed).
+    settings = next(iter(deployment.workspaces.values())).settings
     if not settings.queue_mode:
         console.error(
             "deadletters needs KOGNITIV_SERVICE_BUS (or "

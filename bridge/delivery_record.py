@@ -78,6 +78,12 @@ class StorageConfig:
         return None
 
 
+def _retrieve(future: asyncio.Future[object]) -> None:
+    """Mark a call's outcome as seen: the caller may have stopped waiting for it."""
+    if not future.cancelled():
+        future.exception()
+
+
 def row_of(key: str) -> tuple[str, str]:
     """(PartitionKey, RowKey): a hash, so any key is a valid row key and no member data is
     stored; 16 partitions keep writes to a few transactions per batch."""
@@ -131,6 +137,8 @@ class TableAccess:
         futures = {
             key: loop.run_in_executor(self._executor, functools.partial(work, key)) for key in keys
         }
+        for future in futures.values():  # a batch cut meanwhile: no "never retrieved" error
+            future.add_done_callback(_retrieve)
         if not futures:
             return {}
         done, pending = await asyncio.wait(futures.values(), timeout=TIMEOUT_SECONDS)

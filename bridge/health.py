@@ -1,12 +1,14 @@
 """`GET /api/health`: can this deployment work, and what did each workspace last see from
-MoEngage? Never a secret: settings are reported as valid or as the names of what is wrong.
+MoEngage? Never a secret: settings are reported as valid or as the names of what is wrong. A
+workspace whose settings cannot work is `error` while the others work (the answer is then 200
+`degraded`); 503 only when no workspace can work.
 
 The default workspace's state also stays at the top level, where monitors of a single-workspace
 deployment read it; `workspaces` holds every workspace's state by name."""
 
 from __future__ import annotations
 
-from bridge.observations import DEAD_LETTERS
+from bridge.observations import DEAD_LETTERS, HEALTH
 from bridge.runtime import Runtime, current_deployment
 from bridge.settings import ConfigurationError
 from bridge.version import VERSION
@@ -58,13 +60,29 @@ def health_report() -> tuple[int, dict[str, object]]:
             "version": VERSION,
             "settings": {"valid": False, "problems": error.problems},
         }
-    states = {name: workspace_state(deployment.workspace(name)) for name in deployment.names}
+    states = {
+        name: workspace_state(deployment.workspaces[name])
+        if name in deployment.workspaces
+        else {"status": "error", "problems": deployment.broken[name], "warnings": []}
+        for name in deployment.names
+    }
     warnings = [
         warning if name == DEFAULT_WORKSPACE else f"workspace {name}: {warning}"
         for name, state in states.items()
         for warning in state["warnings"]  # type: ignore[attr-defined]
     ]
-    degraded = any(state["status"] == "degraded" for state in states.values())
+    unknown = {name: count.describe() for name, count in HEALTH.unknown_workspaces.items()}
+    if unknown:
+        warnings.append(
+            "queue messages name workspaces MOENGAGE_WORKSPACES does not define: "
+            + ", ".join(sorted(unknown))
+            + " (held, then dead-lettered as unknown_workspace)"
+        )
+    degraded = (
+        any(state["status"] != "ok" for state in states.values())
+        or bool(deployment.problems)
+        or bool(unknown)
+    )
     any_runtime = next(iter(deployment.workspaces.values()))
     queue_mode = any_runtime.settings.queue_mode
     if queue_mode and DEAD_LETTERS.problem is not None:
@@ -77,14 +95,15 @@ def health_report() -> tuple[int, dict[str, object]]:
         "status": "degraded" if degraded else "ok",
         "version": VERSION,
         "mode": "queue" if queue_mode else "direct",
-        "settings": {"valid": True, "problems": []},
+        "settings": {"valid": not deployment.problems, "problems": deployment.problems},
         "warnings": warnings,
         "workspaces": states,
+        "unknown_workspaces": unknown,
     }
     if queue_mode:
         body["dead_letter_queue"] = DEAD_LETTERS.describe()
     default = states.get(DEFAULT_WORKSPACE)
-    if default is not None:
+    if default is not None and DEFAULT_WORKSPACE in deployment.workspaces:
         body.update(
             data_center=default["data_center"],
             moengage_host=default["moengage_host"],

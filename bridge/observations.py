@@ -44,12 +44,33 @@ class HealthLog:
         return [p for p in problems if now - p.at <= RECENT_SECONDS]
 
 
+@dataclass
+class UnknownWorkspaceCount:
+    """Queue messages naming a workspace the settings do not define, seen by this instance."""
+
+    held: int = 0
+    dead_lettered: int = 0
+    last_at: float = 0.0
+
+    def describe(self) -> dict[str, object]:
+        moment = datetime.fromtimestamp(self.last_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"held": self.held, "dead_lettered": self.dead_lettered, "last_at": moment}
+
+
 class WorkspaceHealth:
     """One HealthLog per workspace name, kept for the life of the process (a settings change
-    rebuilds the runtimes, not what MoEngage said)."""
+    rebuilds the runtimes, not what MoEngage said), and the queue messages that named a
+    workspace the settings do not define."""
 
     def __init__(self) -> None:
         self._logs: dict[str, HealthLog] = {}
+        self.unknown_workspaces: dict[str, UnknownWorkspaceCount] = {}
+
+    def saw_unknown_workspace(self, name: str, *, held: int, dead_lettered: int) -> None:
+        count = self.unknown_workspaces.setdefault(name, UnknownWorkspaceCount())
+        count.held += held
+        count.dead_lettered += dead_lettered
+        count.last_at = time.time()
 
     def workspace(self, name: str) -> HealthLog:
         found = self._logs.get(name)
@@ -59,6 +80,7 @@ class WorkspaceHealth:
 
     def clear(self) -> None:
         self._logs.clear()
+        self.unknown_workspaces.clear()
 
 
 HEALTH = WorkspaceHealth()

@@ -12,6 +12,7 @@ import asyncio
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.azure_identity import identity_credential
@@ -146,14 +147,23 @@ def from_received(message: Any, source: str = "") -> IncomingMessage:
 DEAD_LETTER_SUFFIX = "/$DeadLetterQueue"
 PEEK_PAGE = 250
 RECEIVE_PAGE = 100
+# A letter's lock is renewed when it would end this soon: a page of letters sent back one by one
+# can outlast the dead-letter queue's one-minute lock.
+LOCK_MARGIN = timedelta(seconds=20)
 
 
 class ServiceBusGateway:
     """QueueGateway over Azure Service Bus: a connection string or managed identity. `client`
     replaces the SDK client (tests give a model of the service)."""
 
-    def __init__(self, config: ServiceBusConfig, client: Any = None) -> None:
+    def __init__(
+        self,
+        config: ServiceBusConfig,
+        client: Any = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._config = config
+        self._clock = clock
         self._queue = config.queue
         self._dead_letter_queue = config.dead_letter_queue
         self._client: Any = client
@@ -249,14 +259,19 @@ class ServiceBusGateway:
                 queue, sub_queue=sub_queue, max_wait_time=5
             ) as receiver:
                 deferred, active = await self._states(receiver, wanted)
-                if deferred:
-                    for message in await receiver.receive_deferred_messages(sorted(deferred)):
+                numbers = sorted(deferred)
+                for start in range(0, len(numbers), RECEIVE_PAGE):
+                    page = numbers[start : start + RECEIVE_PAGE]
+                    received = await receiver.receive_deferred_messages(page)
+                    for index, message in enumerate(received):
+                        await self._keep_locks(receiver, received[index:])
                         taken.append(await self._replay_one(receiver, message, source, copy))
                 while active:
                     received = await receiver.receive_messages(max_message_count=RECEIVE_PAGE)
                     if not received:
                         break
-                    for message in received:
+                    for index, message in enumerate(received):
+                        await self._keep_locks(receiver, received[index:])
                         if message.sequence_number in active:
                             active.discard(message.sequence_number)
                             taken.append(await self._replay_one(receiver, message, source, copy))
@@ -280,6 +295,20 @@ class ServiceBusGateway:
                     deferred_now = message.state == ServiceBusMessageState.DEFERRED
                     (deferred if deferred_now else active).add(message.sequence_number)
         return deferred, active
+
+    async def _keep_locks(self, receiver: Any, unsettled: Sequence[Any]) -> None:
+        """Renew the locks of a page's letters not settled yet once any would end within
+        `LOCK_MARGIN` (they were received together, so they end together): a lost lock would
+        leave a letter already sent back in place, to be replayed a second time."""
+        now = self._clock()
+        for message in unsettled:
+            until = getattr(message, "locked_until_utc", None)
+            if until is None:
+                continue
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            if until - now < LOCK_MARGIN:
+                await receiver.renew_message_lock(message)
 
     async def _replay_one(
         self,

@@ -26,6 +26,8 @@ DEAD_LETTER_DESCRIPTION = "dead_letter_description"
 UNAVAILABLE_SINCE_UTC = "unavailable_since_utc"
 DELIVERED_ELEMENTS = "delivered_elements"
 WORKSPACE = "workspace"  # absent: the workspace `default`
+UNKNOWN_WORKSPACE_SINCE_UTC = "unknown_workspace_since_utc"  # held for a workspace not defined
+REPLAYED_UTC = "replayed_utc"  # a dead letter sent back: its event may have been delivered
 RECORD_UNAVAILABLE_SINCE_UTC = "record_unavailable_since_utc"  # held for the delivered-keys record
 SOURCE_TIME_UTC = "source_time_utc"  # when the fact happened (kept by replays), for member order
 CLAIM_CHECK = "claim_check"  # a letter whose body is kept in the app's storage account
@@ -94,8 +96,9 @@ class IncomingMessage:
 
     @property
     def redelivered(self) -> bool:
-        """Seen before: the host redelivered it, or it is a scheduled retry of an earlier try."""
-        return self.delivery_count > 1 or self.attempt > 0
+        """Seen before: the host redelivered it, it is a scheduled retry of an earlier try, or
+        a replayed dead letter (most native letters are of events already delivered)."""
+        return self.delivery_count > 1 or self.attempt > 0 or REPLAYED_UTC in self.properties
 
     @property
     def seen_before(self) -> bool:
@@ -289,6 +292,7 @@ def retry_copy(
     properties = _copy_properties(message, now)
     properties[ATTEMPT] = attempt
     properties.pop(UNAVAILABLE_SINCE_UTC, None)
+    properties.pop(UNKNOWN_WORKSPACE_SINCE_UTC, None)  # set again by a hold that goes on
     if unavailable_since is not None:
         properties[UNAVAILABLE_SINCE_UTC] = utc_text(unavailable_since)
     properties.pop(RECORD_UNAVAILABLE_SINCE_UTC, None)
@@ -356,10 +360,16 @@ def replay_copy(message: IncomingMessage, now: datetime) -> OutgoingMessage:
     """A dead letter sent back to the main queue: a fresh start for attempts and horizon, and a
     new lineage of ids (the letter's own id and the replay time)."""
     properties = _copy_properties(message, now)
-    for name in (DEAD_LETTER_REASON, DEAD_LETTER_DESCRIPTION, UNAVAILABLE_SINCE_UTC):
+    for name in (
+        DEAD_LETTER_REASON,
+        DEAD_LETTER_DESCRIPTION,
+        UNAVAILABLE_SINCE_UTC,
+        UNKNOWN_WORKSPACE_SINCE_UTC,
+    ):
         properties.pop(name, None)
     properties[ATTEMPT] = 0
     properties[SOURCE_TIME_UTC] = utc_text(message.source_time(now))
     properties[FIRST_RECEIVED_UTC] = utc_text(now)
+    properties[REPLAYED_UTC] = utc_text(now)  # the delivered-keys record is consulted for it
     message_id = bounded_id(message.lineage, f"#replay{int(now.timestamp())}")
     return OutgoingMessage(message.body, message_id, properties)

@@ -408,11 +408,10 @@ class BatchProcessor:
             item = pending[position]
             since = item.message.record_unavailable_since() or now
             unknown = position in unleased and position not in busy
-            if unknown and (
-                not item.message.seen_before
-                or now - since >= timedelta(seconds=RECORD_OUTAGE_SECONDS)
-            ):
-                continue  # the record does not answer: sent unordered (first try, or too long)
+            if unknown and now - since >= timedelta(seconds=RECORD_OUTAGE_SECONDS):
+                continue  # the member's row stayed unreadable too long: sent unordered
+            # A first try waits too: sent unordered, its fact would not be recorded in the
+            # member's state, and an older fact retried later would overwrite it.
             del pending[position]
             record_since = since if position in unleased else None
             batch.outcomes[position] = self._retry(

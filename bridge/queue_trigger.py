@@ -1,7 +1,8 @@
 """Glue for the Service Bus trigger: split the batch by workspace and process the groups
 concurrently, each with its own runtime, sender and rate-limit gate (one workspace's 429s,
-outage or wrong key never hold back another's deliveries); hold messages while the settings
-cannot work or name no such workspace."""
+outage, wrong key or broken settings never hold back another's deliveries); hold messages while
+their workspace's settings cannot work, and those naming no such workspace until the retry
+horizon, then dead-letter them (`unknown_workspace`)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bridge import telemetry
+from bridge.observations import HEALTH
 from bridge.queue_gateway import GATEWAYS
-from bridge.queue_messages import IncomingMessage, jitter_factor, retry_copy, retry_delay
+from bridge.queue_messages import (
+    UNKNOWN_WORKSPACE_SINCE_UTC,
+    IncomingMessage,
+    OutgoingMessage,
+    dead_letter_copy,
+    jitter_factor,
+    parse_utc,
+    retry_copy,
+    retry_delay,
+    utc_text,
+)
 from bridge.queue_processor import BatchProcessor, MessageOutcome, Outcome, settle_writes
 from bridge.runtime import CLIENTS, Deployment, Runtime, current_deployment
 from bridge.settings import ConfigurationError
+from bridge.workspaces import NAME
 
 log = logging.getLogger("kognitiv_bridge")
+UNKNOWN_WORKSPACE = "unknown_workspace"  # an outcome's reason, and a dead letter's
 
 
 @dataclass
@@ -59,11 +73,64 @@ async def _process_group(
     deployment: Deployment, name: str, messages: list[IncomingMessage]
 ) -> list[MessageOutcome]:
     runtime = deployment.workspaces.get(name)
-    if runtime is None:  # e.g. removed from the settings: held until it is back or fixed
-        problem = f"queue messages name the workspace {name[:40]!r}, which MOENGAGE_WORKSPACES "
-        problem += f"does not define (known: {', '.join(deployment.names)})"
-        return await hold_batch(messages, ConfigurationError([problem]), "unknown_workspace")
-    return await _processor(runtime).process(messages)
+    if runtime is not None:
+        return await _processor(runtime).process(messages)
+    if name in deployment.broken:  # its settings cannot work: held (no horizon) until fixed
+        return await hold_batch(messages, ConfigurationError(deployment.broken[name]))
+    return await hold_unknown(deployment, name, messages)
+
+
+async def hold_unknown(
+    deployment: Deployment, name: str, messages: Sequence[IncomingMessage]
+) -> list[MessageOutcome]:
+    """Messages naming a workspace the settings do not define (removed, or a producer's typo):
+    held with backoff while it may come back, dead-lettered (`unknown_workspace`) once they have
+    been held for the retry horizon; `/api/health` counts both."""
+    now = CLOCK.wall()
+    horizon = timedelta(hours=deployment.horizon_hours)
+    shown = name if NAME.fullmatch(name) else "(not a workspace name)"
+    problem = (
+        f"the queue message names the workspace {shown!r}, which MOENGAGE_WORKSPACES does not "
+        f"define (known: {', '.join(deployment.names)})"
+    )
+    log.error("%d queue messages: %s", len(messages), problem)
+    jitter = jitter_factor()
+    copies: list[OutgoingMessage] = []
+    letters: list[OutgoingMessage] = []
+    outcomes: list[MessageOutcome] = []
+    for message in messages:
+        since = parse_utc(message.properties.get(UNKNOWN_WORKSPACE_SINCE_UTC)) or now
+        if now - since >= horizon:
+            description = f"{problem}, for {horizon.total_seconds() / 3600:g} h"
+            letters.append(dead_letter_copy(message, UNKNOWN_WORKSPACE, description, now))
+            outcomes.append(
+                MessageOutcome(
+                    message.message_id,
+                    Outcome.DEAD_LETTERED,
+                    message.event,
+                    UNKNOWN_WORKSPACE,
+                    description,
+                    message.attempt,
+                )
+            )
+            continue
+        at = now + timedelta(seconds=retry_delay(message.attempt, None, jitter))
+        copy = retry_copy(message, at, now, delivered_elements=message.delivered_elements)
+        copy.properties[UNKNOWN_WORKSPACE_SINCE_UTC] = utc_text(since)
+        copies.append(copy)
+        outcomes.append(
+            MessageOutcome(
+                message.message_id,
+                Outcome.RETRY_LATER,
+                message.event,
+                reason=UNKNOWN_WORKSPACE,
+                attempt=message.attempt + 1,
+                retry_at=at,
+            )
+        )
+    await settle_writes(GATEWAYS.get(), copies, letters, CLOCK.sleep)
+    HEALTH.saw_unknown_workspace(shown, held=len(copies), dead_lettered=len(letters))
+    return outcomes
 
 
 def _processor(runtime: Runtime) -> BatchProcessor:

@@ -22,7 +22,7 @@ from bridge.observations import HEALTH, HealthLog
 from bridge.queue_gateway import GATEWAYS, QueueGateway
 from bridge.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
 from bridge.version import USER_AGENT
-from bridge.workspaces import DEFAULT_WORKSPACE, NAME, workspace_settings
+from bridge.workspaces import DEFAULT_WORKSPACE, NAME, workspace_table
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep
 from mapping import Mapper
@@ -134,34 +134,52 @@ class UnknownWorkspace(LookupError):
 
 @dataclass
 class Deployment:
-    """Every workspace's runtime by name; `default` is the single-workspace settings."""
+    """Every workspace's runtime by name; `default` is the single-workspace settings. Each
+    workspace is built on its own: one whose settings cannot work is in `broken` (its problems),
+    answers 503 and holds its queue messages, while the others deliver."""
 
     workspaces: dict[str, Runtime]
+    broken: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # every problem, in the settings' order
+    horizon_hours: float = 24.0  # KOGNITIV_RETRY_HORIZON_HOURS (shared by every workspace)
 
     @property
     def names(self) -> list[str]:
-        return sorted(self.workspaces)
+        """The workspaces this deployment serves (the broken ones too: they are known)."""
+        return sorted({*self.workspaces, *self.broken})
 
     def workspace(self, name: str) -> Runtime:
+        """The workspace's runtime; ConfigurationError naming its problems when it is broken,
+        UnknownWorkspace when the settings do not define it."""
         runtime = self.workspaces.get(name)
-        if runtime is None:
-            raise UnknownWorkspace(name, self.names)
-        return runtime
+        if runtime is not None:
+            return runtime
+        if name in self.broken:
+            raise ConfigurationError(self.broken[name])
+        raise UnknownWorkspace(name, self.names)
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str]) -> Deployment:
-        """Every workspace, built at once; ConfigurationError listing the problems of all."""
-        runtimes: dict[str, Runtime] = {}
-        problems: list[str] = []
-        for name, workspace in workspace_settings(settings, environ).items():
+        """Every workspace, each built alone; ConfigurationError (listing every problem) only
+        when none can work or the settings shared by all cannot be read."""
+        table = workspace_table(settings, environ)
+        deployment = cls(
+            {},
+            dict(table.broken),
+            list(table.problems),
+            settings.kognitiv_retry_horizon_hours,
+        )
+        for name, workspace in table.settings.items():
             try:
-                runtimes[name] = Runtime.from_settings(workspace, name)
+                deployment.workspaces[name] = Runtime.from_settings(workspace, name)
             except ConfigurationError as error:
                 prefix = "" if name == DEFAULT_WORKSPACE else f"workspace {name}: "
-                problems.extend(prefix + problem for problem in error.problems)
-        if problems:
-            raise ConfigurationError(problems)
-        return cls(runtimes)
+                problems = [prefix + problem for problem in error.problems]
+                deployment.broken[name] = problems
+                deployment.problems.extend(problems)
+        if not deployment.workspaces:
+            raise ConfigurationError(deployment.problems)
+        return deployment
 
 
 CLIENTS = ClientProvider(USER_AGENT)
@@ -177,6 +195,11 @@ def current_deployment() -> Deployment:
             built: Deployment | ConfigurationError = Deployment.from_settings(
                 load_settings(), os.environ
             )
+            if built.problems:
+                log.error(
+                    "Configuration error, only the workspaces named are held: %s",
+                    "; ".join(built.problems),
+                )
             unprotected = [n for n, r in built.workspaces.items() if not r.auth.enabled]
             if unprotected:
                 log.warning(

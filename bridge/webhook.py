@@ -204,21 +204,37 @@ async def enqueue(
             log.warning("Service Bus enqueue failed (%s) for event %s", failures[-1], result.event)
     else:
         fields = {**result_fields(result), "outcome": "queue_unavailable", "detail": failures}
-        message_text = (
-            "the queue did not confirm the event and nothing was delivered; send it again "
-            f"(safe: a repeat is recognised); retry after {DEFAULT_RETRY_AFTER} s"
-        )
+        recognised = result.idempotency_key is not None
+        error = {
+            "code": "queue_unavailable",
+            "message": _unconfirmed_text(result.rule, recognised),
+            "repeat_recognised": recognised,
+        }
         return WebhookResponse(
-            503,
-            {"error": {"code": "queue_unavailable", "message": message_text}},
-            {"Retry-After": str(DEFAULT_RETRY_AFTER)},
-            fields,
+            503, {"error": error}, {"Retry-After": str(DEFAULT_RETRY_AFTER)}, fields
         )
     fields = {**result_fields(result), "outcome": "queued", "message_id": message_id}
     if failures:
         fields["enqueue_retries"] = failures
     body = {"status": "queued", "id": message_id, "event": result.event}
     return WebhookResponse(202, {**body, "warnings": result.warnings}, log_fields=fields)
+
+
+def _unconfirmed_text(rule: str, recognised: bool) -> str:
+    """What a 503 `queue_unavailable` may promise: the queue may still hold the event (a send
+    that timed out can have arrived), so a repeat is safe only when the rule declares the
+    event's identity (same MessageId: Service Bus drops the second copy)."""
+    if recognised:
+        return (
+            "the queue did not confirm the event and nothing was delivered yet; send it again "
+            f"(safe: a repeat is recognised); retry after {DEFAULT_RETRY_AFTER} s"
+        )
+    return (
+        "the queue did not confirm the event, which may still have been queued; sending it "
+        f'again may deliver it twice: the rule "{rule}" declares no event identity ("id" in '
+        f"the mapping rule), so a repeat cannot be recognised; retry after "
+        f"{DEFAULT_RETRY_AFTER} s"
+    )
 
 
 async def handle_webhook(

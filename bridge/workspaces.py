@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -201,48 +202,79 @@ def _entry_settings(
     return base.model_copy(update=update), []
 
 
-def workspace_settings(base: Settings, environ: Mapping[str, str]) -> dict[str, Settings]:
-    """Every workspace's settings by name; ConfigurationError listing every problem, each naming
+@dataclass
+class WorkspaceTable:
+    """Every workspace's settings by name, each entry checked on its own: `broken` holds the
+    problems of each entry that cannot work (only that workspace is held), `problems` every
+    problem in the table's order (entries without a usable name included)."""
+
+    settings: dict[str, Settings] = field(default_factory=dict)
+    broken: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def refuse(self, name: str | None, problems: list[str]) -> None:
+        self.problems.extend(problems)
+        if name is not None:
+            self.broken.setdefault(name, []).extend(problems)
+
+
+def workspace_table(base: Settings, environ: Mapping[str, str]) -> WorkspaceTable:
+    """Every workspace's settings, each entry checked alone; ConfigurationError only when the
+    table itself cannot be read or names no workspace at all. Problems name
     `MOENGAGE_WORKSPACES.<name>.<key>` (never a secret's value)."""
-    workspaces: dict[str, Settings] = {}
+    table = WorkspaceTable()
     if base.moengage_app_id is not None:
-        workspaces[DEFAULT_WORKSPACE] = base
+        table.settings[DEFAULT_WORKSPACE] = base
     if base.moengage_workspaces is None:
-        return workspaces
-    problems: list[str] = []
+        return table
     for name, entry in parse_json_object(
         base.moengage_workspaces, WORKSPACES_SETTING, "workspace name"
     ).items():
         where = f"{WORKSPACES_SETTING}.{name[:40]}"
         if not NAME.fullmatch(name):
-            problems.append(
-                f"{where} is not a valid workspace name (1 to 32 characters: a-z, 0-9 and -)"
-            )
+            problem = f"{where} is not a valid workspace name (1 to 32 characters: a-z, 0-9 and -)"
+            table.refuse(None, [problem])  # no route or message can name it: it holds nothing
             continue
         if name == DEFAULT_WORKSPACE and base.moengage_app_id is not None:
-            problems.append(
-                f"{where} and MOENGAGE_APP_ID both define the workspace default: remove the "
-                f'"{DEFAULT_WORKSPACE}" entry from {WORKSPACES_SETTING}, or remove MOENGAGE_APP_ID '
-                "(with MOENGAGE_API_KEY and MOENGAGE_DATA_CENTER)"
+            del table.settings[DEFAULT_WORKSPACE]  # two definitions: neither is trusted
+            table.refuse(
+                name,
+                [
+                    f"{where} and MOENGAGE_APP_ID both define the workspace default: remove the "
+                    f'"{DEFAULT_WORKSPACE}" entry from {WORKSPACES_SETTING}, or remove '
+                    "MOENGAGE_APP_ID (with MOENGAGE_API_KEY and MOENGAGE_DATA_CENTER)"
+                ],
             )
             continue
         if not isinstance(entry, dict):
-            problems.append(f"{where} must be a JSON object")
+            table.refuse(name, [f"{where} must be a JSON object"])
             continue
         try:
             checked = WorkspaceEntry.model_validate(entry)
         except ValidationError as error:
-            problems.extend(_describe(where, item) for item in error.errors(include_input=False))
+            table.refuse(
+                name, [_describe(where, item) for item in error.errors(include_input=False)]
+            )
             continue
         settings, entry_problems = _entry_settings(base, where, checked, environ)
-        problems.extend(entry_problems)
-        if settings is not None:
-            workspaces[name] = settings
-    if not workspaces and not problems:
-        problems.append(f"{WORKSPACES_SETTING} names no workspace and MOENGAGE_APP_ID is not set")
-    if problems:
-        raise ConfigurationError(problems)
-    return workspaces
+        if settings is None:
+            table.refuse(name, entry_problems)
+        else:
+            table.settings[name] = settings
+    if not table.settings and not table.problems:
+        table.problems.append(
+            f"{WORKSPACES_SETTING} names no workspace and MOENGAGE_APP_ID is not set"
+        )
+    return table
+
+
+def workspace_settings(base: Settings, environ: Mapping[str, str]) -> dict[str, Settings]:
+    """Every workspace's settings by name; ConfigurationError listing every problem of every
+    entry (for `validate`, which reports them all)."""
+    table = workspace_table(base, environ)
+    if table.problems:
+        raise ConfigurationError(table.problems)
+    return table.settings
 
 
 def inherits_credentials(settings: Settings, name: str) -> bool:

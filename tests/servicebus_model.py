@@ -17,7 +17,12 @@ It follows Microsoft's documentation of the service, on a virtual clock:
 - a send may time out having stored the messages or not (`Faults.lose_acks`, `time_out_sends`);
 - the dead-letter sub-queue keeps letters until they are received and completed (it has no
   dead-letter queue of its own); a separate queue used as a dead-letter queue is an ordinary
-  queue, with its own `$DeadLetterQueue`.
+  queue, with its own `$DeadLetterQueue`;
+- time to live: a message older than the queue's TTL (14 days by default) expires: it moves to
+  the dead-letter sub-queue (`TTLExpiredException`) when dead-lettering on expiry is on, else it
+  is gone;
+- locks are renewed with `renew_message_lock`; a lock that expires while its batch is still
+  being processed releases the messages to the next receive (another instance).
 
 The client surface (`get_queue_sender`, `get_queue_receiver` and their methods) is the part of
 `azure.servicebus.aio.ServiceBusClient` the bridge uses, so the real `ServiceBusGateway` runs on
@@ -55,6 +60,8 @@ MAX_BATCH_BYTES = 256 * 1024  # Standard tier
 MAX_MESSAGE_BYTES = 256 * 1024  # one message, body and properties (Standard tier)
 MAX_MESSAGE_ID = 128
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
+TTL_EXPIRED = "TTLExpiredException"
+SendHook = Callable[[str, Sequence[ServiceBusMessage]], Awaitable[str]]
 
 
 @dataclass
@@ -85,6 +92,7 @@ class Received:
 
     stored: Stored
     lock_token: int | None
+    count_at_receive: int | None = None  # a received message keeps the count it came with
 
     @property
     def message_id(self) -> str | None:
@@ -100,6 +108,8 @@ class Received:
 
     @property
     def delivery_count(self) -> int:
+        if self.count_at_receive is not None:
+            return self.count_at_receive
         return self.stored.delivery_count
 
     @property
@@ -109,6 +119,13 @@ class Received:
     @property
     def sequence_number(self) -> int:
         return self.stored.sequence_number
+
+    @property
+    def locked_until_utc(self) -> datetime | None:
+        """When this receiver's lock ends (None once settled or released)."""
+        if self.lock_token is None or self.stored.lock_token != self.lock_token:
+            return None
+        return self.stored.locked_until
 
     @property
     def dead_letter_reason(self) -> str | None:
@@ -139,6 +156,11 @@ class Entity:
         self._accepted_ids: dict[str, datetime] = {}
         self.dropped_duplicates: list[str] = []
         self.receives = 0  # messages handed out under lock
+        self.lock_duration: timedelta | None = None  # None: the namespace's default
+        self.time_to_live = timedelta(days=14)
+        self.dead_letter_on_expiry = True
+        self.expired = 0
+        self.renewals = 0
 
     # writing ---------------------------------------------------------------------------------
     def accept(
@@ -193,6 +215,20 @@ class Entity:
             description = f"Message could not be consumed after {limit} delivery attempts."
             self.move_to_dead_letter(stored, MAX_DELIVERY_COUNT_EXCEEDED, description)
 
+    def _expire(self) -> None:
+        """Messages past their time to live (from their enqueued time) expire, unless locked."""
+        now = self.model.clock.now
+        for stored in list(self.messages.values()):
+            alive = stored.scheduled_at is not None or stored.locked_until is not None
+            if alive or now - stored.enqueued_time < self.time_to_live:
+                continue
+            self.expired += 1
+            if self.dead_letter is not None and self.dead_letter_on_expiry:
+                description = "The message expired and was dead lettered."
+                self.move_to_dead_letter(stored, TTL_EXPIRED, description)
+            else:
+                del self.messages[stored.sequence_number]
+
     def _available(self) -> list[Stored]:
         now = self.model.clock.now
         self._release_expired_locks()
@@ -200,18 +236,24 @@ class Entity:
             if stored.scheduled_at is not None and stored.scheduled_at <= now:
                 stored.scheduled_at = None
                 stored.enqueued_time = now  # a scheduled message is enqueued at its time
+        if self.dead_letter is not None:
+            self._expire()
         return [
             stored
             for _, stored in sorted(self.messages.items())
             if stored.scheduled_at is None and not stored.deferred and stored.locked_until is None
         ]
 
+    @property
+    def lock(self) -> timedelta:
+        return self.lock_duration or self.model.lock_duration
+
     def _lock(self, stored: Stored) -> Received:
         stored.delivery_count += 1
-        stored.locked_until = self.model.clock.now + self.model.lock_duration
+        stored.locked_until = self.model.clock.now + self.lock
         stored.lock_token = next(self.model.tokens)
         self.receives += 1
-        return Received(stored, stored.lock_token)
+        return Received(stored, stored.lock_token, stored.delivery_count)
 
     def receive(self, limit: int) -> list[Received]:
         return [self._lock(stored) for stored in self._available()[:limit]]
@@ -252,6 +294,13 @@ class Entity:
 
     def abandon(self, received: Received) -> None:
         self._unlock(self._locked(received))
+
+    def renew(self, received: Received) -> datetime:
+        """Renew a lock still held: another lock duration from now."""
+        stored = self._locked(received)
+        stored.locked_until = self.model.clock.now + self.lock
+        self.renewals += 1
+        return stored.locked_until
 
     def defer(self, received: Received) -> None:
         stored = self._locked(received)
@@ -298,6 +347,8 @@ class ServiceBusModel:
         self.tokens = itertools.count(1)
         self._sequence = itertools.count(1)
         self.sends = 0
+        self.send_seconds = 0.0  # how long each send takes (virtual time passes)
+        self.send_hook: SendHook | None = None  # decides each send: "ok", "refuse", "lose_ack"
 
     def next_sequence(self) -> int:
         return next(self._sequence)
@@ -321,11 +372,13 @@ class ServiceBusModel:
     def gateway(self, queue: str, dead_letter_queue: str) -> ServiceBusGateway:
         """The bridge's real gateway, talking to this model instead of Azure."""
         config = ServiceBusConfig(queue=queue, dead_letter_queue=dead_letter_queue)
-        return ServiceBusGateway(config, client=self.client())
+        return ServiceBusGateway(config, client=self.client(), clock=self.clock.wall)
 
     async def send(self, queue: str, messages: Sequence[ServiceBusMessage]) -> None:
         """What a sender's `send_messages` does, faults included."""
         self.sends += 1
+        if self.send_seconds:
+            await self.clock.sleep(self.send_seconds)
         faults = self.faults
         if queue in faults.missing:
             raise MessagingEntityNotFoundError(message=f"the entity {queue} was not found")
@@ -345,6 +398,9 @@ class ServiceBusModel:
         if faults.hang_sends:
             faults.hang_sends -= 1
             await asyncio.Event().wait()
+        decision = "ok" if self.send_hook is None else await self.send_hook(queue, messages)
+        if decision == "refuse":
+            raise ServiceBusConnectionError(message="Service Bus is unreachable")
         target = self.queue(queue)
         for message in messages:
             properties = {
@@ -359,6 +415,8 @@ class ServiceBusModel:
             )
         if faults.lose_acks:
             faults.lose_acks -= 1
+            decision = "lose_ack"
+        if decision == "lose_ack":
             raise OperationTimeoutError(message="the send was not acknowledged in time")
 
 
@@ -439,6 +497,9 @@ class ModelReceiver:
     async def abandon_message(self, message: Received) -> None:
         self.entity.abandon(message)
 
+    async def renew_message_lock(self, message: Received, **_: object) -> datetime:
+        return self.entity.renew(message)
+
     async def defer_message(self, message: Received) -> None:
         self.entity.defer(message)
 
@@ -467,7 +528,7 @@ def function_message(received: Received) -> FunctionMessage:
         message_id=stored.message_id or "",
         application_properties=dict(stored.application_properties),
         user_properties={},
-        delivery_count=stored.delivery_count,
+        delivery_count=received.delivery_count,
         enqueued_time_utc=stored.enqueued_time.astimezone(UTC).replace(tzinfo=None),
         sequence_number=stored.sequence_number,
         lock_token=str(received.lock_token),

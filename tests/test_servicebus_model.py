@@ -1,6 +1,7 @@
 """The Service Bus model used by the durable-path tests behaves as Microsoft documents the
-service (duplicate detection, peek-lock, delivery counts, dead-lettering, deferral, scheduling)
-and the host's autoComplete batch trigger."""
+service (duplicate detection, peek-lock, delivery counts, dead-lettering, deferral, scheduling,
+time to live, lock expiry while a batch is still running, lock renewal) and the host's
+autoComplete batch trigger."""
 
 from __future__ import annotations
 
@@ -107,3 +108,51 @@ async def test_the_host_completes_on_return_and_abandons_on_an_exception(model):
     assert calls == [[("a", 1), ("b", 1)], [("a", 2), ("b", 2)]]
     assert queue.all() == []
     assert [type(e).__name__ for e in host.errors] == ["RuntimeError"]
+
+
+def test_a_message_past_its_time_to_live_moves_to_the_dead_letter_sub_queue(model):
+    queue = model.queue("q")
+    queue.time_to_live = timedelta(hours=1)
+    queue.accept("old", b"{}", {})
+    model.clock.advance(1800)
+    queue.accept("young", b"{}", {})
+    model.clock.advance(1800)
+
+    [received] = queue.receive(10)
+
+    assert received.message_id == "young"
+    assert queue.dead_letter is not None
+    [expired] = queue.dead_letter.all()
+    assert (expired.message_id, expired.dead_letter_reason) == ("old", "TTLExpiredException")
+
+
+def test_a_lock_that_expires_during_a_long_batch_hands_the_message_to_another_receiver(model):
+    queue = model.queue("q")
+    queue.accept("m", b"{}", {})
+    [first] = queue.receive(1)  # instance A starts a long batch
+
+    model.clock.advance(model.lock_duration.total_seconds())
+    [second] = queue.receive(1)  # instance B, while A is still settling
+
+    assert (first.delivery_count, second.delivery_count) == (1, 2)
+    assert first.locked_until_utc is None
+    with pytest.raises(MessageLockLostError):
+        queue.complete(first)  # A's completion comes too late
+    queue.complete(second)
+    assert queue.all() == []
+
+
+def test_a_renewed_lock_keeps_the_message_from_other_receivers(model):
+    queue = model.queue("q")
+    queue.lock_duration = timedelta(minutes=1)
+    queue.accept("m", b"{}", {})
+    [held] = queue.receive(1)
+
+    for _ in range(5):
+        model.clock.advance(45)
+        queue.renew(held)
+
+    assert queue.receive(1) == []
+    assert held.locked_until_utc == model.clock.now + timedelta(minutes=1)
+    queue.complete(held)
+    assert queue.renewals == 5

@@ -45,11 +45,16 @@ def fresh_health():
 
 
 def problems_of(settings_env, workspaces: object) -> list[str]:
+    """Every problem of the settings: the deployment's (its working workspaces still serve),
+    or the error's when no workspace can work."""
     raw = workspaces if isinstance(workspaces, str) else json.dumps(workspaces)
     settings_env.setenv("MOENGAGE_WORKSPACES", raw)
-    with pytest.raises(ConfigurationError) as caught:
-        current_deployment()
-    return caught.value.problems
+    try:
+        deployment = current_deployment()
+    except ConfigurationError as error:
+        return error.problems
+    assert deployment.problems, "the settings were expected to hold a problem"
+    return deployment.problems
 
 
 def reward(member: str) -> dict:
@@ -392,20 +397,24 @@ async def test_the_old_route_is_404_when_there_is_no_default_workspace(workspace
     }
 
 
-async def test_a_configuration_error_is_503_on_every_route(workspaces_env, eu, us):
+async def test_a_broken_workspace_answers_503_alone(workspaces_env, eu, us):
     workspaces_env.delenv("US_MOENGAGE_KEY")
 
-    status, body = await call_workspace_webhook(
-        workspace_request("eu", "rewards_issued", reward("E-1"))
-    )
+    broken = await call_workspace_webhook(workspace_request("us", "rewards_issued", reward("U-1")))
+    working = await call_workspace_webhook(workspace_request("eu", "rewards_issued", reward("E-1")))
 
-    assert status == 503
-    assert body["error"] == {
-        "code": "configuration_error",
-        "message": "the function app is misconfigured: MOENGAGE_WORKSPACES.us.api_key_setting "
-        "names US_MOENGAGE_KEY, which is not set",
-    }
-    assert eu.requests == []
+    assert broken == (
+        503,
+        {
+            "error": {
+                "code": "configuration_error",
+                "message": "the function app is misconfigured: MOENGAGE_WORKSPACES.us."
+                "api_key_setting names US_MOENGAGE_KEY, which is not set",
+            }
+        },
+    )
+    assert working[0] == 200
+    assert (members(eu), us.requests) == (["E-1"], [])
 
 
 # --- each workspace's Kognitiv credentials -----------------------------------------------------
@@ -594,14 +603,30 @@ def test_health_without_a_default_workspace_lists_the_others(workspaces_env):
     ]
 
 
-def test_health_names_the_table_problem(workspaces_env):
+def test_health_names_the_broken_workspace_and_serves_the_others(workspaces_env):
     workspaces_env.delenv("EU_MOENGAGE_KEY")
 
     status, body = get_health()
 
-    assert status == 503
+    problem = "MOENGAGE_WORKSPACES.eu.api_key_setting names EU_MOENGAGE_KEY, which is not set"
+    assert (status, body["status"]) == (200, "degraded")
+    assert body["settings"] == {"valid": False, "problems": [problem]}
+    assert body["workspaces"]["eu"] == {"status": "error", "problems": [problem], "warnings": []}
+    assert body["workspaces"]["us"]["app_id"] == US_APP
+
+
+def test_health_is_503_when_no_workspace_can_work(workspaces_env):
+    for name in ("MOENGAGE_APP_ID", "MOENGAGE_API_KEY", "MOENGAGE_DATA_CENTER"):
+        workspaces_env.delenv(name)
+    workspaces_env.delenv("EU_MOENGAGE_KEY")
+    workspaces_env.delenv("US_MOENGAGE_KEY")
+
+    status, body = get_health()
+
+    assert (status, body["status"]) == (503, "error")
     assert body["settings"]["problems"] == [
-        "MOENGAGE_WORKSPACES.eu.api_key_setting names EU_MOENGAGE_KEY, which is not set"
+        "MOENGAGE_WORKSPACES.eu.api_key_setting names EU_MOENGAGE_KEY, which is not set",
+        "MOENGAGE_WORKSPACES.us.api_key_setting names US_MOENGAGE_KEY, which is not set",
     ]
 
 

@@ -272,3 +272,25 @@ def test_deadletters_replay_sends_back_only_that_workspace_with_its_property():
         "eu",
     ]
     assert sorted(model.queue("q-deadletter").ids()) == ["m0", "m2"]
+
+
+def test_deadletters_work_while_one_workspace_is_broken(workspaces_env, monkeypatch, eu, us):
+    model, _ = dead_letters()
+    entries = table(eu, us)
+    entries["default"] = entries["eu"]  # defined twice: the default workspace is held
+    workspaces_env.setenv("MOENGAGE_WORKSPACES", json.dumps(entries))
+    workspaces_env.setenv(
+        "KOGNITIV_SERVICE_BUS", "Endpoint=sb://model/;SharedAccessKeyName=a;SharedAccessKey=b"
+    )
+    workspaces_env.setenv("KOGNITIV_SERVICE_BUS_QUEUE", "q")
+
+    def model_gateway(config):
+        return model.gateway(config.queue, config.dead_letter_queue)
+
+    monkeypatch.setattr(cli, "ServiceBusGateway", model_gateway)
+
+    code, out, err = run("deadletters", "replay", "--workspace", "default")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "replayed 1 message(s)"
+    assert [s.message_id.split("#")[0] for s in model.queue("q").all()] == ["m0"]

@@ -12,7 +12,9 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
+import azure.functions as func
 import pytest
 
 import function_app
@@ -124,6 +126,12 @@ def assert_sent_as(emulator, app_id: str, key: str) -> None:
         assert request.headers["authorization"] == basic(app_id, key)
         assert request.headers["moe-appkey"] == app_id
     assert emulator.violations == []
+
+
+def get_health() -> tuple[int, dict]:
+    handler = function_app.health.build().get_user_function()
+    response = handler(func.HttpRequest("GET", "http://localhost/api/health", body=b""))
+    return response.status_code, json.loads(response.get_body())
 
 
 def queued_workspaces(bus: ServiceBusModel) -> list[str]:
@@ -401,3 +409,65 @@ async def test_an_unknown_workspace_outcome_says_why(bus, us):
         ("a-1", Outcome.RETRY_LATER, "unknown_workspace"),
         ("u-1", Outcome.DELIVERED, None),
     ]
+
+
+# --- a broken or unknown workspace holds only its own messages ---------------------------------
+
+
+async def test_broken_workspace_settings_hold_only_that_workspaces_messages(
+    workspaces_env, bus, host, moengage, eu, us, clock, waits
+):
+    workspaces_env.delenv("US_MOENGAGE_KEY")  # the us entry names a setting that is not set
+    publish(bus, "eu", "E-1")
+    publish(bus, "us", "U-1")
+    publish(bus, None, "D-1")
+
+    for _ in range(12):  # more executions than MaxDeliveryCount
+        await host.run_once()
+        clock.now = bus.queue(QUEUE).next_scheduled() or clock.now
+
+    assert host.errors == []
+    assert (members(eu), members(moengage), us.requests) == (["E-1"], ["D-1"], [])
+    assert queued_workspaces(bus) == ["us"]
+    assert bus.queue(DEAD).all() == bus.queue(QUEUE).dead_letter.all() == []
+
+    workspaces_env.setenv("US_MOENGAGE_KEY", US_KEY)
+    waits.install()
+    await host.drain()
+
+    assert members(us) == ["U-1"]
+    assert bus.queue(DEAD).all() == []
+
+
+async def test_an_unknown_workspace_is_dead_lettered_after_the_horizon_and_counted(
+    workspaces_env, bus, host, us, clock, waits
+):
+    workspaces_env.setenv("KOGNITIV_RETRY_HORIZON_HOURS", "2")
+    waits.install()
+    start = clock.now
+    publish(bus, "asia", "A-1")
+    publish(bus, "us", "U-1")
+    [original] = [s for s in bus.queue(QUEUE).all() if s.application_properties[WORKSPACE] != "us"]
+
+    await host.drain()
+
+    assert host.errors == []
+    assert members(us) == ["U-1"]
+    [letter] = bus.queue(DEAD).all()
+    properties = letter.application_properties
+    assert properties["dead_letter_reason"] == "unknown_workspace"
+    assert (
+        "'asia', which MOENGAGE_WORKSPACES does not define" in properties["dead_letter_description"]
+    )
+    assert (letter.body, properties[WORKSPACE]) == (original.body, "asia")
+    assert clock.now - start >= timedelta(hours=2)
+    assert clock.now - start < timedelta(hours=2, minutes=20)  # the first try after the horizon
+    assert len(host.executions) < 20  # 30 s doubling up to 15 min: about ten holds in 2 h
+    assert bus.queue(QUEUE).all() == []
+
+    status, body = get_health()
+    assert (status, body["status"]) == (200, "degraded")
+    counted = body["unknown_workspaces"]["asia"]
+    assert counted["dead_lettered"] == 1
+    assert counted["held"] == len(host.executions) - 1  # every execution but the last
+    assert any("asia" in warning for warning in body["warnings"])
