@@ -8,11 +8,11 @@ from typing import List  # noqa: UP035 - the worker refuses PEP 585 generics suc
 import azure.functions as func
 import msgspec
 
-from bridge.health import health_report
-from bridge.queue_messages import IncomingMessage
-from bridge.runtime import warm_up
-from bridge.webhook import WebhookRequest, WebhookResponse, handle_webhook
-from bridge.workspaces import DEFAULT_WORKSPACE
+from bridge.config.workspaces import DEFAULT_WORKSPACE
+from bridge.deployment.runtime import warm_up
+from bridge.durable.messages import IncomingMessage
+from bridge.webhook.handler import WebhookRequest, WebhookResponse, handle_webhook
+from bridge.webhook.health import health_report
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 warm_up()
@@ -97,6 +97,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 )
 async def kognitiv_service_bus(messages: List[func.ServiceBusMessage]) -> None:  # noqa: UP006
     """The durable path: Kognitiv bodies from the queue, delivered in bulk."""
-    from bridge.queue_trigger import process_queue_batch  # loaded by queue mode only
+    from bridge.queue.trigger import process_queue_batch  # loaded by queue mode only
 
     await process_queue_batch([_to_incoming(message) for message in messages])

@@ -1,7 +1,7 @@
 """Figure 7: cold start. Importing `function_app` (which builds the settings and compiles the
-mapping rules at import, via bridge.runtime.warm_up) ÷ importing its third-party dependencies
-alone. Each import runs in a fresh interpreter, the two kinds alternating; the median of the
-import times measured inside the child is kept (interpreter start-up, the same for both, is
+mapping rules at import, via bridge.deployment.runtime.warm_up) ÷ importing its third-party
+dependencies alone. Each import runs in a fresh interpreter, the two kinds alternating; the median
+of the import times measured inside the child is kept (interpreter start-up, the same for both, is
 reported separately).
 
 Two bytecode situations are measured:

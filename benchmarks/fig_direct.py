@@ -64,7 +64,7 @@ def run(context: Context) -> Figure:
     with EmulatorProcess(latency_ms=0.0) as emulator:
         use_settings(emulator.base_url)
         import function_app
-        from bridge.runtime import CLIENTS
+        from bridge.deployment.runtime import CLIENTS
 
         handler: Handler = function_app.kognitiv_webhook.build().get_user_function()
 

@@ -1,7 +1,7 @@
 """Figure 1: mapping cost per body ÷ a plain `json.loads` + `json.dumps` of the same body.
 
-"Mapping" is the code path every delivery takes: `bridge.webhook.map_request` (read the body,
-choose the rule, render, apply MoEngage's data rules) and `delivery.plan_requests` (the exact
+"Mapping" is the code path every delivery takes: `bridge.webhook.handler.map_request` (read the
+body, choose the rule, render, apply MoEngage's data rules) and `delivery.plan_requests` (the exact
 request body bytes). Both sides run over the same bodies, alternating, best round of several."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from benchmarks.bodies import KINDS, Body, BodyFactory
 from benchmarks.harness import Context, Figure, best_time, use_settings
-from bridge.runtime import Runtime, current_runtime
-from bridge.webhook import WebhookRequest, map_request
+from bridge.deployment.runtime import Runtime, current_runtime
+from bridge.webhook.handler import WebhookRequest, map_request
 from delivery import plan_requests
 
 TARGET = 2.0

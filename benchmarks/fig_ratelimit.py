@@ -1,4 +1,4 @@
-"""Figure 6: the client-side rate limit. `replay` (bridge.replay.Replayer, set up as the CLI
+"""Figure 6: the client-side rate limit. `replay` (bridge.ops.replay.Replayer, set up as the CLI
 sets it up) is offered 120 % of the emulator's per-minute quota for two minutes, i.e. 2.4 x
 quota elements, with `--rate` at 90 % of the quota. Counted: the 429 answers received, by the
 emulator's fixed one-minute window, and whether every event was delivered.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from benchmarks.bodies import Body, BodyFactory, replay_line
 from benchmarks.harness import Context, EmulatorProcess, Figure, use_settings
-from bridge.replay import Replayer, ReplayOptions
-from bridge.runtime import current_runtime
-from bridge.version import USER_AGENT
+from bridge.common.version import USER_AGENT
+from bridge.deployment.runtime import current_runtime
+from bridge.ops.replay import Replayer, ReplayOptions
 from delivery import MoEngageSender, RetryPolicy
 from delivery.http import new_client
 

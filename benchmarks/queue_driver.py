@@ -16,7 +16,7 @@ from azure.functions.servicebus import ServiceBusMessage
 
 from benchmarks.bodies import Body
 from benchmarks.harness import ROOT, use_settings
-from bridge.queue_messages import first_message
+from bridge.durable.messages import first_message
 from tests.fakes import FakeGateway
 
 SECOND = timedelta(seconds=1)
@@ -34,7 +34,7 @@ def batch_size() -> int:
 
 def queue_message(body: Body, received: datetime) -> ServiceBusMessage:
     """The message the HTTP trigger would have enqueued for this body. Ids are never reused:
-    the trigger skips ids this process delivered already (bridge.idempotency)."""
+    the trigger skips ids this process delivered already (bridge.durable.idempotency)."""
     message_id = f"{body.event or body.kind}:{uuid.uuid4().hex}"
     outgoing = first_message(body.raw, message_id, body.event, uuid.uuid4().hex, received)
     return ServiceBusMessage(
@@ -70,7 +70,7 @@ async def drive(base_url: str, batches: Sequence[Sequence[ServiceBusMessage]]) -
     """Run every batch through the trigger; raise unless each message was sent and delivered."""
     use_settings(base_url)
     import function_app
-    from bridge.runtime import CLIENTS, current_runtime
+    from bridge.deployment.runtime import CLIENTS, current_runtime
 
     runtime = current_runtime()
     gateway = FakeGateway()

@@ -3,8 +3,8 @@ network, checked against MoEngage's contract as the emulator enforces it. No soc
 
     python fuzz/fuzz_webhook.py -max_total_time=600 /tmp/fuzz-webhook fuzz/corpus/webhook
 
-Per input (the raw request body), the target runs `bridge.body.parse_body`, then the mapper for
-the body's own event (its "event" field or MoEngage shape) and for every rule by name, then the
+Per input (the raw request body), the target runs `bridge.webhook.body.parse_body`, then the mapper
+for the body's own event (its "event" field or MoEngage shape) and for every rule by name, then the
 request planning and encoding of `delivery.payloads`. A finding is any exception other than the
 expected refusals, or a broken invariant:
 
@@ -46,10 +46,10 @@ def _instrumentation() -> contextlib.AbstractContextManager:
 
 
 with _instrumentation():
-    from bridge.body import MAX_BODY_BYTES, parse_body
-    from bridge.errors import BridgeError
-    from bridge.mapping_config import build_mapper
-    from bridge.settings import Settings
+    from bridge.common.errors import BridgeError
+    from bridge.config.mapping_config import build_mapper
+    from bridge.config.settings import Settings
+    from bridge.webhook.body import MAX_BODY_BYTES, parse_body
     from delivery.payloads import MAX_BULK_BYTES, plan_requests
     from mapping import Mapper, MappingError, MappingResult
     from mapping.policy import (
@@ -76,7 +76,8 @@ STRICT = os.environ.get("FUZZ_STRICT") == "1"
 
 
 def build_fuzz_mapper() -> Mapper:
-    """The shipped rules, compiled the way bridge/mapping_config.py does, on a fixed clock."""
+    """The shipped rules, compiled the way bridge/config/mapping_config.py does, on a fixed
+    clock."""
     settings = Settings(
         moengage_app_id=APP_ID,
         moengage_api_key=API_KEY,

@@ -278,7 +278,7 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
-// Settings the app reads (README.md "Settings"), each from a parameter of its own, so that a
+// Settings the app reads (docs/configuration.md "Settings"), each from a parameter of its own, so that a
 // re-provision writes them all again: the site's app settings are replaced as a whole on every
 // `azd provision`. An empty optional value is an empty setting, which the app reads as unset.
 var appSettingsFromParameters = {

@@ -19,8 +19,8 @@ Shapes the compiler does not specialise (delete and merge elements, `update_exis
 `platform`, nested templates, ...) are rendered and checked by the interpreted functions, element
 by element, so the output is the same whatever the rule. The element values are all rendered
 before any element is checked, as in the interpreted path, so errors and warnings come in the
-same order. `tests/test_mapping_compiled.py` compares both paths. `mapping.compiled` generates
-a rule's function the first time the rule maps a body."""
+same order. `tests/mapping/test_mapping_compiled.py` compares both paths. `mapping.compiled`
+generates a rule's function the first time the rule maps a body."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from bridge import queue_trigger
-from bridge.observations import DEAD_LETTERS
-from bridge.queue_gateway import GATEWAYS
-from bridge.queue_trigger import TriggerClock
+from bridge.common.observations import DEAD_LETTERS
+from bridge.durable.gateway import GATEWAYS
+from bridge.queue import trigger as queue_trigger
+from bridge.queue.trigger import TriggerClock
 from moengage_emulator import Emulator
 from tests.fakes import FakeGateway, VirtualClock
 from tests.servicebus_model import ServiceBusModel

@@ -1,5 +1,5 @@
-"""The durable path's invariant (README, "Durable path"), checked on the end state of a
-simulated run (`tests/durable_simulation.py`): every accepted Kognitiv delivery reaches MoEngage
+"""The durable path's invariant (docs/durable-path.md, "Durable path"), checked on the end state of
+a simulated run (`tests/durable_simulation.py`): every accepted Kognitiv delivery reaches MoEngage
 exactly once per element when its identity is declared, at least once otherwise, or ends in a
 dead letter with a reason and its body; per member, the last fact applied in MoEngage is the
 newest one.

@@ -1,8 +1,8 @@
-"""A seeded random scheduler over the durable path, and the invariant it checks (README,
-"Durable path"): every accepted Kognitiv delivery reaches MoEngage exactly once per element
-(at least once without a declared identity: never more than once per queued copy here), or ends
-in a dead letter with a reason and its body; per member, the last fact applied in MoEngage is
-the newest one.
+"""A seeded random scheduler over the durable path, and the invariant it checks
+(docs/durable-path.md, "Durable path"): every accepted Kognitiv delivery reaches MoEngage exactly
+once per element (at least once without a declared identity: never more than once per queued copy
+here), or ends in a dead letter with a reason and its body; per member, the last fact applied in
+MoEngage is the newest one.
 
 What runs is the real code: the HTTP trigger and the Service Bus trigger of `function_app`, the
 real Service Bus gateway on the Service Bus model, the real delivered-keys record on the Table
@@ -49,17 +49,18 @@ from unittest import mock
 import httpx
 
 import function_app
-from bridge import claim_checks, delivery_record, member_order, queue_trigger
-from bridge import runtime as runtime_module
-from bridge.deadletters import replay_letters
-from bridge.delivery_record import DELIVERED, row_of
-from bridge.observations import HEALTH
-from bridge.queue_gateway import GATEWAYS
-from bridge.queue_messages import RECORD_UNAVAILABLE_SINCE_UTC, WORKSPACE, parse_utc
-from bridge.queue_processor import RECORD_OUTAGE_SECONDS
-from bridge.queue_trigger import TriggerClock
-from bridge.runtime import CLIENTS, Deployment
-from bridge.settings import load_settings, settings_fingerprint
+from bridge.common.observations import HEALTH
+from bridge.config.settings import load_settings, settings_fingerprint
+from bridge.deployment import runtime as runtime_module
+from bridge.deployment.runtime import CLIENTS, Deployment
+from bridge.durable import claim_checks, delivery_record, member_order
+from bridge.durable.delivery_record import DELIVERED, row_of
+from bridge.durable.gateway import GATEWAYS
+from bridge.durable.messages import RECORD_UNAVAILABLE_SINCE_UTC, WORKSPACE, parse_utc
+from bridge.ops.deadletters import replay_letters
+from bridge.queue import trigger as queue_trigger
+from bridge.queue.processor import RECORD_OUTAGE_SECONDS
+from bridge.queue.trigger import TriggerClock
 from delivery import RateLimitGate
 from delivery.http import new_client
 from moengage_emulator import Emulator

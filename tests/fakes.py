@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bridge.queue_messages import IncomingMessage, OutgoingMessage
+from bridge.durable.messages import IncomingMessage, OutgoingMessage
 
 
 class VirtualClock:

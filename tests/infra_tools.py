@@ -1,4 +1,4 @@
-"""Run by tests/test_infra.py with the tool venv's interpreter (.venv-tools, which has
+"""Run by tests/infra/test_infra.py with the tool venv's interpreter (.venv-tools, which has
 pycep-parser and PyYAML): parses every .bicep file under infra/ and azure.yaml, and prints them as
 one JSON document. Any file that does not parse fails the run."""
 

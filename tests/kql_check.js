@@ -1,6 +1,6 @@
 // Parses and analyses KQL queries with Microsoft's Kusto language service
 // (@kusto/language-service-next, installed by scripts/test into .tools-kusto/) against a schema.
-// Run by tests/test_dashboard.py: reads {"modules": dir, "tables": {name: "(col:type, ...)"},
+// Run by tests/ops/test_dashboard.py: reads {"modules": dir, "tables": {name: "(col:type, ...)"},
 // "queries": {name: text}} on standard input and prints {name: [diagnostic, ...]} as JSON, each
 // diagnostic {severity, code, message, start, text}. Every diagnostic is printed; the test
 // decides which fail.

@@ -53,7 +53,7 @@ from azure.servicebus.exceptions import (
     ServiceBusQuotaExceededError,
 )
 
-from bridge.queue_gateway import ServiceBusConfig, ServiceBusGateway
+from bridge.durable.gateway import ServiceBusConfig, ServiceBusGateway
 from tests.fakes import VirtualClock
 
 MAX_BATCH_BYTES = 256 * 1024  # Standard tier

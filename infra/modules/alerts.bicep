@@ -1,4 +1,4 @@
-// Alert rules of the delivery dashboard (README "Delivery dashboard and alerts"): log alerts on
+// Alert rules of the delivery dashboard (docs/operations.md "Delivery dashboard and alerts"): log alerts on
 // the app's Application Insights (queries in infra/alerts/*.kql), metric alerts on the Service Bus
 // queue (queue mode), and an action group that e-mails `alertEmail` (none when it is empty: the
 // alerts still fire and show in Azure Monitor > Alerts).
@@ -53,7 +53,7 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 var queueMode = !empty(serviceBusNamespaceName)
 var emailOn = !empty(alertEmail)
-var troubleshooting = 'What to do: README.md#'
+var troubleshooting = 'What to do: docs/operations.md#'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (emailOn) {
   name: 'ag-${namePrefix}'

@@ -16,7 +16,7 @@ param deploymentContainerName string
 
 param applicationInsightsConnectionString string
 
-@description('Settings the app reads (names as in README.md "Settings"); values may be Key Vault references.')
+@description('Settings the app reads (names as in docs/configuration.md "Settings"); values may be Key Vault references.')
 param appSettings object
 
 @description('Most instances the app scales out to (Flex Consumption: 40 to 1000, as in Microsoft\'s samples).')

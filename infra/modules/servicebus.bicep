@@ -1,7 +1,7 @@
 // Service Bus for the durable path (queue mode). Only Microsoft Entra identities can send or
 // receive (disableLocalAuth): no connection string or SAS key exists to leak.
 //
-// The main queue follows README.md "Queue settings and creation". The dead-letter destination
+// The main queue follows docs/durable-path.md "Queue settings and creation". The dead-letter destination
 // queue is where the app writes its own dead letters (KOGNITIV_SERVICE_BUS_DEAD_LETTER_QUEUE);
 // it keeps them until an operator acts: they never expire and are never moved on by reads.
 // infra/README.md lists every place a letter can end up.

@@ -1,0 +1,1 @@
+"""Errors, structured logs (telemetry), health observations, the version, Azure identity."""

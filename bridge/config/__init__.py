@@ -1,0 +1,1 @@
+"""Settings, workspaces, mapping configuration, the Kognitiv credentials."""

@@ -1,0 +1,2 @@
+"""The composition of a deployment: each workspace's settings, mapper, sender, record and
+gateway, built once."""

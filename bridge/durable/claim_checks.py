@@ -1,0 +1,157 @@
+"""Letters Service Bus cannot take, kept in the function app's own storage account: a letter
+too large for the dead-letter queue (a message near 256 KB plus its reason), or any letter while
+the dead-letter queue is missing, full or refuses us. The whole message (properties and body) is
+a row of the table `kognitivletters`; when the dead-letter queue works, a small letter pointing
+at the row (`claim_check` property: `<table>/<partition>/<row>`) is written there too, so
+`deadletters list` shows it. One lasting failure then touches that message alone: the rest of
+the batch settles normally.
+
+Rows hold member data (the message body): the table lives in the same account as the app's
+other state, readable by the app's identity only. `azure-data-tables` is imported lazily."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.common.azure_identity import identity_credential
+from bridge.durable.delivery_record import (
+    CLIENT_RETRIES,
+    SOCKET_TIMEOUTS,
+    TIMEOUT_SECONDS,
+    StorageConfig,
+)
+from bridge.durable.messages import OutgoingMessage
+
+TABLE_NAME = "kognitivletters"
+PARTITION = "letter"
+CHUNK_BYTES = 60_000  # an Edm.Binary property holds at most 64 KiB
+MAX_CHUNKS = 15  # a row holds at most 1 MiB
+
+
+class ClaimChecks:
+    """Parks letters as rows; `read` gives a parked letter back (replay)."""
+
+    def __init__(
+        self,
+        config: StorageConfig,
+        table: str = TABLE_NAME,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._config = config
+        self._table_name = table
+        self._clock = clock
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(2, thread_name_prefix="kognitiv-letters")
+
+    def _table(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from azure.data.tables import TableServiceClient
+
+                options: dict[str, Any] = {**CLIENT_RETRIES, **SOCKET_TIMEOUTS}
+                config = self._config
+                if config.connection_string:
+                    service = TableServiceClient.from_connection_string(
+                        config.connection_string, **options
+                    )
+                else:
+                    credential = identity_credential(config.client_id, sync=True)
+                    service = TableServiceClient(
+                        config.table_endpoint or "", credential=credential, **options
+                    )
+                self._client = service.create_table_if_not_exists(self._table_name)
+            return self._client
+
+    async def _run(self, work: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, work)
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            return await future
+
+    async def park(self, letter: OutgoingMessage, problem: str) -> str:
+        """Store the whole letter; the reference a pointer letter carries. The row key is a
+        hash of the letter's MessageId: a letter parked twice (a redelivered batch) is one row."""
+        row = hashlib.sha256(letter.message_id.encode()).hexdigest()
+        payload = json.dumps(
+            {
+                "message_id": letter.message_id,
+                "properties": letter.properties,
+                "body": base64.b64encode(letter.body).decode(),
+            }
+        ).encode()
+        chunks = [payload[i : i + CHUNK_BYTES] for i in range(0, len(payload), CHUNK_BYTES)]
+        if len(chunks) > MAX_CHUNKS:
+            raise ValueError("the letter is larger than a table row")
+        entity: dict[str, object] = {
+            "PartitionKey": PARTITION,
+            "RowKey": row,
+            "ParkedUtc": self._clock(),
+            "Reason": str(letter.properties.get("dead_letter_reason", "")),
+            "Problem": problem[:200],
+            "Chunks": len(chunks),
+        }
+        entity.update({f"Data{index:02d}": chunk for index, chunk in enumerate(chunks)})
+        await self._run(lambda: self._table().upsert_entity(entity))
+        return f"{self._table_name}/{PARTITION}/{row}"
+
+    async def read(self, reference: str) -> OutgoingMessage:
+        """The parked letter a reference names (what `park` stored)."""
+        _, partition, row = reference.split("/", 2)
+        entity = await self._run(lambda: self._table().get_entity(partition, row))
+        payload = b"".join(bytes(entity[f"Data{i:02d}"]) for i in range(int(entity["Chunks"])))
+        data = json.loads(payload)
+        return OutgoingMessage(
+            base64.b64decode(data["body"]), data["message_id"], dict(data["properties"])
+        )
+
+    async def list(self, limit: int = 1000) -> list[dict[str, object]]:
+        """Parked letters' summaries (no body): reference, reason, problem, time."""
+
+        def query() -> list[dict[str, object]]:
+            rows = self._table().query_entities(
+                f"PartitionKey eq '{PARTITION}'",
+                select=["RowKey", "Reason", "Problem", "ParkedUtc"],
+            )
+            found = []
+            for entity in rows:
+                found.append(
+                    {
+                        "claim_check": f"{self._table_name}/{PARTITION}/{entity['RowKey']}",
+                        "reason": entity.get("Reason"),
+                        "problem": entity.get("Problem"),
+                        "parked_utc": entity.get("ParkedUtc"),
+                    }
+                )
+                if len(found) >= limit:
+                    break
+            return found
+
+        return await self._run(query)
+
+    async def remove(self, reference: str) -> None:
+        """Delete a parked letter (after it was replayed)."""
+        _, partition, row = reference.split("/", 2)
+        await self._run(lambda: self._table().delete_entity(partition, row))
+
+
+_built: tuple[StorageConfig, ClaimChecks] | None = None
+
+
+def claim_checks() -> ClaimChecks | None:
+    """The process's claim-check store for the storage settings in force; None without one."""
+    global _built
+    config = StorageConfig.from_environment()
+    if config is None:
+        return None
+    if _built is None or _built[0] != config:
+        _built = (config, ClaimChecks(config))
+    return _built[1]

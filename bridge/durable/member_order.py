@@ -1,0 +1,303 @@
+"""Per member, an older fact never overwrites a newer one in MoEngage, across batches, retries,
+instances and replays. Facts are ordered by their source time (`IncomingMessage.source_time`:
+when the bridge first accepted the Kognitiv delivery; kept by retries, letters and replays).
+
+The rule (docs/durable-path.md, "Durable path"), for user facts (attribute updates, deletes, merges;
+events keep their own time and need no order):
+- attributes are last-writer-wins, one by one: an attribute value older than the one MoEngage
+  was last given is not sent (the rest of the update is);
+- a delete (or a merge, for the member it retires) at time T erases what came before it: an
+  update older than T that arrives later is not sent; a delete or merge older than a fact
+  already applied for that member is not sent either (the member was re-created since);
+- a delete or merge that failed and will be retried is a barrier: that member's newer facts
+  wait (retried later) until it is delivered or dead-lettered, so they land after it. A barrier
+  older than the retry horizon is ignored (its message ended elsewhere);
+- one batch at a time sends a member's user facts: it holds a lease on the member's row, so two
+  instances never interleave one member's facts (the other one holds its message, briefly).
+
+The state lives in the table `kognitivmembers` of the app's storage account: per member (a hash
+of workspace and customer id, never member data) the time of each attribute last sent, the
+last erasure and the barrier; no values. Without a storage account, only the order inside one
+batch holds (`delivery.payloads`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bridge.durable.delivery_record import TableAccess
+
+TABLE_NAME = "kognitivmembers"
+LEASE_SECONDS = 300.0  # as a key claim: an instance that died lets go within the lock duration
+BARRIER_SECONDS = 24 * 3600.0  # a barrier outliving the retry horizon is stale
+
+
+@dataclass
+class MemberState:
+    """What MoEngage was last given about one member (times only) and who sends now."""
+
+    attributes: dict[str, datetime] = field(default_factory=dict)
+    erased: datetime | None = None
+    barrier: datetime | None = None
+    barrier_set: datetime | None = None
+    etag: str | None = None
+
+    def newest(self) -> datetime | None:
+        times = [*self.attributes.values(), *([self.erased] if self.erased else [])]
+        return max(times, default=None)
+
+    def barrier_holds(self, time: datetime, now: datetime) -> bool:
+        """Whether a fact at `time` must wait behind a failed delete or merge."""
+        if self.barrier is None or self.barrier_set is None:
+            return False
+        if now - self.barrier_set > timedelta(seconds=BARRIER_SECONDS):
+            return False
+        return time > self.barrier
+
+
+@dataclass
+class Fact:
+    """One user element of a message: which member, what, when (`slot`: the caller's id)."""
+
+    slot: tuple[int, int]
+    member: str
+    kind: str  # "customer", "delete" (or the retired member of a merge), "merge" (retained)
+    time: datetime
+    attributes: tuple[str, ...] = ()
+
+
+def facts_of(element: dict, slot: tuple[int, int], time: datetime) -> list[Fact]:
+    """The user facts an element states (none for an event)."""
+    kind = element.get("type")
+    if kind == "customer":
+        attributes = element.get("attributes")
+        names = tuple(attributes) if isinstance(attributes, dict) else ()
+        return [Fact(slot, str(element.get("customer_id")), "customer", time, names)]
+    if kind == "delete":
+        return [Fact(slot, str(element.get("customer_id")), "delete", time)]
+    if kind == "merge":
+        return [
+            Fact(slot, str(element.get("merged_customer_id")), "delete", time),
+            Fact(slot, str(element.get("retained_customer_id")), "merge", time),
+        ]
+    return []
+
+
+@dataclass
+class Plan:
+    """What to do with each fact's element: send it whole, send only some attributes, skip it
+    (superseded), or hold its message (a barrier)."""
+
+    skip: set[tuple[int, int]] = field(default_factory=set)
+    drop_attributes: dict[tuple[int, int], set[str]] = field(default_factory=dict)
+    hold: set[tuple[int, int]] = field(default_factory=set)
+
+
+def plan(facts: list[Fact], states: dict[str, MemberState], now: datetime) -> Plan:
+    """Apply the rule to the facts of one wave (in queue order) against the members' states."""
+    result = Plan()
+    by_member: dict[str, list[Fact]] = {}
+    for fact in facts:
+        by_member.setdefault(fact.member, []).append(fact)
+    for member, mine in by_member.items():
+        state = states[member]
+        newest_attribute = dict(state.attributes)
+        for fact in mine:
+            for name in fact.attributes:
+                known = newest_attribute.get(name)
+                newest_attribute[name] = fact.time if known is None else max(known, fact.time)
+        applied = state.newest()
+        for position, fact in enumerate(mine):
+            if state.barrier_holds(fact.time, now):
+                result.hold.add(fact.slot)
+                continue
+            earlier = mine[:position]
+            if fact.kind == "customer":
+                erased = [f.time for f in earlier if f.kind == "delete"]
+                erased += [state.erased] if state.erased else []
+                if any(time > fact.time for time in erased):
+                    result.skip.add(fact.slot)
+                    continue
+                old = {n for n in fact.attributes if newest_attribute[n] > fact.time}
+                if old and old == set(fact.attributes):
+                    result.skip.add(fact.slot)
+                elif old:
+                    result.drop_attributes.setdefault(fact.slot, set()).update(old)
+            elif fact.kind == "delete":
+                newer = [f.time for f in earlier] + ([applied] if applied else [])
+                if any(time > fact.time for time in newer):
+                    result.skip.add(fact.slot)
+    return result
+
+
+def record(
+    facts: Iterable[Fact],
+    states: dict[str, MemberState],
+    delivered: set[tuple[int, int]],
+    failed: set[tuple[int, int]],
+    dropped: dict[tuple[int, int], set[str]],
+    now: datetime,
+) -> None:
+    """Update the states with what MoEngage accepted, and barriers for failed erasures."""
+    for fact in facts:
+        state = states[fact.member]
+        if fact.slot in delivered:
+            if fact.kind == "customer":
+                for name in set(fact.attributes) - dropped.get(fact.slot, set()):
+                    known = state.attributes.get(name)
+                    state.attributes[name] = fact.time if known is None else max(known, fact.time)
+            elif fact.kind == "delete":
+                state.erased = fact.time if state.erased is None else max(state.erased, fact.time)
+                state.attributes = {n: t for n, t in state.attributes.items() if t > fact.time}
+                if state.barrier is not None and state.barrier <= fact.time:
+                    state.barrier = state.barrier_set = None
+        elif (
+            fact.slot in failed
+            and fact.kind == "delete"
+            and (state.barrier is None or fact.time < state.barrier)
+        ):
+            state.barrier, state.barrier_set = fact.time, now
+
+
+def clear_barriers(facts: Iterable[Fact], states: dict[str, MemberState]) -> None:
+    """A delete or merge that ended as a dead letter no longer holds its member's facts."""
+    for fact in facts:
+        state = states[fact.member]
+        if fact.kind == "delete" and state.barrier == fact.time:
+            state.barrier = state.barrier_set = None
+
+
+def member_row(member: str) -> tuple[str, str]:
+    from bridge.durable.delivery_record import row_of
+
+    return row_of(member)
+
+
+class MemberLedger(TableAccess):
+    """Member states in Table Storage, each leased by one batch while it sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("table", TABLE_NAME)
+        super().__init__(*args, **kwargs)
+
+    async def acquire(
+        self, members: Collection[str], owner: str, now: datetime
+    ) -> dict[str, MemberState | None]:
+        """Lease each member's row for `owner`: its state when leased, None when another live
+        batch holds it; a member whose row could not be read in time is left out."""
+
+        def lease(member: str) -> MemberState | None:
+            return self._lease(member, owner, now)
+
+        return await self._each(lease, list(members))
+
+    def _lease(self, member: str, owner: str, now: datetime) -> MemberState | None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        table = self._table()
+        partition, row = member_row(member)
+        try:
+            entity = table.get_entity(partition, row)
+        except ResourceNotFoundError:
+            entity = None
+        if entity is not None:
+            until = _aware(entity.get("LeaseUntil"))
+            if entity.get("LeaseOwner") not in (None, owner) and until and until > now:
+                return None
+        state = _state_of(entity)
+        lease = {
+            "PartitionKey": partition,
+            "RowKey": row,
+            **_columns(state),
+            "LeaseOwner": owner,
+            "LeaseUntil": now + timedelta(seconds=LEASE_SECONDS),
+        }
+        try:
+            if entity is None:
+                written = table.create_entity(lease)
+            else:
+                written = table.update_entity(
+                    lease,
+                    mode=UpdateMode.REPLACE,
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except HttpResponseError:  # 409 / 412: another batch leased it first
+            return None
+        state.etag = written.get("etag")
+        return state
+
+    async def release(self, states: dict[str, MemberState], owner: str) -> None:
+        """Write the states and end the leases (only while still ours: ETag condition)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        def write(member: str) -> None:
+            state = states[member]
+            partition, row = member_row(member)
+            entity = {"PartitionKey": partition, "RowKey": row, **_columns(state)}
+            try:
+                self._table().update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=state.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as error:
+                if error.status_code != 412:  # 412: the lease expired and was taken over
+                    raise
+
+        answers = await self._each(write, list(states))
+        if len(answers) < len(states):
+            raise TimeoutError(f"{len(states) - len(answers)} member states were not written")
+
+
+def _state_of(entity: Any) -> MemberState:
+    """The state in a row's `State` column (JSON of microsecond times: exact, so a barrier
+    compares equal to its own delete's time); an unreadable column is an empty state."""
+    if entity is None:
+        return MemberState()
+    try:
+        raw = json.loads(entity.get("State") or "{}")
+        return MemberState(
+            {str(name): _time(value) for name, value in raw.get("attributes", {}).items()},
+            _time(raw.get("erased")),
+            _time(raw.get("barrier")),
+            _time(raw.get("barrier_set")),
+        )
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        return MemberState()
+
+
+def _time(micros: Any) -> Any:
+    if micros is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
+
+
+def _micros(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _columns(state: MemberState) -> dict[str, object]:
+    data = {
+        "attributes": {name: _micros(time) for name, time in state.attributes.items()},
+        "erased": _micros(state.erased),
+        "barrier": _micros(state.barrier),
+        "barrier_set": _micros(state.barrier_set),
+    }
+    return {"State": json.dumps(data)}
+
+
+def _aware(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

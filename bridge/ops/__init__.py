@@ -1,0 +1,1 @@
+"""What the commands run: replay, erase, dead letters, validate, the delivery report."""

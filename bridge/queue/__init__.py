@@ -1,0 +1,1 @@
+"""The Service Bus trigger and its batch processing (outcomes, settlement)."""

@@ -1,0 +1,1 @@
+"""The HTTP flow: the webhook, its body checks, the health endpoint."""

@@ -1,0 +1,101 @@
+"""A guard against the core getting slower again, without timing anything: the Python function
+calls made per mapped body of the default rules (read the body, choose and render the rule, apply
+MoEngage's data rules, plan the request bytes) are counted with `sys.setprofile` and held to the
+budget recorded in tests/fixtures/cost_budget.json. A change that needs more calls must say why
+and raise the budget there; one that saves calls should lower it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bodies import KINDS, BodyFactory
+from bridge.deployment.runtime import Runtime, current_runtime
+from bridge.webhook.handler import WebhookRequest, map_request
+from delivery import plan_requests
+from mapping import converters
+
+BUDGET_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "cost_budget.json"
+BUDGET = json.loads(BUDGET_FILE.read_text())  # "$comment" says how it was recorded
+BODIES_PER_KIND = 40
+NOW = 1_780_000_000.0
+
+
+def _python_calls(function: Callable[[], object]) -> int:
+    calls = 0
+
+    def profile(_frame: object, event: str, _arg: object) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def _map_and_plan(runtime: Runtime, raw: bytes, event: str | None) -> None:
+    _, result = map_request(runtime, WebhookRequest(raw, route_event=event))
+    for request in plan_requests([result.elements]):
+        request.body  # noqa: B018 - the bytes that would be sent
+
+
+@pytest.fixture(scope="module")
+def runtime(monkeypatch_module: pytest.MonkeyPatch) -> Runtime:
+    for name in [n for n in os.environ if n.startswith(("MOENGAGE_", "KOGNITIV_"))]:
+        monkeypatch_module.delenv(name)
+    monkeypatch_module.setenv("MOENGAGE_APP_ID", "budget-workspace")
+    monkeypatch_module.setenv("MOENGAGE_API_KEY", "budget-key-0123456789")
+    monkeypatch_module.setenv("MOENGAGE_DATA_CENTER", "01")
+    return current_runtime()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def calls_per_body(runtime: Runtime, kind: str) -> float:
+    bodies = BodyFactory(seed=7, now=NOW).of_kind(kind, BODIES_PER_KIND)
+    _map_and_plan(runtime, bodies[0].raw, bodies[0].event)  # first calls fill lazy caches
+    converters._datetime_text.cache_clear()  # every body's dates read afresh, as in production
+
+    def work() -> None:
+        for body in bodies:
+            _map_and_plan(runtime, body.raw, body.event)
+
+    return _python_calls(work) / len(bodies)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_python_calls_per_body_stay_within_the_budget(runtime: Runtime, kind: str) -> None:
+    measured = calls_per_body(runtime, kind)
+    budget = BUDGET["python_calls_per_body"][kind]
+    assert measured <= budget, (
+        f"{kind}: {measured:.1f} Python calls per body, budget {budget} "
+        f"({BUDGET_FILE.name}; see BENCHMARKS.md before raising it)"
+    )
+
+
+def test_the_guard_catches_a_return_to_the_interpreted_rules(runtime: Runtime) -> None:
+    """The budget is tight enough to notice: rules rendered by the interpreter (the previous
+    release's path) exceed it."""
+    rules = runtime.mapper.rules
+    compiled = {name: rule.compiled for name, rule in rules.items()}
+    try:
+        for rule in rules.values():
+            object.__setattr__(rule, "compiled", None)
+        measured = calls_per_body(runtime, "rewards_issued")
+    finally:
+        for name, rule in rules.items():
+            object.__setattr__(rule, "compiled", compiled[name])
+    assert measured > BUDGET["python_calls_per_body"]["rewards_issued"]
