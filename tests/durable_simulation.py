@@ -60,6 +60,7 @@ from bridge.queue_processor import RECORD_OUTAGE_SECONDS
 from bridge.queue_trigger import TriggerClock
 from bridge.runtime import CLIENTS, Deployment
 from bridge.settings import load_settings, settings_fingerprint
+from bridge.version import USER_AGENT
 from delivery import RateLimitGate
 from delivery.http import new_client
 from moengage_emulator import Emulator
@@ -214,7 +215,7 @@ class Simulation:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
-            client = new_client()
+            client = new_client(USER_AGENT)
             self._client = httpx.AsyncClient(
                 transport=MoEngageLink(self),
                 timeout=client.timeout,
