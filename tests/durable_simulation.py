@@ -661,6 +661,9 @@ class Simulation:
             if self._client is not None:
                 await self._client.aclose()
         problems = [] if drained else ["the queue never emptied: messages circulate forever"]
+        if any(f.accepted for f in self.facts) and not self.moengage.accepted:
+            # every execution failing (a broken simulation) would otherwise pass: all letters
+            problems.append("nothing reached MoEngage: the run exercised no delivery")
         return problems + self.check()
 
     @property
