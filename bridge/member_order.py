@@ -12,13 +12,17 @@ keep their own time and need no order):
 - a delete or merge that failed and will be retried is a barrier: that member's newer facts
   wait (retried later) until it is delivered or dead-lettered, so they land after it. A barrier
   older than the retry horizon is ignored (its message ended elsewhere);
+- a fact superseded by a newer fact of its own wave waits (its message is held) until the newer
+  one's fate is known: an older fact is dropped only for a newer one MoEngage accepted;
 - one batch at a time sends a member's user facts: it holds a lease on the member's row, so two
   instances never interleave one member's facts (the other one holds its message, briefly).
+  With the lease it writes what it may apply (its claim) before sending; a claim whose batch
+  never wrote back its outcome counts as applied (`MemberState.settle_claim`).
 
 The state lives in the table `kognitivmembers` of the app's storage account: per member (a hash
 of workspace and customer id, never member data) the time of each attribute last sent, the
-last erasure and the barrier; no values. Without a storage account, only the order inside one
-batch holds (`delivery.payloads`)."""
+last erasure, the barrier and the claim; no values. Without a storage account, only the order
+inside one batch holds (`delivery.payloads`)."""
 
 from __future__ import annotations
 
