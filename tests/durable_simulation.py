@@ -50,6 +50,7 @@ import httpx
 
 import function_app
 from bridge.common.observations import HEALTH
+from bridge.common.version import USER_AGENT
 from bridge.config.settings import load_settings, settings_fingerprint
 from bridge.deployment import runtime as runtime_module
 from bridge.deployment.runtime import CLIENTS, Deployment
@@ -215,7 +216,7 @@ class Simulation:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
-            client = new_client()
+            client = new_client(USER_AGENT)
             self._client = httpx.AsyncClient(
                 transport=MoEngageLink(self),
                 timeout=client.timeout,
@@ -661,6 +662,9 @@ class Simulation:
             if self._client is not None:
                 await self._client.aclose()
         problems = [] if drained else ["the queue never emptied: messages circulate forever"]
+        if any(f.accepted for f in self.facts) and not self.moengage.accepted:
+            # every execution failing (a broken simulation) would otherwise pass: all letters
+            problems.append("nothing reached MoEngage: the run exercised no delivery")
         return problems + self.check()
 
     @property

@@ -12,18 +12,22 @@ events keep their own time and need no order):
 - a delete or merge that failed and will be retried is a barrier: that member's newer facts
   wait (retried later) until it is delivered or dead-lettered, so they land after it. A barrier
   older than the retry horizon is ignored (its message ended elsewhere);
+- a fact superseded by a newer fact of its own wave waits (its message is held) until the newer
+  one's fate is known: an older fact is dropped only for a newer one MoEngage accepted;
 - one batch at a time sends a member's user facts: it holds a lease on the member's row, so two
   instances never interleave one member's facts (the other one holds its message, briefly).
+  With the lease it writes what it may apply (its claim) before sending; a claim whose batch
+  never wrote back its outcome counts as applied (`MemberState.settle_claim`).
 
 The state lives in the table `kognitivmembers` of the app's storage account: per member (a hash
 of workspace and customer id, never member data) the time of each attribute last sent, the
-last erasure and the barrier; no values. Without a storage account, only the order inside one
-batch holds (`delivery.payloads`)."""
+last erasure, the barrier and the claim; no values. Without a storage account, only the order
+inside one batch holds (`delivery.payloads`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,11 +47,26 @@ class MemberState:
     erased: datetime | None = None
     barrier: datetime | None = None
     barrier_set: datetime | None = None
+    claimed: dict[str, datetime] = field(default_factory=dict)
+    claimed_erased: datetime | None = None
     etag: str | None = None
 
     def newest(self) -> datetime | None:
         times = [*self.attributes.values(), *([self.erased] if self.erased else [])]
         return max(times, default=None)
+
+    def settle_claim(self) -> None:
+        """Take a claim left by a batch that never wrote its outcome (a failed write, a cut)
+        as applied: it may have reached MoEngage, so no older fact may be sent past it. If it
+        did not, its message is retried or dead-lettered with it; nothing older overtakes it."""
+        for name, time in self.claimed.items():
+            known = self.attributes.get(name)
+            self.attributes[name] = time if known is None else max(known, time)
+        if self.claimed_erased is not None:
+            erased = self.claimed_erased
+            self.erased = erased if self.erased is None else max(self.erased, erased)
+            self.attributes = {n: t for n, t in self.attributes.items() if t > erased}
+        self.claimed, self.claimed_erased = {}, None
 
     def barrier_holds(self, time: datetime, now: datetime) -> bool:
         """Whether a fact at `time` must wait behind a failed delete or merge."""
@@ -86,6 +105,22 @@ def facts_of(element: dict, slot: tuple[int, int], time: datetime) -> list[Fact]
     return []
 
 
+def claims_of(facts: Iterable[Fact]) -> dict[str, MemberState]:
+    """Per member, the newest times a wave may apply (written with its lease, before it sends;
+    see `MemberState.settle_claim`)."""
+    claims: dict[str, MemberState] = {}
+    for fact in facts:
+        claim = claims.setdefault(fact.member, MemberState())
+        if fact.kind == "customer":
+            for name in fact.attributes:
+                known = claim.claimed.get(name)
+                claim.claimed[name] = fact.time if known is None else max(known, fact.time)
+        elif fact.kind == "delete":
+            erased = claim.claimed_erased
+            claim.claimed_erased = fact.time if erased is None else max(erased, fact.time)
+    return claims
+
+
 @dataclass
 class Plan:
     """What to do with each fact's element: send it whole, send only some attributes, skip it
@@ -104,33 +139,46 @@ def plan(facts: list[Fact], states: dict[str, MemberState], now: datetime) -> Pl
         by_member.setdefault(fact.member, []).append(fact)
     for member, mine in by_member.items():
         state = states[member]
-        newest_attribute = dict(state.attributes)
-        for fact in mine:
-            for name in fact.attributes:
-                known = newest_attribute.get(name)
-                newest_attribute[name] = fact.time if known is None else max(known, fact.time)
+        newest_attribute = state.attributes
         applied = state.newest()
         for position, fact in enumerate(mine):
             if state.barrier_holds(fact.time, now):
                 result.hold.add(fact.slot)
                 continue
-            earlier = mine[:position]
+            if _waits_for_newer(fact, mine[:position], mine[position + 1 :]):
+                result.hold.add(fact.slot)
+                continue
             if fact.kind == "customer":
-                erased = [f.time for f in earlier if f.kind == "delete"]
-                erased += [state.erased] if state.erased else []
-                if any(time > fact.time for time in erased):
+                if state.erased and state.erased > fact.time:
                     result.skip.add(fact.slot)
                     continue
-                old = {n for n in fact.attributes if newest_attribute[n] > fact.time}
+                old = {
+                    n
+                    for n in fact.attributes
+                    if n in newest_attribute and newest_attribute[n] > fact.time
+                }
                 if old and old == set(fact.attributes):
                     result.skip.add(fact.slot)
                 elif old:
                     result.drop_attributes.setdefault(fact.slot, set()).update(old)
-            elif fact.kind == "delete":
-                newer = [f.time for f in earlier] + ([applied] if applied else [])
-                if any(time > fact.time for time in newer):
-                    result.skip.add(fact.slot)
+            elif fact.kind == "delete" and applied and applied > fact.time:
+                result.skip.add(fact.slot)
     return result
+
+
+def _waits_for_newer(fact: Fact, before: list[Fact], after: list[Fact]) -> bool:
+    """Whether a newer fact of the same wave supersedes this one: then this one waits (its
+    message is held) until the newer one's fate is known, and its next try is planned against
+    the member's state. Dropped now, it would be lost if the newer one then failed; sent, it
+    would undo a newer erasure sent before it, or race a newer update of the same attributes
+    (a wave's update requests run concurrently). Facts later in queue order than an erasure
+    are sent after it (`delivery.payloads`), so those need not wait."""
+    if fact.kind == "customer":
+        names = set(fact.attributes)
+        return any(f.time > fact.time and f.kind == "delete" for f in before) or any(
+            f.time > fact.time and names & set(f.attributes) for f in before + after
+        )
+    return fact.kind == "delete" and any(f.time > fact.time for f in before)
 
 
 def record(
@@ -184,17 +232,21 @@ class MemberLedger(TableAccess):
         super().__init__(*args, **kwargs)
 
     async def acquire(
-        self, members: Collection[str], owner: str, now: datetime
+        self, claims: dict[str, MemberState], owner: str, now: datetime
     ) -> dict[str, MemberState | None]:
-        """Lease each member's row for `owner`: its state when leased, None when another live
-        batch holds it; a member whose row could not be read in time is left out."""
+        """Lease each member's row for `owner`, writing the times this batch may apply (its
+        claim, `claims_of`) before it sends: the member's state when leased (a claim an earlier
+        batch left unsettled taken as applied), None when another live batch holds it; a
+        member whose row could not be read in time is left out."""
 
         def lease(member: str) -> MemberState | None:
-            return self._lease(member, owner, now)
+            return self._lease(member, owner, now, claims[member])
 
-        return await self._each(lease, list(members))
+        return await self._each(lease, list(claims))
 
-    def _lease(self, member: str, owner: str, now: datetime) -> MemberState | None:
+    def _lease(
+        self, member: str, owner: str, now: datetime, claim: MemberState | None = None
+    ) -> MemberState | None:
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
@@ -210,10 +262,14 @@ class MemberLedger(TableAccess):
             if entity.get("LeaseOwner") not in (None, owner) and until and until > now:
                 return None
         state = _state_of(entity)
+        state.settle_claim()
+        claimed = MemberState(**{**vars(state), "claimed": {}, "claimed_erased": None})
+        if claim is not None:
+            claimed.claimed, claimed.claimed_erased = claim.claimed, claim.claimed_erased
         lease = {
             "PartitionKey": partition,
             "RowKey": row,
-            **_columns(state),
+            **_columns(claimed),
             "LeaseOwner": owner,
             "LeaseUntil": now + timedelta(seconds=LEASE_SECONDS),
         }
@@ -270,6 +326,8 @@ def _state_of(entity: Any) -> MemberState:
             _time(raw.get("erased")),
             _time(raw.get("barrier")),
             _time(raw.get("barrier_set")),
+            {str(name): _time(value) for name, value in raw.get("claimed", {}).items()},
+            _time(raw.get("claimed_erased")),
         )
     except (ValueError, TypeError, AttributeError, OverflowError):
         return MemberState()
@@ -293,6 +351,8 @@ def _columns(state: MemberState) -> dict[str, object]:
         "erased": _micros(state.erased),
         "barrier": _micros(state.barrier),
         "barrier_set": _micros(state.barrier_set),
+        "claimed": {name: _micros(time) for name, time in state.claimed.items()},
+        "claimed_erased": _micros(state.claimed_erased),
     }
     return {"State": json.dumps(data)}
 

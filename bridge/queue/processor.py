@@ -48,6 +48,7 @@ from bridge.durable.member_order import (
     Fact,
     MemberLedger,
     MemberState,
+    claims_of,
     clear_barriers,
     facts_of,
     plan,
@@ -398,7 +399,7 @@ class BatchProcessor:
         if not facts:
             await self._send_wave(pending, batch, None, remaining)
             return
-        answers = await self.ledger.acquire({f.member for f in facts}, self._owner, now)
+        answers = await self.ledger.acquire(claims_of(facts), self._owner, now)
         states = {member: state for member, state in answers.items() if state is not None}
         ordered = [f for f in facts if f.member in states]
         decided = plan(ordered, states, now)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.durable.member_order import MemberState, facts_of, plan, record
+from bridge.durable.member_order import MemberState, claims_of, facts_of, plan, record
 
 T0 = datetime(2026, 3, 14, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)
@@ -94,3 +94,35 @@ def test_a_merge_erases_the_retired_member_and_orders_the_retained_one():
     merge = {"type": "merge", "merged_customer_id": "old", "retained_customer_id": "new"}
     kinds = [(f.member, f.kind) for f in facts_of(merge, (0, 0), T0)]
     assert kinds == [("old", "delete"), ("new", "merge")]
+
+
+def test_an_update_superseded_within_its_wave_waits_for_the_newer_ones_fate():
+    older = facts_of(update("m", a=1, b=1), (0, 0), T0)
+    newer = facts_of(update("m", a=2), (1, 0), T0 + timedelta(seconds=1))
+    other = facts_of(update("m", c=3), (2, 0), T0 - timedelta(seconds=1))
+
+    decided = plan(older + newer + other, {"m": MemberState()}, NOW)
+
+    assert decided.hold == {(0, 0)}  # neither dropped (the newer may fail) nor raced
+    assert decided.skip == set()
+    assert decided.drop_attributes == {}
+
+
+def test_a_delete_waits_behind_a_newer_fact_sent_before_it_but_not_one_sent_after():
+    delete = {"type": "delete", "customer_id": "m"}
+    newer_first = facts_of(update("m", a=1), (0, 0), T0 + timedelta(seconds=1))
+    erasure = facts_of(delete, (1, 0), T0)
+    newer_after = facts_of(update("m", a=2), (2, 0), T0 + timedelta(seconds=2))
+
+    assert plan(newer_first + erasure, {"m": MemberState()}, NOW).hold == {(1, 0)}
+    assert plan(erasure + newer_after, {"m": MemberState()}, NOW).hold == set()
+
+
+def test_a_claim_left_unsettled_counts_as_applied():
+    sent = facts_of(update("m", a=2), (0, 0), T0 + timedelta(seconds=2))
+    state = MemberState(claimed=claims_of(sent)["m"].claimed)  # its batch never wrote back
+    state.settle_claim()
+    older = facts_of(update("m", a=1), (1, 0), T0 + timedelta(seconds=1))
+
+    assert plan(older, {"m": state}, NOW).skip == {(1, 0)}
+    assert state.claimed == {}
