@@ -21,13 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.common.azure_identity import identity_credential
-from bridge.durable.delivery_record import (
-    CLIENT_RETRIES,
-    SOCKET_TIMEOUTS,
-    TIMEOUT_SECONDS,
-    StorageConfig,
-)
+from bridge.durable.delivery_record import TIMEOUT_SECONDS, StorageConfig, open_table
 from bridge.durable.messages import OutgoingMessage
 
 TABLE_NAME = "kognitivletters"
@@ -55,20 +49,7 @@ class ClaimChecks:
     def _table(self) -> Any:
         with self._lock:
             if self._client is None:
-                from azure.data.tables import TableServiceClient
-
-                options: dict[str, Any] = {**CLIENT_RETRIES, **SOCKET_TIMEOUTS}
-                config = self._config
-                if config.connection_string:
-                    service = TableServiceClient.from_connection_string(
-                        config.connection_string, **options
-                    )
-                else:
-                    credential = identity_credential(config.client_id, sync=True)
-                    service = TableServiceClient(
-                        config.table_endpoint or "", credential=credential, **options
-                    )
-                self._client = service.create_table_if_not_exists(self._table_name)
+                self._client = open_table(self._config, self._table_name)
             return self._client
 
     async def _run(self, work: Callable[[], Any]) -> Any:

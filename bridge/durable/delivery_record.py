@@ -78,6 +78,21 @@ class StorageConfig:
         return None
 
 
+def open_table(config: StorageConfig, table_name: str) -> Any:
+    """A synchronous TableClient of `table_name` (created when missing), with short socket
+    timeouts and one client retry: a connection string where one is set (Azurite, tests), else
+    the app's identity. The durable tables share this one way in."""
+    from azure.data.tables import TableServiceClient
+
+    options: dict[str, Any] = {**CLIENT_RETRIES, **SOCKET_TIMEOUTS}
+    if config.connection_string:
+        service = TableServiceClient.from_connection_string(config.connection_string, **options)
+    else:
+        credential = identity_credential(config.client_id, sync=True)
+        service = TableServiceClient(config.table_endpoint or "", credential=credential, **options)
+    return service.create_table_if_not_exists(table_name)
+
+
 def _retrieve(future: asyncio.Future[object]) -> None:
     """Mark a call's outcome as seen: the caller may have stopped waiting for it."""
     if not future.cancelled():
@@ -112,22 +127,8 @@ class TableAccess:
     def _table(self) -> Any:
         """The synchronous TableClient, built once (in an executor thread)."""
         with self._lock:
-            if self._client is not None:
-                return self._client
-            from azure.data.tables import TableServiceClient
-
-            options: dict[str, Any] = {**CLIENT_RETRIES, **SOCKET_TIMEOUTS}
-            config = self._config
-            if config.connection_string:
-                service = TableServiceClient.from_connection_string(
-                    config.connection_string, **options
-                )
-            else:
-                credential = identity_credential(config.client_id, sync=True)
-                service = TableServiceClient(
-                    config.table_endpoint or "", credential=credential, **options
-                )
-            self._client = service.create_table_if_not_exists(self._table_name)
+            if self._client is None:
+                self._client = open_table(self._config, self._table_name)
             return self._client
 
     async def _each(self, work: Callable[[str], T], keys: Collection[str]) -> dict[str, T]:
