@@ -29,7 +29,9 @@ from bridge.durable.messages import (
     retry_delay,
     utc_text,
 )
-from bridge.queue.processor import BatchProcessor, MessageOutcome, Outcome, settle_writes
+from bridge.queue.outcomes import MessageOutcome, Outcome
+from bridge.queue.processor import BatchProcessor
+from bridge.queue.settlement import settle_writes
 
 log = logging.getLogger("kognitiv_bridge")
 UNKNOWN_WORKSPACE = "unknown_workspace"  # an outcome's reason, and a dead letter's
