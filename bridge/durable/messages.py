@@ -30,6 +30,9 @@ UNKNOWN_WORKSPACE_SINCE_UTC = "unknown_workspace_since_utc"  # held for a worksp
 REPLAYED_UTC = "replayed_utc"  # a dead letter sent back: its event may have been delivered
 RECORD_UNAVAILABLE_SINCE_UTC = "record_unavailable_since_utc"  # held for the delivered-keys record
 SOURCE_TIME_UTC = "source_time_utc"  # when the fact happened (kept by replays), for member order
+# the sequence number of the fact's first message (kept by retries, letters and replays): of two
+# facts with one source time, the later-enqueued one is the newer
+SOURCE_SEQUENCE = "source_sequence"
 CLAIM_CHECK = "claim_check"  # a letter whose body is kept in the app's storage account
 
 FIRST_RETRY_SECONDS = 30.0
@@ -147,6 +150,22 @@ class IncomingMessage:
         bridge first accepted it."""
         return parse_utc(self.properties.get(SOURCE_TIME_UTC)) or self.first_received(now)
 
+    @property
+    def source_sequence(self) -> int:
+        """The sequence number of this fact's first message: `source_sequence` (written on
+        every copy), else this message's own; 0 when neither is known. Breaks ties between
+        facts with one source time; any other value a producer set reads as unknown."""
+        value = self.properties.get(SOURCE_SEQUENCE)
+        if isinstance(value, str):
+            value = value.strip()
+            value = int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _INT64:
+            return value
+        number = self.sequence_number
+        if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < _INT64:
+            return number
+        return 0
+
     def first_received(self, now: datetime) -> datetime:
         """When the bridge first saw this event: the retry horizon counts from here."""
         parsed = parse_utc(self.properties.get(FIRST_RECEIVED_UTC))
@@ -247,6 +266,11 @@ def _copy_properties(
         elif isinstance(value, str | int | float | bool):
             properties[str(key)] = value
     properties[FIRST_RECEIVED_UTC] = utc_text(message.first_received(now))
+    sequence = message.source_sequence
+    if sequence:
+        properties[SOURCE_SEQUENCE] = sequence
+    else:
+        properties.pop(SOURCE_SEQUENCE, None)  # unreadable: never written back as it came
     key = message.idempotency_key
     if key:
         properties[IDEMPOTENCY_KEY] = key

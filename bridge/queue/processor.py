@@ -42,6 +42,7 @@ from bridge.durable.member_order import (
     Fact,
     MemberLedger,
     MemberState,
+    Order,
     claims_of,
     clear_barriers,
     facts_of,
@@ -299,7 +300,7 @@ class BatchProcessor:
     def _facts(self, pending: dict[int, Pending], now: datetime) -> list[Fact]:
         facts: list[Fact] = []
         for position, item in pending.items():
-            moment = item.message.source_time(now)
+            moment = Order(item.message.source_time(now), item.message.source_sequence)
             for index in item.indices:
                 facts.extend(facts_of(item.result.elements[index], (position, index), moment))
         return facts
