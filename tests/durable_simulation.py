@@ -59,7 +59,12 @@ from bridge.deployment.runtime import CLIENTS, Deployment
 from bridge.durable import claim_checks, delivery_record, member_order
 from bridge.durable.delivery_record import DELIVERED, row_of
 from bridge.durable.gateway import GATEWAYS
-from bridge.durable.messages import RECORD_UNAVAILABLE_SINCE_UTC, WORKSPACE, parse_utc
+from bridge.durable.messages import (
+    MEMBER_UNAVAILABLE_SINCE_UTC,
+    RECORD_UNAVAILABLE_SINCE_UTC,
+    WORKSPACE,
+    parse_utc,
+)
 from bridge.ops.deadletters import replay_letters
 from bridge.queue import trigger as queue_trigger
 from bridge.queue.processor import RECORD_OUTAGE_SECONDS
@@ -489,14 +494,19 @@ class Simulation:
     def _excuse_record_outages(self, received: list[Received]) -> None:
         """A message held for longer than the bound because the record could not answer for
         its key is sent anyway (README: at least once, a record outage never stops delivery):
-        it may repeat an event already delivered."""
+        it may repeat an event already delivered. One held as long because its member's row
+        could not be read is sent unordered: an older value may then land last."""
         for message in received:
             properties = message.stored.application_properties
+            key = properties.get("idempotency_key") or message.message_id
+            fact = self.row_facts.get(row_of(str(key)))
+            member_since = parse_utc(properties.get(MEMBER_UNAVAILABLE_SINCE_UTC))
+            if fact and member_since and self.clock.now - member_since >= RECORD_OUTAGE:
+                fact.unordered = True  # its member's row unreadable past the bound: unordered
+                fact.notes.append("may be sent unordered after a member-row outage")
             since = parse_utc(properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
             if since is None or self.clock.now - since < RECORD_OUTAGE:
                 continue
-            key = properties.get("idempotency_key") or message.message_id
-            fact = self.row_facts.get(row_of(str(key)))
             if fact is not None and "record outage" not in " ".join(fact.notes):
                 fact.allowance += 1
                 fact.notes.append("sent after a record outage past its bound")

@@ -29,6 +29,9 @@ WORKSPACE = "workspace"  # absent: the workspace `default`
 UNKNOWN_WORKSPACE_SINCE_UTC = "unknown_workspace_since_utc"  # held for a workspace not defined
 REPLAYED_UTC = "replayed_utc"  # a dead letter sent back: its event may have been delivered
 RECORD_UNAVAILABLE_SINCE_UTC = "record_unavailable_since_utc"  # held for the delivered-keys record
+# held because its member's row (member order) could not be read: a clock of its own, so a hold
+# for the delivered-keys record never counts towards it (nor the other way round)
+MEMBER_UNAVAILABLE_SINCE_UTC = "member_unavailable_since_utc"
 SOURCE_TIME_UTC = "source_time_utc"  # when the fact happened (kept by replays), for member order
 # the sequence number of the fact's first message (kept by retries, letters and replays): of two
 # facts with one source time, the later-enqueued one is the newer
@@ -126,6 +129,11 @@ class IncomingMessage:
         """Since when this message has been held because the delivered-keys record could not
         be read (see `bridge.durable.idempotency`)."""
         return parse_utc(self.properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
+
+    def member_unavailable_since(self) -> datetime | None:
+        """Since when this message has been held because its member's row (member order)
+        could not be read (see `bridge.durable.member_order`)."""
+        return parse_utc(self.properties.get(MEMBER_UNAVAILABLE_SINCE_UTC))
 
     @property
     def lineage(self) -> str:
@@ -309,9 +317,11 @@ def retry_copy(
     unavailable_since: datetime | None = None,
     delivered_elements: frozenset[int] = frozenset(),
     record_unavailable_since: datetime | None = None,
+    member_unavailable_since: datetime | None = None,
 ) -> OutgoingMessage:
     """A copy scheduled for `at`, with the attempt count raised. `unavailable_since` starts
-    (or continues) the retry horizon; without it the horizon is not running (429, settings)."""
+    (or continues) the retry horizon; without it the horizon is not running (429, settings).
+    The two outage clocks (delivered-keys record, member row) run only while given."""
     attempt = message.attempt + 1
     properties = _copy_properties(message, now)
     properties[ATTEMPT] = attempt
@@ -322,6 +332,9 @@ def retry_copy(
     properties.pop(RECORD_UNAVAILABLE_SINCE_UTC, None)
     if record_unavailable_since is not None:
         properties[RECORD_UNAVAILABLE_SINCE_UTC] = utc_text(record_unavailable_since)
+    properties.pop(MEMBER_UNAVAILABLE_SINCE_UTC, None)
+    if member_unavailable_since is not None:
+        properties[MEMBER_UNAVAILABLE_SINCE_UTC] = utc_text(member_unavailable_since)
     _set_delivered(properties, delivered_elements)
     return OutgoingMessage(message.body, retry_id(message, attempt), properties, at)
 
@@ -348,6 +361,7 @@ def dead_letter_copy(
     properties[DEAD_LETTER_REASON] = reason
     properties[DEAD_LETTER_DESCRIPTION] = description[:1000]
     properties.pop(RECORD_UNAVAILABLE_SINCE_UTC, None)
+    properties.pop(MEMBER_UNAVAILABLE_SINCE_UTC, None)
     delivered = message.delivered_elements if delivered_elements is None else delivered_elements
     _set_delivered(properties, frozenset(delivered))
     return OutgoingMessage(message.body, message.message_id or message.lineage, properties)
