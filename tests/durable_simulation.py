@@ -37,6 +37,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -253,7 +254,8 @@ class Simulation:
         """Waits inside the bridge pass virtual time (and let other tasks run)."""
         if seconds >= 60:
             self.log.append(f"   #{EXECUTION.get()} waits {seconds:.0f} s")
-        self.clock.advance(max(0.0, seconds))
+        # whole microseconds, rounded up: a wait until a moment never falls short of it
+        self.clock.now += timedelta(microseconds=math.ceil(max(0.0, seconds) * 1e6))
         await asyncio.sleep(0)
 
     # decisions -----------------------------------------------------------------------------------
@@ -809,7 +811,10 @@ def main(argv: list[str] | None = None) -> int:
     seed = random.SystemRandom().randrange(10**9)
     runs, failed = 0, 0
     while time.monotonic() < stop:
-        problems = run_seed(seed, args.steps)
+        try:
+            problems = run_seed(seed, args.steps)
+        except Exception as error:  # a broken run is a counterexample too, with its seed
+            problems = [f"the simulation failed: {type(error).__name__}: {error}"]
         runs += 1
         if problems:
             failed += 1
