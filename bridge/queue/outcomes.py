@@ -70,24 +70,46 @@ def log_outcomes(
         enqueued = parse_utc(message.enqueued_time)
         waited = None if enqueued is None else _milliseconds(now - enqueued)
         level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
-        telemetry.record(
-            "queue_message",
+        record_outcome(
+            workspace,
+            message,
+            outcome,
             level,
-            workspace=workspace,
-            message_id=outcome.message_id,
-            correlation_id=message.correlation_id,
-            event=outcome.event,
-            outcome=outcome.outcome.value,
-            reason=outcome.reason,
-            attempts=outcome.attempt + 1,
-            moengage_request_id=outcome.request_id,
-            retry_at=outcome.retry_at,
+            len(messages),
             members=members.get(position),
-            batch_size=len(messages),
             latency_ms=elapsed,
             lag_ms=lag if outcome.outcome is Outcome.DELIVERED else None,
             queue_wait_ms=waited,
         )
+
+
+def record_outcome(
+    workspace: str,
+    message: IncomingMessage,
+    outcome: MessageOutcome,
+    level: int,
+    batch_size: int,
+    members: list[str] | None = None,
+    **timing: float | None,
+) -> None:
+    """The `queue_message` log line of one message's outcome (`members` come masked; None
+    fields are left out)."""
+    telemetry.record(
+        "queue_message",
+        level,
+        workspace=workspace,
+        message_id=outcome.message_id,
+        correlation_id=message.correlation_id,
+        event=outcome.event,
+        outcome=outcome.outcome.value,
+        reason=outcome.reason,
+        attempts=outcome.attempt + 1,
+        moengage_request_id=outcome.request_id,
+        retry_at=outcome.retry_at,
+        members=members,
+        batch_size=batch_size,
+        **timing,
+    )
 
 
 def _milliseconds(span: timedelta) -> float:
