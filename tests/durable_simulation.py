@@ -6,7 +6,7 @@ MoEngage is the newest one.
 
 What runs is the real code: the HTTP trigger and the Service Bus trigger of `function_app`, the
 real Service Bus gateway on the Service Bus model, the real delivered-keys record on the Table
-model, and the MoEngage emulator over loopback HTTP. Several function instances (each with its
+model, and the MoEngage emulator's handler in process. Several function instances (each with its
 own memory: a restart forgets it) take batches concurrently, on a virtual clock that the
 scheduler moves. Every call to Service Bus, to the table and to MoEngage asks the scheduler
 how it goes: normally, failing, stored with its answer lost, or held (slow, hung) until the
