@@ -58,7 +58,8 @@ from bridge.config.settings import load_settings, settings_fingerprint
 from bridge.deployment import runtime as runtime_module
 from bridge.deployment.runtime import CLIENTS, Deployment
 from bridge.durable import claim_checks, delivery_record, member_order
-from bridge.durable.delivery_record import DELIVERED, row_of
+from bridge.durable import tables as durable_tables
+from bridge.durable.delivery_record import DELIVERED
 from bridge.durable.gateway import GATEWAYS
 from bridge.durable.messages import (
     MEMBER_UNAVAILABLE_SINCE_UTC,
@@ -66,6 +67,7 @@ from bridge.durable.messages import (
     WORKSPACE,
     parse_utc,
 )
+from bridge.durable.tables import row_of
 from bridge.ops.deadletters import replay_letters
 from bridge.queue import trigger as queue_trigger
 from bridge.queue.processor import RECORD_OUTAGE_SECONDS
@@ -203,10 +205,11 @@ class Simulation:
             def table_of(access: Any) -> TableModel:  # every table of the storage account
                 return tables[access._table_name]
 
-            for owner in (delivery_record.TableAccess, claim_checks.ClaimChecks):
-                stack.enter_context(mock.patch.object(owner, "_table", table_of))
-            for module in (delivery_record, claim_checks):  # the tables' threads
-                stack.enter_context(mock.patch.object(module, "ThreadPoolExecutor", self._executor))
+            stack.enter_context(mock.patch.object(durable_tables.TableAccess, "_table", table_of))
+            # the tables' threads
+            stack.enter_context(
+                mock.patch.object(durable_tables, "ThreadPoolExecutor", self._executor)
+            )
             stack.enter_context(product_clocks(self.clock))
             stack.enter_context(mock.patch.object(claim_checks, "_built", None))
             stack.enter_context(mock.patch.object(CLIENTS, "get", self._http_client))

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from bridge.durable.delivery_record import TableAccess
+from bridge.durable.tables import TableAccess, row_of
 
 TABLE_NAME = "kognitivmembers"
 LEASE_SECONDS = 300.0  # as a key claim: an instance that died lets go within the lock duration
@@ -230,8 +230,6 @@ def clear_barriers(facts: Iterable[Fact], states: dict[str, MemberState]) -> Non
 
 
 def member_row(member: str) -> tuple[str, str]:
-    from bridge.durable.delivery_record import row_of
-
     return row_of(member)
 
 
