@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from bridge.durable.messages import OutgoingMessage
 from bridge.durable.tables import StorageConfig, TableAccess
@@ -29,13 +27,8 @@ MAX_CHUNKS = 15  # a row holds at most 1 MiB
 class ClaimChecks(TableAccess):
     """Parks letters as rows; `read` gives a parked letter back (replay)."""
 
-    def __init__(
-        self,
-        config: StorageConfig,
-        table: str = TABLE_NAME,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        super().__init__(config, table, clock, workers=2)
+    TABLE = TABLE_NAME
+    WORKERS = 2
 
     async def park(self, letter: OutgoingMessage, problem: str) -> str:
         """Store the whole letter; the reference a pointer letter carries. The row key is a

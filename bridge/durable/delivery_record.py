@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Collection
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
 
 from bridge.durable.idempotency import CLAIM_SECONDS, KeyState
-from bridge.durable.tables import StorageConfig, TableAccess, row_of
+from bridge.durable.tables import TableAccess, row_of
 
 TABLE_NAME = "kognitivdelivered"
 CLAIMED = "claimed"
@@ -33,13 +34,10 @@ TRANSACTION_SIZE = 100  # Table Storage's limit per entity-group transaction
 class TableDeliveryRecord(TableAccess):
     """DeliveryRecord (`bridge.durable.idempotency`) over Azure Table Storage (or Azurite)."""
 
-    def __init__(
-        self,
-        config: StorageConfig,
-        table: str = TABLE_NAME,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        super().__init__(config, table, clock)
+    TABLE = TABLE_NAME
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._claims: dict[str, str] = {}  # key -> etag of the claim this process wrote
 
     # claims ----------------------------------------------------------------------------------

@@ -236,9 +236,7 @@ def member_row(member: str) -> tuple[str, str]:
 class MemberLedger(TableAccess):
     """Member states in Table Storage, each leased by one batch while it sends."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("table", TABLE_NAME)
-        super().__init__(*args, **kwargs)
+    TABLE = TABLE_NAME
 
     async def acquire(
         self, claims: dict[str, MemberState], owner: str, now: datetime

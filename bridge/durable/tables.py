@@ -94,19 +94,21 @@ class TableAccess:
     timeouts; `_each` answers per key and gives up (and cancels what has not started) after
     TIMEOUT_SECONDS."""
 
+    TABLE = ""  # each table's subclass names its table
+    WORKERS = MAX_PARALLEL_READS  # threads of its executor
+
     def __init__(
         self,
         config: StorageConfig,
-        table: str,
+        table: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        workers: int = MAX_PARALLEL_READS,
     ) -> None:
         self._config = config
-        self._table_name = table
+        self._table_name = table or self.TABLE
         self._clock = clock
         self._client: Any = None
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=table)
+        self._executor = ThreadPoolExecutor(self.WORKERS, thread_name_prefix=self._table_name)
 
     def _table(self) -> Any:
         """The synchronous TableClient, built once (in an executor thread)."""
