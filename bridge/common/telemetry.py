@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from collections.abc import Iterable
 
 import msgspec
@@ -41,6 +40,8 @@ class EscapeControlCharacters(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = escape_controls(record.msg)
+        if not record.args:  # a structured line (record) has none
+            return True
         if isinstance(record.args, tuple):
             record.args = tuple(_escaped_argument(argument) for argument in record.args)
         elif isinstance(record.args, dict):
@@ -79,20 +80,25 @@ _DIMENSIONS: dict[str, str] = {}  # field -> its `extra` name (kb_<field>), buil
 
 def _plain(values: Iterable[object]) -> bool:
     """Only values msgspec writes as `json.dumps(default=str)` does: text, numbers, booleans,
-    and lists of them (a datetime, say, would be written differently)."""
-    kinds = set(map(type, values))
-    if kinds <= _SCALARS:
-        return True
-    if not kinds <= _SCALARS_AND_LISTS:
-        return False
-    lists = (value for value in values if type(value) in (list, tuple))
-    return all(set(map(type, value)) <= _SCALARS for value in lists)  # type: ignore[call-overload]
+    and lists of them (a datetime, say, would be written differently). One pass, no sets: it
+    runs for every webhook and every queue message."""
+    scalars = _SCALARS
+    for value in values:
+        kind = type(value)
+        if kind in scalars:
+            continue
+        if kind is not list and kind is not tuple:
+            return False
+        for item in value:  # type: ignore[attr-defined]
+            if type(item) not in scalars:
+                return False
+    return True
 
 
 def _line(data: dict[str, object]) -> str:
     """`json.dumps(data, default=str, separators=(",", ":"))`, written by msgspec when that gives
     the same text (plain values, ASCII only), else by the standard library."""
-    if _plain(list(data.values())):
+    if _plain(data.values()):
         encoded = _ENCODE(data)
         if encoded.isascii():
             return encoded.decode("ascii")
@@ -103,16 +109,25 @@ def record(kind: str, level: int = logging.INFO, **fields: object) -> None:
     """Log one structured line; None values are left out."""
     if not log.isEnabledFor(level):
         return
-    data = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}}
-    extra: dict[str, object] = {"custom_dimensions": data}
-    for key, value in data.items():
-        name = _DIMENSIONS.get(key)
+    data: dict[str, object] = {"kind": kind}
+    extra: dict[str, object] = {"custom_dimensions": data, "kb_kind": kind}
+    dimensions = _DIMENSIONS
+    for key, value in fields.items():
+        if value is None:
+            continue
+        data[key] = value
+        name = dimensions.get(key)
         if name is None:
-            name = _DIMENSIONS.setdefault(key, f"kb_{key}")
+            name = dimensions.setdefault(key, f"kb_{key}")
         extra[name] = value
     # What log.log would do, without its walk up the stack to find this very line.
-    frame = sys._getframe()
     record = log.makeRecord(
-        log.name, level, __file__, frame.f_lineno, _line(data), (), None, "record", extra
+        log.name, level, __file__, _RECORD_LINE, _line(data), (), None, "record"
     )
+    # What makeRecord does with `extra`, without checking each name against the record's own
+    # attributes: these names (custom_dimensions, kb_*) are never one of them.
+    record.__dict__.update(extra)
     log.handle(record)
+
+
+_RECORD_LINE = record.__code__.co_firstlineno
