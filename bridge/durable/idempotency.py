@@ -137,6 +137,21 @@ class DeliveredKeys:
         """Record keys MoEngage accepted (no claim to release)."""
         await self.settle(keys, ())
 
+    async def fates(self, keys: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of these keys, those recorded as delivered and those read as not delivered
+        (read-only); a key the record could not answer for is in neither (without a durable
+        record, only the LRU's keys are known)."""
+        delivered = {key for key in keys if key in self.recent}
+        rest = set(keys) - delivered
+        if not rest or self.record is None:
+            return delivered, set()
+        try:
+            recorded = await self.record.find(rest)
+        except Exception as error:
+            log.warning("could not read the delivered-keys record (%s)", type(error).__name__)
+            return delivered, set()
+        return delivered | recorded, rest - recorded
+
     async def find(self, messages: Sequence[IncomingMessage]) -> set[str]:
         """Keys of these messages recorded as delivered (read-only: claims nothing). An
         unreadable record finds nothing."""

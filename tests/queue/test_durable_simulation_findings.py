@@ -187,3 +187,94 @@ async def test_a_hold_for_the_delivered_keys_record_never_counts_towards_the_mem
     assert unreadable == ["5205"]
     assert moengage.profiles["5205"]["points_balance"] == 200
     assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
+
+
+# Seeds 208289193 and 617910605: a batch sent a member's newest update, which failed, and could
+# not write the member's state; its claim was then taken as applied, so older updates were left
+# out for it, and the newest one ended as a letter (moengage_rejected): the older values never
+# landed anywhere. An older fact now waits until the claimed one's fate is known.
+async def test_an_older_update_waits_for_an_unsettled_newer_one_that_then_ends_as_a_letter(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    older = profile("5206", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="h-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    clock.advance(5)
+    real = MemberLedger.release
+    failed = []
+
+    async def first_write_fails(self, states, owner):
+        if not failed:
+            failed.append(sorted(states))
+            raise ConnectionResetError("the table did not answer")
+        return await real(self, states, owner)
+
+    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    newer = profile("5206", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="h-newer")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # the newer update fails (retried); its member's state is not written
+    clock.advance(LEASE_SECONDS + 1)  # its claim outlives the lease: it may have landed
+    rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    moengage.inject(status=400, times=1, body=rejected)  # the newer update's next try is refused
+
+    await host.drain()
+
+    assert failed == [["5206"]]
+    assert [letter.message_id for letter in bus.queue(DEAD).all()] == ["h-newer#r1"]
+    assert moengage.profiles["5206"]["points_balance"] == 100  # the newest that landed
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [100]
+    assert host.errors == []
+
+
+# Seed 617910605: a batch sent a member's newest update, MoEngage refused it (400: a letter), and
+# the member's state could not be written; the claim outlived the batch as if applied, and two
+# older updates were left out for a value that only a letter holds. An unsettled claim is now
+# settled by its key in the delivered-keys record: not delivered, it no longer stands in the way.
+async def test_an_older_update_is_sent_when_the_unsettled_newer_one_was_dead_lettered(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    older = profile("5207", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="l-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    clock.advance(5)
+    real = MemberLedger.release
+    failed = []
+
+    async def first_write_fails(self, states, owner):
+        if not failed:
+            failed.append(sorted(states))
+            raise ConnectionResetError("the table did not answer")
+        return await real(self, states, owner)
+
+    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    newer = profile("5207", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="l-newer")
+    rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    moengage.inject(status=400, times=1, body=rejected)
+    await (
+        host.run_once()
+    )  # the newer update is refused: a letter; its member's state is not written
+    assert [letter.message_id for letter in bus.queue(DEAD).all()] == ["l-newer"]
+    clock.advance(LEASE_SECONDS + 1)  # its claim outlives the lease
+    began = clock.now
+
+    await host.drain()
+
+    assert failed == [["5207"]]
+    assert moengage.profiles["5207"]["points_balance"] == 100  # the newest that landed
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [100]
+    assert clock.now - began < timedelta(hours=1)  # not after a day of waiting
+    assert host.errors == []
