@@ -496,8 +496,10 @@ class Simulation:
     def _excuse_record_outages(self, received: list[Received]) -> None:
         """A message held for longer than the bound because the record could not answer for
         its key is sent anyway (README: at least once, a record outage never stops delivery):
-        it may repeat an event already delivered. One held as long because its member's row
-        could not be read is sent unordered: an older value may then land last."""
+        it may repeat an event already delivered, once per receipt (a batch cut after sending
+        it, redelivered while the record still does not answer, sends it again). One held as
+        long because its member's row could not be read is sent unordered: an older value may
+        then land last."""
         for message in received:
             properties = message.stored.application_properties
             key = properties.get("idempotency_key") or message.message_id
@@ -509,9 +511,10 @@ class Simulation:
             since = parse_utc(properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
             if since is None or self.clock.now - since < RECORD_OUTAGE:
                 continue
-            if fact is not None and "record outage" not in " ".join(fact.notes):
+            if fact is not None:  # each receipt past the bound may send it once more
                 fact.allowance += 1
-                fact.notes.append("sent after a record outage past its bound")
+                if "record outage" not in " ".join(fact.notes):
+                    fact.notes.append("sent after a record outage past its bound")
 
     def cut_overdue(self) -> None:
         """The host cuts every invocation that has run for `functionTimeout` (virtual time)."""
