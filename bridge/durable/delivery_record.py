@@ -102,8 +102,13 @@ def _retrieve(future: asyncio.Future[object]) -> None:
 def row_of(key: str) -> tuple[str, str]:
     """(PartitionKey, RowKey): a hash, so any key is a valid row key and no member data is
     stored; 16 partitions keep writes to a few transactions per batch."""
-    digest = hashlib.sha256(key.encode()).hexdigest()
+    digest = key_digest(key)
     return digest[0], digest
+
+
+def key_digest(key: str) -> str:
+    """What a key's row is named by (`row_of`): others may keep it instead of the key."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class TableAccess:
@@ -246,20 +251,25 @@ class TableDeliveryRecord(TableAccess):
     # delivered keys --------------------------------------------------------------------------
     async def find(self, keys: Collection[str]) -> set[str]:
         """Keys recorded as delivered; raise when any of them could not be read."""
+        digests = {key_digest(key): key for key in keys}
+        return {digests[digest] for digest in await self.find_digests(list(digests))}
+
+    async def find_digests(self, digests: Collection[str]) -> set[str]:
+        """As `find`, for keys known by their digests (`key_digest`)."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        def recorded(key: str) -> bool:
+        def recorded(digest: str) -> bool:
             try:
-                found = self._table().get_entity(*row_of(key))
+                found = self._table().get_entity(digest[0], digest)
             except ResourceNotFoundError:
                 return False
             return found.get("State", DELIVERED) == DELIVERED
 
-        keys = list(keys)
-        answers = await self._each(recorded, keys)
-        if len(answers) < len(keys):
-            raise TimeoutError(f"{len(keys) - len(answers)} keys could not be read")
-        return {key for key, found in answers.items() if found}
+        digests = list(digests)
+        answers = await self._each(recorded, digests)
+        if len(answers) < len(digests):
+            raise TimeoutError(f"{len(digests) - len(answers)} keys could not be read")
+        return {digest for digest, found in answers.items() if found}
 
     async def add(self, keys: Collection[str], now: datetime | None = None) -> None:
         """Upsert keys as delivered, in transactions of up to 100 rows per partition."""

@@ -67,6 +67,9 @@ class DeliveryRecord(Protocol):
     async def find(self, keys: Collection[str]) -> set[str]:
         """The given keys recorded as delivered (claims are not); raise when unreadable."""
 
+    async def find_digests(self, digests: Collection[str]) -> set[str]:
+        """As `find`, for keys known by their digests (`delivery_record.key_digest`)."""
+
     async def add(self, keys: Collection[str]) -> None:
         """Record keys as delivered; raise when the record cannot be written."""
 
@@ -137,20 +140,17 @@ class DeliveredKeys:
         """Record keys MoEngage accepted (no claim to release)."""
         await self.settle(keys, ())
 
-    async def fates(self, keys: Collection[str]) -> tuple[set[str], set[str]]:
-        """Of these keys, those recorded as delivered and those read as not delivered
-        (read-only); a key the record could not answer for is in neither (without a durable
-        record, only the LRU's keys are known)."""
-        delivered = {key for key in keys if key in self.recent}
-        rest = set(keys) - delivered
-        if not rest or self.record is None:
-            return delivered, set()
+    async def fates(self, digests: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of these keys (by their digests), those recorded as delivered and those read as
+        not delivered (read-only); when the record cannot answer, neither (nor without one)."""
+        if not digests or self.record is None:
+            return set(), set()
         try:
-            recorded = await self.record.find(rest)
+            recorded = await self.record.find_digests(digests)
         except Exception as error:
             log.warning("could not read the delivered-keys record (%s)", type(error).__name__)
-            return delivered, set()
-        return delivered | recorded, rest - recorded
+            return set(), set()
+        return recorded, set(digests) - recorded
 
     async def find(self, messages: Sequence[IncomingMessage]) -> set[str]:
         """Keys of these messages recorded as delivered (read-only: claims nothing). An

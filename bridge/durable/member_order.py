@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from bridge.durable.delivery_record import TableAccess
+from bridge.durable.delivery_record import TableAccess, key_digest
 
 TABLE_NAME = "kognitivmembers"
 LEASE_SECONDS = 300.0  # as a key claim: an instance that died lets go within the lock duration
@@ -54,8 +54,9 @@ class Order(NamedTuple):
 
 
 class Claim(NamedTuple):
-    """A fact a batch claimed and never settled: its order and its message's key in the
-    delivered-keys record (None: the message has none), which tells its fate."""
+    """A fact a batch claimed and never settled: its order and the digest of its message's
+    key in the delivered-keys record (`key_digest`; None: the message has none), which tells
+    its fate."""
 
     order: Order
     key: str | None = None
@@ -72,7 +73,7 @@ class MemberState:
     claimed: dict[str, Order] = field(default_factory=dict)
     claimed_erased: Order | None = None
     etag: str | None = None
-    claimed_keys: dict[str, str] = field(default_factory=dict)  # the claimed facts' keys
+    claimed_keys: dict[str, str] = field(default_factory=dict)  # their messages' key digests
     claimed_erased_key: str | None = None
     # claims whose batch never wrote back: each may have landed or not (`settle_claim`)
     unsettled: dict[str, list[Claim]] = field(default_factory=dict)
@@ -113,12 +114,12 @@ class MemberState:
         self.claimed_keys, self.claimed_erased_key = {}, None
 
     def unsettled_keys(self) -> set[str]:
-        """The keys that tell the fate of the unsettled claims (`resolve`)."""
+        """The key digests that tell the fate of the unsettled claims (`resolve`)."""
         claims = [*self.unsettled_erased, *(c for cs in self.unsettled.values() for c in cs)]
         return {c.key for c in claims if c.key}
 
     def resolve(self, delivered: set[str], undelivered: set[str]) -> None:
-        """Settle claims by their keys: delivered (it landed: applied), or not delivered (it
+        """Settle claims by their key digests: delivered (it landed: applied), or not delivered (it
         did not land, or its message is retried and sends it again later, after any older
         fact: no longer in the way); claims whose key could not be read stay unsettled."""
         for name, claims in list(self.unsettled.items()):
@@ -228,13 +229,14 @@ def claims_of(facts: Iterable[Fact]) -> dict[str, MemberState]:
         elif fact.kind == "delete":
             erased = claim.claimed_erased
             if erased is None or erased < fact.time:
-                claim.claimed_erased, claim.claimed_erased_key = fact.time, fact.key
+                claim.claimed_erased = fact.time
+                claim.claimed_erased_key = key_digest(fact.key) if fact.key else None
     return claims
 
 
 def _set_key(keys: dict[str, str], name: str, key: str | None) -> None:
     if key:
-        keys[name] = key
+        keys[name] = key_digest(key)
     else:
         keys.pop(name, None)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge.durable.delivery_record import key_digest
 from bridge.durable.member_order import (
     UNSETTLED_SECONDS,
     Claim,
@@ -203,7 +204,8 @@ def test_unsettled_claims_survive_the_members_row():
     state.settle_claim(NOW)
     state.unsettled_erased = [Claim(Order(T0, 3), None)]
 
-    assert state.unsettled == {"a": [Claim(Order(T0 + timedelta(seconds=2), 7), "key-a")]}
+    digest = key_digest("key-a")  # never the key itself: a producer's MessageId is any text
+    assert state.unsettled == {"a": [Claim(Order(T0 + timedelta(seconds=2), 7), digest)]}
     assert _state_of(_columns(state)) == state
 
 
@@ -215,11 +217,12 @@ def test_unsettled_claims_are_settled_by_their_keys():
     claim = claims_of(landed + lettered + unread)["m"]
     state = MemberState(claimed=claim.claimed, claimed_keys=claim.claimed_keys)
     state.settle_claim(NOW)
-    assert state.unsettled_keys() == {"landed", "lettered", "unread"}
+    assert state.unsettled_keys() == {key_digest(k) for k in ("landed", "lettered", "unread")}
 
-    state.resolve({"landed"}, {"lettered"})  # "unread": the record did not answer for it
+    # "unread": the record did not answer for it
+    state.resolve({key_digest("landed")}, {key_digest("lettered")})
 
     assert state.attributes == {"a": T0 + timedelta(seconds=2)}
-    assert state.unsettled == {"c": [Claim(T0 + timedelta(seconds=4), "unread")]}
+    assert state.unsettled == {"c": [Claim(T0 + timedelta(seconds=4), key_digest("unread"))]}
     assert plan(older, {"m": state}, NOW).drop_attributes == {(9, 0): {"a"}}  # b goes
     assert plan(older, {"m": state}, NOW).hold == set()
