@@ -252,24 +252,29 @@ class TableDeliveryRecord(TableAccess):
     async def find(self, keys: Collection[str]) -> set[str]:
         """Keys recorded as delivered; raise when any of them could not be read."""
         digests = {key_digest(key): key for key in keys}
-        return {digests[digest] for digest in await self.find_digests(list(digests))}
+        delivered, _ = await self.fates(list(digests))
+        return {digests[digest] for digest in delivered}
 
-    async def find_digests(self, digests: Collection[str]) -> set[str]:
-        """As `find`, for keys known by their digests (`key_digest`)."""
+    async def fates(self, digests: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of these keys, known by their digests (`key_digest`): those recorded as delivered,
+        and those with no row (released: not sent, or not accepted); a key still claimed is
+        in neither (its batch may have been cut, or failed to write, after MoEngage accepted
+        it). Raise when any of them could not be read."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        def recorded(digest: str) -> bool:
+        def state(digest: str) -> str | None:
             try:
                 found = self._table().get_entity(digest[0], digest)
             except ResourceNotFoundError:
-                return False
-            return found.get("State", DELIVERED) == DELIVERED
+                return None
+            return str(found.get("State", DELIVERED))
 
         digests = list(digests)
-        answers = await self._each(recorded, digests)
+        answers = await self._each(state, digests)
         if len(answers) < len(digests):
             raise TimeoutError(f"{len(digests) - len(answers)} keys could not be read")
-        return {digest for digest, found in answers.items() if found}
+        delivered = {digest for digest, found in answers.items() if found == DELIVERED}
+        return delivered, {digest for digest, found in answers.items() if found is None}
 
     async def add(self, keys: Collection[str], now: datetime | None = None) -> None:
         """Upsert keys as delivered, in transactions of up to 100 rows per partition."""

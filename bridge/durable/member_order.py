@@ -119,9 +119,11 @@ class MemberState:
         return {c.key for c in claims if c.key}
 
     def resolve(self, delivered: set[str], undelivered: set[str]) -> None:
-        """Settle claims by their key digests: delivered (it landed: applied), or not delivered (it
-        did not land, or its message is retried and sends it again later, after any older
-        fact: no longer in the way); claims whose key could not be read stay unsettled."""
+        """Settle claims by their key digests: delivered (it landed: applied), or released
+        (`undelivered`: it did not land, or its message is retried and sends it again later,
+        after any older fact: no longer in the way). Claims whose key is still claimed (its
+        batch may have been cut, or failed to write, after MoEngage accepted it) or could not
+        be read stay unsettled."""
         for name, claims in list(self.unsettled.items()):
             for claim in claims:
                 if claim.key in delivered:

@@ -46,6 +46,7 @@ FOUND = (
     208289193,  # an older update left out for an unsettled newer one that ended as a letter
     617910605,  # the same, the letter written in the batch whose member-state write failed
     445275758,  # a message past its record-outage bound, sent once per receipt (documented)
+    445276388,  # a claim whose key is still claimed may have landed: older updates wait for it
 )
 
 

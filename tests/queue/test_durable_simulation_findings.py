@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bridge.durable.delivery_record import TableDeliveryRecord
 from bridge.durable.member_order import LEASE_SECONDS, MemberLedger
 from bridge.durable.messages import FIRST_RECEIVED_UTC, RECORD_UNAVAILABLE_SINCE_UTC, utc_text
 from moengage_emulator.contract import fail_body
@@ -277,4 +278,54 @@ async def test_an_older_update_is_sent_when_the_unsettled_newer_one_was_dead_let
     assert moengage.profiles["5207"]["points_balance"] == 100  # the newest that landed
     assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [100]
     assert clock.now - began < timedelta(hours=1)  # not after a day of waiting
+    assert host.errors == []
+
+
+# Seed 445276388 (found while the claim above was settled by "not recorded delivered"): MoEngage
+# accepted the newest update, and both its delivered mark and its member's state could not be
+# written (one storage account: their faults come together). Its key was still claimed, not
+# released, so it may have landed: an older update retried later must not overwrite it.
+async def test_an_unsettled_newer_update_whose_delivered_mark_failed_is_never_overwritten(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    older = profile("5208", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="m-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    moengage.clear_faults()
+    clock.advance(5)
+    real_release, real_settle = MemberLedger.release, TableDeliveryRecord.settle
+    failed = []
+
+    async def first_write_fails(self, states, owner):
+        if "member" not in failed:
+            failed.append("member")
+            raise ConnectionResetError("the table did not answer")
+        return await real_release(self, states, owner)
+
+    async def first_mark_fails(self, delivered, released):
+        if delivered and "mark" not in failed:
+            failed.append("mark")
+            raise ConnectionResetError("the table did not answer")
+        return await real_settle(self, delivered, released)
+
+    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    monkeypatch.setattr(TableDeliveryRecord, "settle", first_mark_fails)
+    newer = profile("5208", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="m-newer")
+    await host.run_once()  # the newer update lands; neither its mark nor its member's state is kept
+    assert moengage.profiles["5208"]["points_balance"] == 200
+    clock.advance(LEASE_SECONDS + 1)
+
+    await host.drain()
+
+    assert sorted(failed) == ["mark", "member"]
+    assert moengage.profiles["5208"]["points_balance"] == 200  # the newer value stays
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
+    assert bus.queue(DEAD).all() == []
     assert host.errors == []
