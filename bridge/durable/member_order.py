@@ -22,11 +22,13 @@ events keep their own time and need no order):
   With the lease it writes what it may apply (its claim) before sending; a claim whose batch
   never wrote back its outcome is unsettled (`MemberState.settle_claim`): it may have landed,
   so an older fact is neither sent past it nor dropped for it, but waits until the claimed
-  fact is delivered (the older one is then superseded) or dead-lettered (then it is sent).
+  fact is delivered (the older one is then superseded) or its key released or dead-lettered
+  (then it is sent); its key in the delivered-keys record tells (`MemberState.resolve`).
 
 The state lives in the table `kognitivmembers` of the app's storage account: per member (a hash
 of workspace and customer id, never member data) the time of each attribute last sent, the
-last erasure, the barrier and the claim; no values. Without a storage account, only the order
+last erasure, the barrier, the claim and the unsettled claims (with hashes of their keys); no
+values. Without a storage account, only the order
 inside one batch holds (`delivery.payloads`)."""
 
 from __future__ import annotations
