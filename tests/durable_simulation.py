@@ -205,6 +205,8 @@ class Simulation:
 
             for owner in (delivery_record.TableAccess, claim_checks.ClaimChecks):
                 stack.enter_context(mock.patch.object(owner, "_table", table_of))
+            record = delivery_record.TableDeliveryRecord
+            stack.enter_context(mock.patch.object(record, "add", self._marks(record.add)))
             for module in (delivery_record, claim_checks):  # the tables' threads
                 stack.enter_context(mock.patch.object(module, "ThreadPoolExecutor", self._executor))
             stack.enter_context(product_clocks(self.clock))
@@ -315,13 +317,26 @@ class Simulation:
         decision = self._decide(f"table/{operation}/{sorted(rows)}", weights)
         if decision != "ok":
             self.log.append(f"   table {operation}: {decision}")
-        if decision == "error" and operation == "transaction":  # delivered marks not written
-            for row in rows:
-                fact = self.row_facts.get(row)
-                if fact is not None:
-                    fact.allowance += 1
-                    fact.notes.append("its delivered mark could not be written")
         return decision
+
+    def _marks(self, add: Callable[..., Any]) -> Callable[..., Any]:
+        """The delivered-keys record's `add`, noting every delivered mark it did not write by
+        the time it returned (a table error, a held call that failed or outlived its wait):
+        such an event may be sent once more after its claim expires."""
+        simulation = self
+
+        @functools.wraps(add)
+        async def marked(record: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await add(record, keys, *args, **kwargs)
+            finally:
+                for key in keys:
+                    fact = simulation.row_facts.get(row_of(key))
+                    if fact is not None and not simulation._recorded(fact):
+                        fact.allowance += 1
+                        fact.notes.append("its delivered mark could not be written")
+
+        return marked
 
     def _members_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
         weights = {"ok": 0.9, "error": 0.05, "lost": 0.05}

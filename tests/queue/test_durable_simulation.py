@@ -47,6 +47,7 @@ FOUND = (
     617910605,  # the same, the letter written in the batch whose member-state write failed
     445275758,  # a message past its record-outage bound, sent once per receipt (documented)
     445276388,  # a claim whose key is still claimed may have landed: older updates wait for it
+    653544509,  # a delivered mark whose held table call failed: a documented repeat (the model)
 )
 
 
