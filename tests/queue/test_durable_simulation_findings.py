@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bridge.durable.delivery_record import TableDeliveryRecord
 from bridge.durable.member_order import LEASE_SECONDS, MemberLedger
 from bridge.durable.messages import FIRST_RECEIVED_UTC, RECORD_UNAVAILABLE_SINCE_UTC, utc_text
 from moengage_emulator.contract import fail_body
@@ -187,3 +188,144 @@ async def test_a_hold_for_the_delivered_keys_record_never_counts_towards_the_mem
     assert unreadable == ["5205"]
     assert moengage.profiles["5205"]["points_balance"] == 200
     assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
+
+
+# Seeds 208289193 and 617910605: a batch sent a member's newest update, which failed, and could
+# not write the member's state; its claim was then taken as applied, so older updates were left
+# out for it, and the newest one ended as a letter (moengage_rejected): the older values never
+# landed anywhere. An older fact now waits until the claimed one's fate is known.
+async def test_an_older_update_waits_for_an_unsettled_newer_one_that_then_ends_as_a_letter(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    older = profile("5206", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="h-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    clock.advance(5)
+    real = MemberLedger.release
+    failed = []
+
+    async def first_write_fails(self, states, owner):
+        if not failed:
+            failed.append(sorted(states))
+            raise ConnectionResetError("the table did not answer")
+        return await real(self, states, owner)
+
+    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    newer = profile("5206", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="h-newer")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # the newer update fails (retried); its member's state is not written
+    clock.advance(LEASE_SECONDS + 1)  # its claim outlives the lease: it may have landed
+    rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    moengage.inject(status=400, times=1, body=rejected)  # the newer update's next try is refused
+
+    await host.drain()
+
+    assert failed == [["5206"]]
+    assert [letter.message_id for letter in bus.queue(DEAD).all()] == ["h-newer#r1"]
+    assert moengage.profiles["5206"]["points_balance"] == 100  # the newest that landed
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [100]
+    assert host.errors == []
+
+
+# Seed 617910605: a batch sent a member's newest update, MoEngage refused it (400: a letter), and
+# the member's state could not be written; the claim outlived the batch as if applied, and two
+# older updates were left out for a value that only a letter holds. An unsettled claim is now
+# settled by its key in the delivered-keys record: not delivered, it no longer stands in the way.
+async def test_an_older_update_is_sent_when_the_unsettled_newer_one_was_dead_lettered(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    older = profile("5207", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="l-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    clock.advance(5)
+    real = MemberLedger.release
+    failed = []
+
+    async def first_write_fails(self, states, owner):
+        if not failed:
+            failed.append(sorted(states))
+            raise ConnectionResetError("the table did not answer")
+        return await real(self, states, owner)
+
+    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    newer = profile("5207", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="l-newer")
+    rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    moengage.inject(status=400, times=1, body=rejected)
+    await (
+        host.run_once()
+    )  # the newer update is refused: a letter; its member's state is not written
+    assert [letter.message_id for letter in bus.queue(DEAD).all()] == ["l-newer"]
+    clock.advance(LEASE_SECONDS + 1)  # its claim outlives the lease
+    began = clock.now
+
+    await host.drain()
+
+    assert failed == [["5207"]]
+    assert moengage.profiles["5207"]["points_balance"] == 100  # the newest that landed
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [100]
+    assert clock.now - began < timedelta(hours=1)  # not after a day of waiting
+    assert host.errors == []
+
+
+# Seed 445276388 (found while the claim above was settled by "not recorded delivered"): MoEngage
+# accepted the newest update, and both its delivered mark and its member's state could not be
+# written (one storage account: their faults come together). Its key was still claimed, not
+# released, so it may have landed: an older update retried later must not overwrite it.
+async def test_an_unsettled_newer_update_whose_delivered_mark_failed_is_never_overwritten(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    older = profile("5208", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="m-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    moengage.clear_faults()
+    clock.advance(5)
+    real_release, real_settle = MemberLedger.release, TableDeliveryRecord.settle
+    failed = []
+
+    async def first_write_fails(self, states, owner):
+        if "member" not in failed:
+            failed.append("member")
+            raise ConnectionResetError("the table did not answer")
+        return await real_release(self, states, owner)
+
+    async def first_mark_fails(self, delivered, released):
+        if delivered and "mark" not in failed:
+            failed.append("mark")
+            raise ConnectionResetError("the table did not answer")
+        return await real_settle(self, delivered, released)
+
+    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    monkeypatch.setattr(TableDeliveryRecord, "settle", first_mark_fails)
+    newer = profile("5208", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="m-newer")
+    await host.run_once()  # the newer update lands; neither its mark nor its member's state is kept
+    assert moengage.profiles["5208"]["points_balance"] == 200
+    clock.advance(LEASE_SECONDS + 1)
+
+    await host.drain()
+
+    assert sorted(failed) == ["mark", "member"]
+    assert moengage.profiles["5208"]["points_balance"] == 200  # the newer value stays
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
+    assert bus.queue(DEAD).all() == []
+    assert host.errors == []
