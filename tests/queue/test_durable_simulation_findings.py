@@ -15,6 +15,28 @@ from tests.queue.test_durable_faults import host, profile, storage  # noqa: F401
 from tests.queue.test_durable_path import publish
 
 
+async def older_update_retried_later(bus, functions, moengage, member: str, message_id: str):
+    """A member's older update that a MoEngage outage sends back to the queue (~30 s later)."""
+    older = profile(member, memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id=message_id)
+    moengage.inject(status=503, times=3)
+    await functions.run_once()
+
+
+def first_call_fails(monkeypatch, owner: type, name: str, failed: list, label: object = None):
+    """`owner.name` (a table write) fails once with a reset connection: `failed` records it,
+    as `label` or the sorted members the write carried."""
+    real = getattr(owner, name)
+
+    async def fails_once(self, first, *rest):
+        if not failed and (label is None or first):
+            failed.append(sorted(first) if label is None else label)
+            raise ConnectionResetError("the table did not answer")
+        return await real(self, first, *rest)
+
+    monkeypatch.setattr(owner, name, fails_once)
+
+
 # Seed 374323201: a newer update's first try, sent while its member's row could not be read, was
 # not recorded in the member's state, so an older update retried later overwrote it.
 async def test_a_first_update_whose_member_row_cannot_be_read_waits_instead_of_racing_older(
@@ -202,21 +224,10 @@ async def test_an_older_update_waits_for_an_unsettled_newer_one_that_then_ends_a
     clock,
     monkeypatch,
 ):
-    older = profile("5206", memberPointsAvailable="100")
-    publish(bus, older, event="member_updated", message_id="h-older")
-    moengage.inject(status=503, times=3)
-    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    await older_update_retried_later(bus, host, moengage, "5206", "h-older")
     clock.advance(5)
-    real = MemberLedger.release
-    failed = []
-
-    async def first_write_fails(self, states, owner):
-        if not failed:
-            failed.append(sorted(states))
-            raise ConnectionResetError("the table did not answer")
-        return await real(self, states, owner)
-
-    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    failed: list = []
+    first_call_fails(monkeypatch, MemberLedger, "release", failed)
     newer = profile("5206", memberPointsAvailable="200")
     publish(bus, newer, event="member_updated", message_id="h-newer")
     moengage.inject(status=503, times=3)
@@ -246,21 +257,10 @@ async def test_an_older_update_is_sent_when_the_unsettled_newer_one_was_dead_let
     clock,
     monkeypatch,
 ):
-    older = profile("5207", memberPointsAvailable="100")
-    publish(bus, older, event="member_updated", message_id="l-older")
-    moengage.inject(status=503, times=3)
-    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    await older_update_retried_later(bus, host, moengage, "5207", "l-older")
     clock.advance(5)
-    real = MemberLedger.release
-    failed = []
-
-    async def first_write_fails(self, states, owner):
-        if not failed:
-            failed.append(sorted(states))
-            raise ConnectionResetError("the table did not answer")
-        return await real(self, states, owner)
-
-    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
+    failed: list = []
+    first_call_fails(monkeypatch, MemberLedger, "release", failed)
     newer = profile("5207", memberPointsAvailable="200")
     publish(bus, newer, event="member_updated", message_id="l-newer")
     rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
@@ -293,29 +293,13 @@ async def test_an_unsettled_newer_update_whose_delivered_mark_failed_is_never_ov
     clock,
     monkeypatch,
 ):
-    older = profile("5208", memberPointsAvailable="100")
-    publish(bus, older, event="member_updated", message_id="m-older")
-    moengage.inject(status=503, times=3)
-    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    await older_update_retried_later(bus, host, moengage, "5208", "m-older")
     moengage.clear_faults()
     clock.advance(5)
-    real_release, real_settle = MemberLedger.release, TableDeliveryRecord.settle
-    failed = []
-
-    async def first_write_fails(self, states, owner):
-        if "member" not in failed:
-            failed.append("member")
-            raise ConnectionResetError("the table did not answer")
-        return await real_release(self, states, owner)
-
-    async def first_mark_fails(self, delivered, released):
-        if delivered and "mark" not in failed:
-            failed.append("mark")
-            raise ConnectionResetError("the table did not answer")
-        return await real_settle(self, delivered, released)
-
-    monkeypatch.setattr(MemberLedger, "release", first_write_fails)
-    monkeypatch.setattr(TableDeliveryRecord, "settle", first_mark_fails)
+    member_write: list = []
+    mark: list = []
+    first_call_fails(monkeypatch, MemberLedger, "release", member_write, "member")
+    first_call_fails(monkeypatch, TableDeliveryRecord, "settle", mark, "mark")  # a delivered mark
     newer = profile("5208", memberPointsAvailable="200")
     publish(bus, newer, event="member_updated", message_id="m-newer")
     await host.run_once()  # the newer update lands; neither its mark nor its member's state is kept
@@ -324,7 +308,7 @@ async def test_an_unsettled_newer_update_whose_delivered_mark_failed_is_never_ov
 
     await host.drain()
 
-    assert sorted(failed) == ["mark", "member"]
+    assert member_write + mark == ["member", "mark"]
     assert moengage.profiles["5208"]["points_balance"] == 200  # the newer value stays
     assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
     assert bus.queue(DEAD).all() == []
