@@ -57,7 +57,7 @@ from bridge.common.version import USER_AGENT
 from bridge.config.settings import load_settings, settings_fingerprint
 from bridge.deployment import runtime as runtime_module
 from bridge.deployment.runtime import CLIENTS, Deployment
-from bridge.durable import claim_checks, delivery_record, member_order
+from bridge.durable import claim_checks, delivery_record, member_ledger
 from bridge.durable import tables as durable_tables
 from bridge.durable.delivery_record import DELIVERED
 from bridge.durable.gateway import GATEWAYS
@@ -157,7 +157,7 @@ class Simulation:
         self.tables = {
             delivery_record.TABLE_NAME: self.table,
             claim_checks.TABLE_NAME: self.letters,
-            member_order.TABLE_NAME: self.members,
+            member_ledger.TABLE_NAME: self.members,
         }
         self.facts: list[Fact] = []
         self.by_member: dict[str, Fact] = {}

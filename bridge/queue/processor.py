@@ -37,10 +37,10 @@ from bridge.common.errors import BridgeError
 from bridge.deployment.runtime import Runtime
 from bridge.durable.gateway import QueueGateway
 from bridge.durable.idempotency import DeliveredKeys, KeyState
+from bridge.durable.member_ledger import MemberLedger
 from bridge.durable.member_order import (
     LEASE_SECONDS,
     Fact,
-    MemberLedger,
     MemberState,
     Order,
     claims_of,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bridge.durable.delivery_record import TableDeliveryRecord
-from bridge.durable.member_order import LEASE_SECONDS, MemberLedger
+from bridge.durable.member_ledger import MemberLedger
+from bridge.durable.member_order import LEASE_SECONDS
 from bridge.durable.messages import FIRST_RECEIVED_UTC, RECORD_UNAVAILABLE_SINCE_UTC, utc_text
 from moengage_emulator.contract import fail_body
 from tests.conftest import DEAD

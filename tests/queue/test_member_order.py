@@ -9,20 +9,19 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.durable.delivery_record import key_digest
+from bridge.durable.member_ledger import _columns, _state_of
 from bridge.durable.member_order import (
     UNSETTLED_SECONDS,
     Claim,
     MemberState,
     Order,
-    _columns,
-    _state_of,
     claims_of,
     clear_barriers,
     facts_of,
     plan,
     record,
 )
+from bridge.durable.tables import key_digest
 
 T0 = datetime(2026, 3, 14, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)
