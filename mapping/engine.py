@@ -68,12 +68,23 @@ class Mapper:
         shape) and produce checked MoEngage elements, or raise MappingError. `identify`: render
         the rule's `"id"` too (`idempotency_key`; callers that never use it skip the cost)."""
         if event:
-            return self._map_rule(self.rule_for(event), body, identify)
-        named = body.get("event")
-        if named is not None:
+            rule = self.rule_for(event)
+        else:
+            named = body.get("event")
+            if named is None:
+                return self._map_unnamed(body)
             if not isinstance(named, str) or not named.strip():
                 raise MappingError("invalid_event", 'the body\'s "event" field must be a name')
-            return self._map_rule(self.rule_for(named), body, identify)
+            rule = self.rule_for(named)
+        compiled = rule.compiled
+        if compiled is not None and not identify and type(body) is dict:
+            warnings: list[str] = []  # _map_compiled without an identity, inline
+            elements, _ = compiled.run(body, warnings, self._clock(), None)
+            return MappingResult(rule.name, rule.name, elements, warnings)
+        return self._map_rule(rule, body, identify)
+
+    def _map_unnamed(self, body: Mapping[str, object]) -> MappingResult:
+        """A body that names no event: MoEngage's own shape, or a MappingError."""
         if is_moengage_shaped(body):
             if self.passthrough is not None and type(body) is dict:
                 done = self.passthrough.run(body, self._clock())
