@@ -79,7 +79,10 @@ def _run(tree: Path, name: str, quick: bool, output: Path) -> dict[str, Any] | N
         return None
     figures = json.loads(output.read_text())["figures"]
     output.unlink()
-    return figures[0] if figures else None
+    if not figures:
+        sys.stderr.write(f"[{name} in {tree}] failed:\n{done.stderr[-2000:]}\n")
+        return None
+    return figures[0]
 
 
 def _best(runs: list[dict[str, Any]], key: str, higher: bool) -> float:

@@ -20,6 +20,7 @@ import httpx
 from benchmarks.bodies import BodyFactory
 from benchmarks.fig_handler import build_requests
 from benchmarks.harness import Context, EmulatorProcess, Figure, use_settings
+from benchmarks.layout import module
 
 TARGET_P50_MS, TARGET_P99_MS = 0.5, 3.0
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
@@ -64,7 +65,8 @@ def run(context: Context) -> Figure:
     with EmulatorProcess(latency_ms=0.0) as emulator:
         use_settings(emulator.base_url)
         import function_app
-        from bridge.deployment.runtime import CLIENTS
+
+        CLIENTS = module("bridge.deployment.runtime").CLIENTS
 
         handler: Handler = function_app.kognitiv_webhook.build().get_user_function()
 

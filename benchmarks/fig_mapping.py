@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 
 from benchmarks.bodies import KINDS, Body, BodyFactory
 from benchmarks.harness import Context, Figure, best_time, use_settings
-from bridge.deployment.runtime import Runtime, current_runtime
-from bridge.webhook.handler import WebhookRequest, map_request
+from benchmarks.layout import module
 from delivery import plan_requests
+
+_runtime = module("bridge.deployment.runtime")
+_handler = module("bridge.webhook.handler")
+Runtime, current_runtime = _runtime.Runtime, _runtime.current_runtime
+WebhookRequest, map_request = _handler.WebhookRequest, _handler.map_request
 
 TARGET = 2.0
 

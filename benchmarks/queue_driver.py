@@ -16,7 +16,7 @@ from azure.functions.servicebus import ServiceBusMessage
 
 from benchmarks.bodies import Body
 from benchmarks.harness import ROOT, use_settings
-from bridge.durable.messages import first_message
+from benchmarks.layout import module
 from tests.fakes import FakeGateway
 
 SECOND = timedelta(seconds=1)
@@ -36,6 +36,7 @@ def queue_message(body: Body, received: datetime) -> ServiceBusMessage:
     """The message the HTTP trigger would have enqueued for this body. Ids are never reused:
     the trigger skips ids this process delivered already (bridge.durable.idempotency)."""
     message_id = f"{body.event or body.kind}:{uuid.uuid4().hex}"
+    first_message = module("bridge.durable.messages").first_message
     outgoing = first_message(body.raw, message_id, body.event, uuid.uuid4().hex, received)
     return ServiceBusMessage(
         body=outgoing.body,
@@ -70,9 +71,11 @@ async def drive(base_url: str, batches: Sequence[Sequence[ServiceBusMessage]]) -
     """Run every batch through the trigger; raise unless each message was sent and delivered."""
     use_settings(base_url)
     import function_app
-    from bridge.deployment.runtime import CLIENTS, current_runtime
 
-    runtime = current_runtime()
+    deployment = module("bridge.deployment.runtime")
+    CLIENTS = deployment.CLIENTS
+
+    runtime = deployment.current_runtime()
     gateway = FakeGateway()
     runtime.gateway = gateway
     handler = function_app.kognitiv_service_bus.build().get_user_function()
