@@ -26,6 +26,7 @@ from bridge.cli.console import (
 from bridge.common.version import USER_AGENT
 from bridge.deployment.runtime import Runtime
 from bridge.ops import erase as erasure
+from bridge.ops import erasure_report
 from bridge.ops.run_files import AlreadyRun, CredentialsRefused, Interrupted
 
 ERASE_STOP_MESSAGES = {
@@ -71,7 +72,7 @@ def _confirmed(console: Console, stdin: IO[str], gdpr: bool) -> bool:
 async def _erase(
     ids: Sequence[str],
     options: erasure.EraseOptions,
-    report: erasure.ErasureReport,
+    report: erasure_report.ErasureReport,
     runtime: Runtime,
     console: Console,
 ) -> int:
@@ -158,7 +159,7 @@ def add_command(
         type=Path,
         metavar="KEYFILE",
         help="the file holding the report key (created, owner-only, when missing); keep it "
-        f"apart from the report. Default: the setting {erasure.REPORT_KEY_SETTING}",
+        f"apart from the report. Default: the setting {erasure_report.REPORT_KEY_SETTING}",
     )
 
 
@@ -196,12 +197,12 @@ def cmd_erase(args: argparse.Namespace, console: Console, stdin: IO[str]) -> int
         gdpr=args.gdpr,
     )
     try:
-        key, created = erasure.load_report_key(args.report_key, os.environ)
-        report = erasure.ErasureReport(
+        key, created = erasure_report.load_report_key(args.report_key, os.environ)
+        report = erasure_report.ErasureReport(
             options.report, runtime.target.app_id, runtime.settings.data_center, key
         )
         report.check()
-    except erasure.ReportKeyProblem as problem:
+    except erasure_report.ReportKeyProblem as problem:
         console.error(f"error: {problem}; nothing was erased")
         return EXIT_USAGE
     if created:

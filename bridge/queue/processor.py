@@ -27,21 +27,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from bridge.common import telemetry
 from bridge.common.errors import BridgeError
-from bridge.common.observations import DEAD_LETTERS
 from bridge.deployment.runtime import Runtime
-from bridge.durable.claim_checks import ClaimChecks, claim_checks
-from bridge.durable.gateway import QueueGateway, lasting_write_problem
+from bridge.durable.gateway import QueueGateway
 from bridge.durable.idempotency import DeliveredKeys, KeyState
 from bridge.durable.member_order import (
     LEASE_SECONDS,
@@ -56,28 +50,36 @@ from bridge.durable.member_order import (
 )
 from bridge.durable.messages import (
     CLAIM_CHECK,
-    DEAD_LETTER_DESCRIPTION,
-    DEAD_LETTER_REASON,
     IncomingMessage,
     OutgoingMessage,
     dead_letter_copy,
     jitter_factor,
-    parse_utc,
-    pointer_letter,
     retry_copy,
     retry_delay,
 )
+from bridge.queue.batch import (
+    Batch,
+    Pending,
+    accepted_elements,
+    erases,
+    owned_keys,
+    representatives,
+)
+from bridge.queue.outcomes import Hold, MessageOutcome, Outcome, Reason, log_outcomes
+from bridge.queue.settlement import (
+    SETTLE_ATTEMPTS,
+    SETTLE_TIMEOUT_SECONDS,
+    Sleep,
+    settle_writes,
+    with_kept_bodies,
+)
 from bridge.webhook.handler import WebhookRequest, map_request, result_fields
 from delivery import DeliveryError, MoEngageRejected, MoEngageSender, MoEngageUnavailable
-from delivery.payloads import USER_OPERATIONS
-from delivery.sender import DeliveryReport, halts
-from mapping import MappingResult
+from delivery.sender import halts
 
 log = logging.getLogger("kognitiv_bridge")
+log = logging.getLogger("kognitiv_bridge")
 WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB request of rewards)
-SETTLE_ATTEMPTS = 4  # writes of retries and dead letters, before the batch is given back
-SETTLE_TIMEOUT_SECONDS = 20.0  # per attempt: 4 attempts and backoff stay far inside the lock
-SETTLE_BACKOFF_SECONDS = 1.0  # doubled after each failed attempt
 FUNCTION_TIMEOUT_SECONDS = 240.0  # host.json functionTimeout
 # What settlement may take after delivery: its writes and backoff, the record's writes, margin.
 SETTLE_RESERVE_SECONDS = SETTLE_ATTEMPTS * SETTLE_TIMEOUT_SECONDS + 2 * 7.0 + 20.0 + 20.0
@@ -85,91 +87,6 @@ SETTLE_RESERVE_SECONDS = SETTLE_ATTEMPTS * SETTLE_TIMEOUT_SECONDS + 2 * 7.0 + 20
 # other; each gets what is left, never a fresh MOENGAGE_QUEUE_TIME_BUDGET_SECONDS).
 DELIVERY_SECONDS = FUNCTION_TIMEOUT_SECONDS - SETTLE_RESERVE_SECONDS
 RECORD_OUTAGE_SECONDS = 900  # held this long for an unreadable record, then sent anyway
-
-Sleep = Callable[[float], Awaitable[object]]
-
-
-class Outcome(enum.StrEnum):
-    DELIVERED = "delivered"
-    DUPLICATE = "duplicate"
-    RETRY_LATER = "retry_later"
-    DEAD_LETTERED = "dead_lettered"
-
-
-class Reason(enum.StrEnum):
-    INVALID_PAYLOAD = "invalid_payload"
-    MAPPING_FAILED = "mapping_failed"
-    MOENGAGE_REJECTED = "moengage_rejected"
-    RETRIES_EXHAUSTED = "retries_exhausted"
-    UNWRITABLE_RETRY = "unwritable_retry"
-
-
-UNWRITABLE_RETRY = Reason.UNWRITABLE_RETRY.value
-
-
-class Hold(enum.Enum):
-    """Why a message waits: only `UNAVAILABLE` runs the retry horizon."""
-
-    UNAVAILABLE = "unavailable"  # 5xx, timeouts, resets
-    RATE_LIMITED = "rate_limited"  # 429: MoEngage is up; its quota resets
-    CONFIGURATION = "configuration"  # our settings, credentials or account: fix and it flows
-    RECORD = "record"  # another copy is being sent, or the record did not answer: soon again
-
-
-@dataclass(frozen=True)
-class MessageOutcome:
-    message_id: str
-    outcome: Outcome
-    event: str | None = None
-    reason: str | None = None
-    description: str | None = None
-    attempt: int = 0
-    retry_at: datetime | None = None
-    correlation_id: str | None = None
-    request_id: str | None = None
-    members: tuple[str, ...] = ()
-    accepted: frozenset[int] = frozenset()  # elements MoEngage accepted this time (of a split)
-
-
-class SettlementError(RuntimeError):
-    """Service Bus refused a retry or dead-letter write: the batch must be redelivered."""
-
-
-@dataclass
-class _Pending:
-    """A mapped message and the indices (in its full element list) still to deliver."""
-
-    message: IncomingMessage
-    result: MappingResult
-    indices: list[int] = field(default_factory=list)
-    superseded: set[int] = field(default_factory=set)  # newer facts won: never sent, done
-    dropped: dict[int, set[str]] = field(default_factory=dict)  # older attributes left out
-
-    @property
-    def elements(self) -> list[dict]:
-        return [self._element(i) for i in self.indices]
-
-    def _element(self, index: int) -> dict:
-        element = self.result.elements[index]
-        names = self.dropped.get(index)
-        if not names:
-            return element
-        attributes = {k: v for k, v in element["attributes"].items() if k not in names}
-        return {**element, "attributes": attributes}
-
-
-@dataclass
-class _Batch:
-    """What one execution accumulates: outcomes by position and the writes to settle."""
-
-    outcomes: dict[int, MessageOutcome] = field(default_factory=dict)
-    retries: list[OutgoingMessage] = field(default_factory=list)
-    letters: list[OutgoingMessage] = field(default_factory=list)
-    delivered: list[str] = field(default_factory=list)  # keys settled outside the waves
-    released: list[str] = field(default_factory=list)
-    owned: set[str] = field(default_factory=set)  # keys this batch claimed
-    ordered: bool = False  # a wave erased or merged members: later waves wait for earlier ones
-    hold: DeliveryError | None = None  # a wave's failure that will be retried
 
 
 class BatchProcessor:
@@ -203,21 +120,21 @@ class BatchProcessor:
         self._jitter = jitter_factor()
         self._deadline = time.monotonic() + DELIVERY_SECONDS
         self._owner = uuid.uuid4().hex
-        batch = _Batch()
-        messages, unreadable = await _with_kept_bodies(messages)
-        chosen = _representatives(messages)
+        batch = Batch()
+        messages, unreadable = await with_kept_bodies(messages)
+        chosen = representatives(messages)
         states = await self.delivered.claim(list(chosen), self.clock())
         for position in unreadable:  # a kept body that could not be read: held like a key
             key = messages[position].delivery_key or f"#{position}"
             chosen.setdefault(key, position)
             states[key] = KeyState.UNKNOWN
         batch.owned = {key for key, state in states.items() if state is KeyState.CLAIMED}
-        pending: dict[int, _Pending] = {}
+        pending: dict[int, Pending] = {}
         # Structured: every wave ends inside this block, so none outlives the batch; the
         # mapping loop and the waves never raise for one message's trouble.
         async with asyncio.TaskGroup() as group:
             waves: list[asyncio.Task[None]] = []
-            wave: dict[int, _Pending] = {}
+            wave: dict[int, Pending] = {}
             for position, message in enumerate(messages):
                 if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is mapped
                     waves.append(self._start(group, wave, batch, waves))
@@ -230,11 +147,11 @@ class BatchProcessor:
                     pending[position] = wave[position] = admitted
             if wave:
                 waves.append(self._start(group, wave, batch, waves))
-        await self.delivered.settle(batch.delivered, _owned(batch.released, batch.owned))
+        await self.delivered.settle(batch.delivered, owned_keys(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
         members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
-        _log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
+        log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
         return ordered
 
     def _admit(
@@ -243,8 +160,8 @@ class BatchProcessor:
         message: IncomingMessage,
         chosen: dict[str, int],
         states: dict[str, KeyState],
-        batch: _Batch,
-    ) -> _Pending | MessageOutcome:
+        batch: Batch,
+    ) -> Pending | MessageOutcome:
         """The message's pending delivery, or its outcome when it needs none. Never raises:
         whatever a message carries is data (an unexpected error holds this message alone)."""
         try:
@@ -264,8 +181,8 @@ class BatchProcessor:
         message: IncomingMessage,
         chosen: dict[str, int],
         states: dict[str, KeyState],
-        batch: _Batch,
-    ) -> _Pending | MessageOutcome:
+        batch: Batch,
+    ) -> Pending | MessageOutcome:
         key = message.delivery_key
         if CLAIM_CHECK in message.properties and not key:
             key = f"#{position}"  # its kept body could not be read (see process)
@@ -305,7 +222,7 @@ class BatchProcessor:
                 batch.released.append(recorded)
         return mapped
 
-    def _map(self, message: IncomingMessage, batch: _Batch) -> _Pending | MessageOutcome:
+    def _map(self, message: IncomingMessage, batch: Batch) -> Pending | MessageOutcome:
         """The message's elements still to deliver, or its final outcome when it needs no
         delivery (all delivered before, or dead-lettered because it cannot be mapped)."""
         try:
@@ -324,25 +241,25 @@ class BatchProcessor:
             return MessageOutcome(
                 message.message_id, Outcome.DELIVERED, result.event, attempt=message.attempt
             )
-        return _Pending(message, result, indices)
+        return Pending(message, result, indices)
 
     def _start(
         self,
         group: asyncio.TaskGroup,
-        wave: dict[int, _Pending],
-        batch: _Batch,
+        wave: dict[int, Pending],
+        batch: Batch,
         earlier: list[asyncio.Task[None]],
     ) -> asyncio.Task[None]:
         """Start a wave's delivery: at once, or after the earlier waves when this wave or an
         earlier one erases or merges members."""
-        batch.ordered = batch.ordered or any(_erases(item) for item in wave.values())
+        batch.ordered = batch.ordered or any(erases(item) for item in wave.values())
         after = list(earlier) if batch.ordered else []
         return group.create_task(self._deliver(wave, batch, after))
 
     async def _deliver(
         self,
-        pending: dict[int, _Pending],
-        batch: _Batch,
+        pending: dict[int, Pending],
+        batch: Batch,
         after: Sequence[asyncio.Task[None]] = (),
     ) -> None:
         """Deliver one wave (once the waves `after` have ended, and not at all when one of them
@@ -369,7 +286,7 @@ class BatchProcessor:
         await self._send_wave(pending, batch, failure, remaining)
 
     @contextlib.asynccontextmanager
-    async def _members_of(self, pending: dict[int, _Pending]) -> AsyncIterator[None]:
+    async def _members_of(self, pending: dict[int, Pending]) -> AsyncIterator[None]:
         """Waves of one batch sharing a member send one after the other (locks taken in
         sorted order: no deadlock; first come, first served)."""
         names = sorted({f.member for f in self._facts(pending, self.clock())})
@@ -379,7 +296,7 @@ class BatchProcessor:
                 await stack.enter_async_context(lock)
             yield
 
-    def _facts(self, pending: dict[int, _Pending], now: datetime) -> list[Fact]:
+    def _facts(self, pending: dict[int, Pending], now: datetime) -> list[Fact]:
         facts: list[Fact] = []
         for position, item in pending.items():
             moment = item.message.source_time(now)
@@ -388,7 +305,7 @@ class BatchProcessor:
         return facts
 
     async def _deliver_in_order(
-        self, pending: dict[int, _Pending], batch: _Batch, remaining: float
+        self, pending: dict[int, Pending], batch: Batch, remaining: float
     ) -> None:
         """Per member, no older fact after a newer one (`bridge.durable.member_order`): lease the
         wave's members, leave out what newer facts superseded, hold what waits behind a
@@ -447,8 +364,8 @@ class BatchProcessor:
         self,
         facts: list[Fact],
         states: dict[str, MemberState],
-        pending: dict[int, _Pending],
-        batch: _Batch,
+        pending: dict[int, Pending],
+        batch: Batch,
         now: datetime,
     ) -> None:
         """The members' states after the wave: what MoEngage accepted, barriers for erasures
@@ -476,8 +393,8 @@ class BatchProcessor:
 
     async def _send_wave(
         self,
-        pending: dict[int, _Pending],
-        batch: _Batch,
+        pending: dict[int, Pending],
+        batch: Batch,
         failure: DeliveryError | None,
         remaining: float,
     ) -> None:
@@ -507,7 +424,7 @@ class BatchProcessor:
         else:
             errors = report.unit_errors(len(positions))
             request_ids = report.unit_request_ids(len(positions))
-            accepted = _accepted_elements(report, len(positions))
+            accepted = accepted_elements(report, len(positions))
         batch.hold = batch.hold or next((e for e in errors if halts(e)), None)
         delivered: list[str] = []
         released: list[str] = []
@@ -531,15 +448,15 @@ class BatchProcessor:
             key = item.message.delivery_key
             if key:
                 (delivered if outcome.outcome is Outcome.DELIVERED else released).append(key)
-        await self.delivered.settle(delivered, _owned(released, batch.owned))
+        await self.delivered.settle(delivered, owned_keys(released, batch.owned))
 
     def _outcome(
         self,
-        item: _Pending,
+        item: Pending,
         error: DeliveryError | None,
         request_id: str | None,
         accepted: set[int],
-        batch: _Batch,
+        batch: Batch,
     ) -> MessageOutcome:
         message, event = item.message, item.result.event
         for warning in item.result.warnings:
@@ -578,7 +495,7 @@ class BatchProcessor:
         message: IncomingMessage,
         event: str | None,
         error: DeliveryError | None,
-        batch: _Batch,
+        batch: Batch,
         delivered: frozenset[int] | set[int] | None = None,
         hold: Hold = Hold.UNAVAILABLE,
         record_since: datetime | None = None,
@@ -627,7 +544,7 @@ class BatchProcessor:
         message: IncomingMessage,
         reason: Reason,
         description: str,
-        batch: _Batch,
+        batch: Batch,
         event: str | None = None,
         delivered: frozenset[int] | set[int] | None = None,
     ) -> MessageOutcome:
@@ -648,226 +565,3 @@ class BatchProcessor:
         """Write dead letters then retries, each write bounded and retried with backoff (a
         write repeated after an unclear failure is dropped by duplicate detection)."""
         await settle_writes(self.gateway, retries, letters, self.sleep)
-
-
-async def settle_writes(
-    gateway: QueueGateway,
-    retries: Sequence[OutgoingMessage],
-    letters: Sequence[OutgoingMessage],
-    sleep: Sleep = asyncio.sleep,
-    parking: ClaimChecks | Literal["default"] | None = "default",
-) -> None:
-    """Write dead letters and retries. A write that fails for a while is retried with backoff
-    (SETTLE_ATTEMPTS, each bounded); when Service Bus keeps failing, SettlementError (the batch
-    is redelivered). A write that can never succeed (`lasting_write_problem`: too large, queue
-    missing or full) affects its message alone: a retry that cannot be written becomes a
-    letter, and a letter that cannot be written is kept in the claim-check table (with a small
-    pointer letter when the dead-letter queue takes one); only when that too fails does the
-    batch raise."""
-    checks = claim_checks() if parking == "default" else parking
-    unwritable = await _write_all(gateway.dead_letter, list(letters), sleep)
-    refused = await _write_all(gateway.send, list(retries), sleep)
-    if refused:
-        as_letters = [_unwritable_retry(retry, problem) for retry, problem in refused]
-        unwritable += await _write_all(gateway.dead_letter, as_letters, sleep)
-    if letters and not unwritable:
-        DEAD_LETTERS.written()
-    for letter, problem in unwritable:
-        await _claim_check(gateway, letter, problem, checks, sleep)
-
-
-async def _write_all(
-    write: Callable[[Sequence[OutgoingMessage]], Awaitable[None]],
-    messages: list[OutgoingMessage],
-    sleep: Sleep,
-) -> list[tuple[OutgoingMessage, str]]:
-    """Write the messages together; after a lasting failure, one by one. The messages that can
-    never be written, with why; SettlementError when transient failures outlast the attempts."""
-    if not messages:
-        return []
-    problem = await _write_with_backoff(write, messages, sleep)
-    if problem is None:
-        return []
-    if len(messages) == 1:
-        return [(messages[0], problem)]
-    refused = []
-    for message in messages:
-        problem = await _write_with_backoff(write, [message], sleep)
-        if problem is not None:
-            refused.append((message, problem))
-    return refused
-
-
-async def _write_with_backoff(
-    write: Callable[[Sequence[OutgoingMessage]], Awaitable[None]],
-    messages: list[OutgoingMessage],
-    sleep: Sleep,
-) -> str | None:
-    """None when written; the lasting problem when it can never be; SettlementError when
-    Service Bus keeps failing transiently."""
-    delay = SETTLE_BACKOFF_SECONDS
-    for attempt in range(1, SETTLE_ATTEMPTS + 1):
-        try:
-            async with asyncio.timeout(SETTLE_TIMEOUT_SECONDS):
-                await write(messages)
-            return None
-        except Exception as error:
-            problem = lasting_write_problem(error)
-            if problem is not None:
-                log.warning("Service Bus cannot take %d message(s): %s", len(messages), problem)
-                return problem
-            log.warning(
-                "Service Bus write failed (%s), attempt %d of %d",
-                type(error).__name__,
-                attempt,
-                SETTLE_ATTEMPTS,
-            )
-            if attempt == SETTLE_ATTEMPTS:
-                log.error(
-                    "Service Bus refused %d writes (%s): the batch will be redelivered; "
-                    "delivered messages are skipped",
-                    len(messages),
-                    type(error).__name__,
-                )
-                raise SettlementError("could not write retries or dead letters") from error
-            await sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _unwritable_retry(retry: OutgoingMessage, problem: str) -> OutgoingMessage:
-    """A retry copy Service Bus can never take (e.g. too large once its properties grew): the
-    same message as a letter, so it is kept and can be replayed."""
-    properties = dict(retry.properties)
-    properties[DEAD_LETTER_REASON] = UNWRITABLE_RETRY
-    properties[DEAD_LETTER_DESCRIPTION] = f"the retry copy could not be written ({problem})"
-    return OutgoingMessage(retry.body, retry.message_id, properties)
-
-
-async def _claim_check(
-    gateway: QueueGateway,
-    letter: OutgoingMessage,
-    problem: str,
-    checks: ClaimChecks | None,
-    sleep: Sleep,
-) -> None:
-    """Keep a letter Service Bus refused for good: its whole message in the claim-check table,
-    and a small pointer letter in the dead-letter queue when that queue takes one."""
-    if problem != "too_large":
-        DEAD_LETTERS.unwritable(
-            f"dead_letter_queue_{problem}",
-            f"the dead-letter queue is {problem}: letters are kept in the claim-check table",
-        )
-    if checks is None:
-        raise SettlementError(f"a letter cannot be written ({problem}) and no storage is set")
-    try:
-        reference = await checks.park(letter, problem)
-    except Exception as error:
-        log.error("could not keep a letter in the claim-check table (%s)", type(error).__name__)
-        raise SettlementError("a letter could be written nowhere") from error
-    DEAD_LETTERS.parked += 1
-    log.warning("letter %s kept in the claim-check table (%s)", letter.message_id, problem)
-    if problem != "too_large":
-        return  # the dead-letter queue itself is the problem: the row is the letter
-    pointer = pointer_letter(letter, reference)
-    if await _write_with_backoff(gateway.dead_letter, [pointer], sleep) is not None:
-        log.warning("no pointer letter for %s: the claim-check row alone", letter.message_id)
-
-
-async def _with_kept_bodies(
-    messages: Sequence[IncomingMessage],
-) -> tuple[list[IncomingMessage], set[int]]:
-    """Messages whose body was kept in the claim-check table (a replayed pointer letter carries
-    `claim_check`) get their body back; the positions whose body could not be read."""
-    found = list(messages)
-    unreadable: set[int] = set()
-    for position, message in enumerate(messages):
-        reference = message.properties.get(CLAIM_CHECK)
-        if not isinstance(reference, str):
-            continue
-        checks = claim_checks()
-        try:
-            if checks is None:
-                raise LookupError("no storage account is set")
-            kept = await checks.read(reference)
-        except Exception as error:
-            log.warning("message %s: its kept body is unreadable (%s)", message.message_id,
-                        type(error).__name__)  # fmt: skip
-            unreadable.add(position)
-            continue
-        properties = {k: v for k, v in message.properties.items() if k != CLAIM_CHECK}
-        found[position] = dataclasses.replace(message, body=kept.body, properties=properties)
-    return found, unreadable
-
-
-def _representatives(messages: Sequence[IncomingMessage]) -> dict[str, int]:
-    """Per delivery key: the position of the copy that carries the event in this batch, the one
-    furthest along its lineage (highest attempt; the first of equals). Its retry id is then
-    new, never the id of another copy already written, which duplicate detection would drop."""
-    chosen: dict[str, int] = {}
-    for position, message in enumerate(messages):
-        key = message.delivery_key
-        if not key:
-            continue
-        if key not in chosen or message.attempt > messages[chosen[key]].attempt:
-            chosen[key] = position
-    return chosen
-
-
-def _owned(keys: Sequence[str], owned: set[str]) -> list[str]:
-    """The keys whose claim this batch holds (only those are released)."""
-    return [key for key in keys if key in owned]
-
-
-def _erases(item: _Pending) -> bool:
-    """Whether a message still has a delete or a merge to deliver."""
-    return any(element.get("type") in USER_OPERATIONS for element in item.elements)
-
-
-def _accepted_elements(report: DeliveryReport, units: int) -> list[set[int]]:
-    """Per unit: the positions of its elements that MoEngage accepted (a unit split by a 413
-    can be partly delivered)."""
-    accepted: list[set[int]] = [set() for _ in range(units)]
-    for result in report.results:
-        if result.error is None:
-            for unit, element in result.slots:
-                accepted[unit].add(element)
-    return accepted
-
-
-def _log_outcomes(
-    workspace: str,
-    messages: Sequence[IncomingMessage],
-    outcomes: list[MessageOutcome],
-    members: dict[int, list[str]],
-    started: float,
-    now: datetime,
-) -> None:
-    elapsed = round((time.perf_counter() - started) * 1000, 1)
-    for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
-        lag = _milliseconds(now - message.first_received(now))
-        enqueued = parse_utc(message.enqueued_time)
-        waited = None if enqueued is None else _milliseconds(now - enqueued)
-        level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
-        telemetry.record(
-            "queue_message",
-            level,
-            workspace=workspace,
-            message_id=outcome.message_id,
-            correlation_id=message.correlation_id,
-            event=outcome.event,
-            outcome=outcome.outcome.value,
-            reason=outcome.reason,
-            attempts=outcome.attempt + 1,
-            moengage_request_id=outcome.request_id,
-            retry_at=outcome.retry_at,
-            members=members.get(position),
-            batch_size=len(messages),
-            latency_ms=elapsed,
-            lag_ms=lag if outcome.outcome is Outcome.DELIVERED else None,
-            queue_wait_ms=waited,
-        )
-
-
-def _milliseconds(span: timedelta) -> float:
-    return round(span.total_seconds() * 1000, 1)

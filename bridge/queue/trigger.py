@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bridge.common import telemetry
 from bridge.common.observations import HEALTH
 from bridge.config.settings import ConfigurationError
 from bridge.config.workspaces import NAME
@@ -29,7 +28,9 @@ from bridge.durable.messages import (
     retry_delay,
     utc_text,
 )
-from bridge.queue.processor import BatchProcessor, MessageOutcome, Outcome, settle_writes
+from bridge.queue.outcomes import MessageOutcome, Outcome, record_outcome
+from bridge.queue.processor import BatchProcessor
+from bridge.queue.settlement import settle_writes
 
 log = logging.getLogger("kognitiv_bridge")
 UNKNOWN_WORKSPACE = "unknown_workspace"  # an outcome's reason, and a dead letter's
@@ -178,17 +179,5 @@ async def hold_batch(
         )
     await settle_writes(GATEWAYS.get(), copies, [], CLOCK.sleep)
     for message, outcome in zip(messages, outcomes, strict=True):
-        telemetry.record(
-            "queue_message",
-            logging.WARNING,
-            workspace=message.workspace[:40],
-            message_id=outcome.message_id,
-            correlation_id=message.correlation_id,
-            event=outcome.event,
-            outcome=outcome.outcome.value,
-            reason=outcome.reason,
-            attempts=outcome.attempt + 1,
-            retry_at=outcome.retry_at,
-            batch_size=len(messages),
-        )
+        record_outcome(message.workspace[:40], message, outcome, logging.WARNING, len(messages))
     return outcomes

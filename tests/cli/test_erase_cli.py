@@ -21,6 +21,7 @@ from bridge import cli
 from bridge.common.version import USER_AGENT
 from bridge.deployment.runtime import current_runtime
 from bridge.ops import erase as erasure
+from bridge.ops import erasure_report
 from delivery import MoEngageSender, RetryPolicy
 from delivery.http import new_client
 from moengage_emulator import Emulator
@@ -34,7 +35,7 @@ REPORT_KEY = "5f0c7e2b9a1d4e6f8c3b2a1908d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9"
 @pytest.fixture(autouse=True)
 def report_key(settings_env):
     """The operator's report key, as a secret setting (a Key Vault reference in Azure)."""
-    settings_env.setenv(erasure.REPORT_KEY_SETTING, REPORT_KEY)
+    settings_env.setenv(erasure_report.REPORT_KEY_SETTING, REPORT_KEY)
 
 
 FINISHING = (
@@ -341,7 +342,7 @@ async def test_moengage_staying_unavailable_stops_the_run_and_the_resume_finishe
         async with new_client(USER_AGENT) as client:
             policy = RetryPolicy(attempts=2, budget=5)
             sender = MoEngageSender(runtime.target, client, policy, sleep=no_wait)
-            report = erasure.ErasureReport(options.report, APP_ID, "01", REPORT_KEY.encode())
+            report = erasure_report.ErasureReport(options.report, APP_ID, "01", REPORT_KEY.encode())
             eraser = kind(sender, report, options)
             await eraser.run(members)
             return eraser

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bridge.deployment.runtime import current_runtime
-from bridge.ops import erase as erasure
+from bridge.ops import erasure_report
 from moengage_emulator.server import DELETE_BUFFER
 from tests.cli.test_erase_cli import deletes_sent, erase, report_lines, seed
 from tests.conftest import APP_ID
@@ -142,7 +142,7 @@ def test_a_report_written_with_another_key_is_never_appended_to(
     seed(moengage, "M-100001")
     assert erase(str(path), "--yes", "--report-key", str(key_file))[0] == 0
     before = (tmp_path / "erase.txt.erasure.jsonl").read_text()
-    settings_env.setenv(erasure.REPORT_KEY_SETTING, "f" * 64)
+    settings_env.setenv(erasure_report.REPORT_KEY_SETTING, "f" * 64)
 
     code, _, err = erase(str(path), "--yes", "--restart")
 
@@ -152,7 +152,7 @@ def test_a_report_written_with_another_key_is_never_appended_to(
 
 
 def test_a_short_report_key_is_refused(tmp_path, moengage, settings_env):
-    settings_env.setenv(erasure.REPORT_KEY_SETTING, "secret")
+    settings_env.setenv(erasure_report.REPORT_KEY_SETTING, "secret")
 
     code, _, err = erase(str(ids_file(tmp_path, ["M-100001"])), "--yes")
 

@@ -23,7 +23,7 @@ from bridge.deployment.runtime import current_deployment, current_workspace
 from bridge.durable.gateway import GATEWAYS
 from bridge.durable.messages import EVENT, WORKSPACE, IncomingMessage
 from bridge.queue import trigger as queue_trigger
-from bridge.queue.processor import Outcome
+from bridge.queue.outcomes import Outcome
 from bridge.queue.trigger import TriggerClock, process_queue_batch
 from delivery import RateLimitGate
 from moengage_emulator.contract import fail_body

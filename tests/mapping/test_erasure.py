@@ -13,7 +13,7 @@ import pytest
 from bridge.deployment.runtime import CLIENTS, current_runtime
 from bridge.durable.messages import EVENT, IncomingMessage
 from bridge.queue import processor as queue_processor
-from bridge.queue.processor import Outcome
+from bridge.queue.outcomes import Outcome
 from bridge.webhook.handler import WebhookRequest, describe_plan, map_request
 from delivery import MoEngageSender, RateLimitGate, RetryPolicy, plan_requests
 from mapping import RuleError, compile_rules

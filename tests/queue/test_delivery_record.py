@@ -19,7 +19,7 @@ from bridge.deployment import runtime
 from bridge.deployment.runtime import current_runtime
 from bridge.durable.delivery_record import StorageConfig, TableDeliveryRecord
 from bridge.durable.messages import EVENT
-from bridge.queue import processor as queue_processor
+from bridge.queue import settlement
 from delivery import RateLimitGate
 from tests.conftest import QUEUE, fixture_body
 from tests.fakes import VirtualClock
@@ -113,7 +113,7 @@ async def test_a_redelivered_batch_is_not_sent_again_after_a_restart(
     publish(bus, "8101", "m8101")
     publish(bus, "8102", "m8102")
     publish(bus, "8103", "m8103", event="no_such_event")  # its dead letter cannot be written
-    bus.faults.refuse_sends = queue_processor.SETTLE_ATTEMPTS
+    bus.faults.refuse_sends = settlement.SETTLE_ATTEMPTS
 
     await host.run_once()
     restart(clock, monkeypatch)

@@ -31,6 +31,7 @@ from bridge.durable.messages import (
     UNAVAILABLE_SINCE_UTC,
 )
 from bridge.queue import processor as queue_processor
+from bridge.queue import settlement
 from bridge.queue import trigger as queue_trigger
 from bridge.queue.trigger import TriggerClock
 from moengage_emulator.contract import fail_body
@@ -40,7 +41,7 @@ from tests.queue.test_delivery_record import azurite, restart  # noqa: F401 - th
 from tests.queue.test_durable_path import members, publish, reward, run_cli
 from tests.servicebus_model import FunctionHost, ServiceBusModel
 
-ALL_ATTEMPTS = queue_processor.SETTLE_ATTEMPTS
+ALL_ATTEMPTS = settlement.SETTLE_ATTEMPTS
 
 
 def trigger() -> object:
@@ -546,7 +547,7 @@ def test_one_invocation_fits_function_timeout_whatever_the_wave_budget():
     timeout = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
     largest = Settings.model_fields["moengage_queue_time_budget_seconds"].metadata
     assert timeout == queue_processor.FUNCTION_TIMEOUT_SECONDS
-    settle = queue_processor.SETTLE_ATTEMPTS * queue_processor.SETTLE_TIMEOUT_SECONDS
+    settle = settlement.SETTLE_ATTEMPTS * settlement.SETTLE_TIMEOUT_SECONDS
     assert queue_processor.DELIVERY_SECONDS + settle + 30 < timeout
     assert any(getattr(bound, "le", None) == 240 for bound in largest)  # a wave may ask for more
     readme = documentation_text()

@@ -19,6 +19,7 @@ from bridge.deployment.runtime import current_runtime
 from bridge.durable.gateway import GATEWAYS
 from bridge.durable.messages import EVENT, FIRST_RECEIVED_UTC
 from bridge.queue import processor as queue_processor
+from bridge.queue import settlement
 from bridge.queue import trigger as queue_trigger
 from bridge.queue.trigger import TriggerClock
 from delivery import MoEngageSender, RateLimitGate
@@ -446,10 +447,10 @@ async def test_dead_letters_are_listed_page_by_page(bus):
 async def test_a_hanging_settlement_write_gives_the_batch_back_in_time(
     bus, host, moengage, monkeypatch
 ):
-    monkeypatch.setattr(queue_processor, "SETTLE_TIMEOUT_SECONDS", 0.01)
+    monkeypatch.setattr(settlement, "SETTLE_TIMEOUT_SECONDS", 0.01)
     publish(bus, reward("15001"), message_id="m15001")
     publish(bus, reward("15002"), event="no_such_event", message_id="m15002")  # a dead letter
-    bus.faults.hang_sends = queue_processor.SETTLE_ATTEMPTS
+    bus.faults.hang_sends = settlement.SETTLE_ATTEMPTS
 
     await host.drain()
 
@@ -468,5 +469,5 @@ def test_function_timeout_is_below_the_queue_lock_duration():
     readme = documentation_text()
     assert "--lock-duration PT5M" in readme
     assert timedelta(hours=hours, minutes=minutes, seconds=seconds) < timedelta(minutes=5)
-    budget = queue_processor.SETTLE_ATTEMPTS * queue_processor.SETTLE_TIMEOUT_SECONDS
+    budget = settlement.SETTLE_ATTEMPTS * settlement.SETTLE_TIMEOUT_SECONDS
     assert budget + 60 < timedelta(hours=hours, minutes=minutes, seconds=seconds).total_seconds()

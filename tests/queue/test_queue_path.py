@@ -11,7 +11,9 @@ from azure.functions.servicebus import ServiceBusMessage
 
 from bridge.deployment.runtime import CLIENTS, current_runtime
 from bridge.durable.messages import ATTEMPT, EVENT, IncomingMessage
-from bridge.queue.processor import SETTLE_ATTEMPTS, BatchProcessor, Outcome, SettlementError
+from bridge.queue.outcomes import Outcome
+from bridge.queue.processor import BatchProcessor
+from bridge.queue.settlement import SETTLE_ATTEMPTS, SettlementError
 from delivery import MoEngageSender, RateLimitGate, RetryPolicy
 from moengage_emulator.contract import fail_body
 from tests.conftest import APP_ID, fixture_body

@@ -1,0 +1,116 @@
+"""What becomes of each queue message: the four outcomes, why a message is held or dead-lettered,
+and the log line each outcome writes (one per message, no member data beyond ids)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bridge.common import telemetry
+from bridge.durable.messages import IncomingMessage, parse_utc
+
+
+class Outcome(enum.StrEnum):
+    DELIVERED = "delivered"
+    DUPLICATE = "duplicate"
+    RETRY_LATER = "retry_later"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class Reason(enum.StrEnum):
+    INVALID_PAYLOAD = "invalid_payload"
+    MAPPING_FAILED = "mapping_failed"
+    MOENGAGE_REJECTED = "moengage_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    UNWRITABLE_RETRY = "unwritable_retry"
+
+
+UNWRITABLE_RETRY = Reason.UNWRITABLE_RETRY.value
+
+
+class Hold(enum.Enum):
+    """Why a message waits: only `UNAVAILABLE` runs the retry horizon."""
+
+    UNAVAILABLE = "unavailable"  # 5xx, timeouts, resets
+    RATE_LIMITED = "rate_limited"  # 429: MoEngage is up; its quota resets
+    CONFIGURATION = "configuration"  # our settings, credentials or account: fix and it flows
+    RECORD = "record"  # another copy is being sent, or the record did not answer: soon again
+
+
+@dataclass(frozen=True)
+class MessageOutcome:
+    message_id: str
+    outcome: Outcome
+    event: str | None = None
+    reason: str | None = None
+    description: str | None = None
+    attempt: int = 0
+    retry_at: datetime | None = None
+    correlation_id: str | None = None
+    request_id: str | None = None
+    members: tuple[str, ...] = ()
+    accepted: frozenset[int] = frozenset()  # elements MoEngage accepted this time (of a split)
+
+
+def log_outcomes(
+    workspace: str,
+    messages: Sequence[IncomingMessage],
+    outcomes: list[MessageOutcome],
+    members: dict[int, list[str]],
+    started: float,
+    now: datetime,
+) -> None:
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+        lag = _milliseconds(now - message.first_received(now))
+        enqueued = parse_utc(message.enqueued_time)
+        waited = None if enqueued is None else _milliseconds(now - enqueued)
+        level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
+        record_outcome(
+            workspace,
+            message,
+            outcome,
+            level,
+            len(messages),
+            members=members.get(position),
+            latency_ms=elapsed,
+            lag_ms=lag if outcome.outcome is Outcome.DELIVERED else None,
+            queue_wait_ms=waited,
+        )
+
+
+def record_outcome(
+    workspace: str,
+    message: IncomingMessage,
+    outcome: MessageOutcome,
+    level: int,
+    batch_size: int,
+    members: list[str] | None = None,
+    **timing: float | None,
+) -> None:
+    """The `queue_message` log line of one message's outcome (`members` come masked; None
+    fields are left out)."""
+    telemetry.record(
+        "queue_message",
+        level,
+        workspace=workspace,
+        message_id=outcome.message_id,
+        correlation_id=message.correlation_id,
+        event=outcome.event,
+        outcome=outcome.outcome.value,
+        reason=outcome.reason,
+        attempts=outcome.attempt + 1,
+        moengage_request_id=outcome.request_id,
+        retry_at=outcome.retry_at,
+        members=members,
+        batch_size=batch_size,
+        **timing,
+    )
+
+
+def _milliseconds(span: timedelta) -> float:
+    return round(span.total_seconds() * 1000, 1)
