@@ -73,46 +73,55 @@ def mask_member_id(member_id: str) -> str:
 
 _ENCODE = msgspec.json.Encoder().encode
 _SCALARS = frozenset({str, int, float, bool})
-_SCALARS_AND_LISTS = _SCALARS | {list, tuple}
+_LISTS = (list, tuple)
 _DIMENSIONS: dict[str, str] = {}  # field -> its `extra` name (kb_<field>), built once per field
 
 
 def _plain(values: Iterable[object]) -> bool:
     """Only values msgspec writes as `json.dumps(default=str)` does: text, numbers, booleans,
     and lists of them (a datetime, say, would be written differently)."""
-    kinds = set(map(type, values))
-    if kinds <= _SCALARS:
-        return True
-    if not kinds <= _SCALARS_AND_LISTS:
-        return False
-    lists = (value for value in values if type(value) in (list, tuple))
-    return all(set(map(type, value)) <= _SCALARS for value in lists)  # type: ignore[call-overload]
+    for value in values:
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        if kind not in _LISTS:
+            return False
+        for item in value:  # type: ignore[attr-defined]
+            if type(item) not in _SCALARS:
+                return False
+    return True
 
 
 def _line(data: dict[str, object]) -> str:
     """`json.dumps(data, default=str, separators=(",", ":"))`, written by msgspec when that gives
     the same text (plain values, ASCII only), else by the standard library."""
-    if _plain(list(data.values())):
+    if _plain(data.values()):
         encoded = _ENCODE(data)
         if encoded.isascii():
             return encoded.decode("ascii")
     return json.dumps(data, default=str, separators=(",", ":"))
 
 
+def _dimension(key: str) -> str:
+    return _DIMENSIONS.setdefault(key, f"kb_{key}")
+
+
 def record(kind: str, level: int = logging.INFO, **fields: object) -> None:
     """Log one structured line; None values are left out."""
     if not log.isEnabledFor(level):
         return
-    data = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}}
-    extra: dict[str, object] = {"custom_dimensions": data}
-    for key, value in data.items():
-        name = _DIMENSIONS.get(key)
-        if name is None:
-            name = _DIMENSIONS.setdefault(key, f"kb_{key}")
-        extra[name] = value
-    # What log.log would do, without its walk up the stack to find this very line.
+    data: dict[str, object] = {"kind": kind}
+    extra: dict[str, object] = {"custom_dimensions": data, _dimension("kind"): kind}
+    for key, value in fields.items():
+        if value is not None:
+            data[key] = value
+            extra[_DIMENSIONS.get(key) or _dimension(key)] = value
+    # What log.log would do, without its walk up the stack to find this very line; the
+    # dimensions are set as `makeRecord(extra=...)` sets them (their `kb_` names and
+    # `custom_dimensions` are no attribute of a LogRecord, so none is overwritten).
     frame = sys._getframe()
     record = log.makeRecord(
-        log.name, level, __file__, frame.f_lineno, _line(data), (), None, "record", extra
+        log.name, level, __file__, frame.f_lineno, _line(data), (), None, "record"
     )
+    record.__dict__.update(extra)
     log.handle(record)
