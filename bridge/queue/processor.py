@@ -430,9 +430,10 @@ class BatchProcessor:
         released: list[str] = []
         for index, position in enumerate(positions):
             item = pending[position]
+            taken = frozenset(item.indices[i] for i in accepted[index])
             try:
                 outcome = self._outcome(
-                    item, errors[index], request_ids[index], accepted[index], batch
+                    item, errors[index], request_ids[index], accepted[index], batch, taken
                 )
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
@@ -442,9 +443,9 @@ class BatchProcessor:
                     MoEngageUnavailable(f"internal error ({type(error).__name__})"),
                     batch,
                 )
-            batch.outcomes[position] = dataclasses.replace(
-                outcome, accepted=frozenset(item.indices[i] for i in accepted[index])
-            )
+            if outcome.accepted != taken:  # a delivered outcome is made with them already
+                outcome = dataclasses.replace(outcome, accepted=taken)
+            batch.outcomes[position] = outcome
             key = item.message.delivery_key
             if key:
                 (delivered if outcome.outcome is Outcome.DELIVERED else released).append(key)
@@ -457,7 +458,9 @@ class BatchProcessor:
         request_id: str | None,
         accepted: set[int],
         batch: Batch,
+        taken: frozenset[int] = frozenset(),
     ) -> MessageOutcome:
+        """`accepted`: positions in the unit sent; `taken`: the same as element indices."""
         message, event = item.message, item.result.event
         for warning in item.result.warnings:
             log.warning("message %s, event %s: %s", message.message_id, event, warning)
@@ -468,6 +471,7 @@ class BatchProcessor:
                 event,
                 attempt=message.attempt,
                 request_id=request_id,
+                accepted=taken,
             )
         delivered = message.delivered_elements | item.superseded
         delivered |= {item.indices[i] for i in accepted}
