@@ -80,6 +80,10 @@ from delivery.sender import halts
 log = logging.getLogger("kognitiv_bridge")
 log = logging.getLogger("kognitiv_bridge")
 WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB request of rewards)
+# While waves are in flight, the mapping loop gives them a turn of the event loop this often
+# (in messages): a request takes several turns to be written, and a single turn per wave left
+# every request of a batch unwritten until the whole batch was mapped.
+TURN_EVERY = 16
 FUNCTION_TIMEOUT_SECONDS = 240.0  # host.json functionTimeout
 # What settlement may take after delivery: its writes and backoff, the record's writes, margin.
 SETTLE_RESERVE_SECONDS = SETTLE_ATTEMPTS * SETTLE_TIMEOUT_SECONDS + 2 * 7.0 + 20.0 + 20.0
@@ -140,6 +144,8 @@ class BatchProcessor:
                     waves.append(self._start(group, wave, batch, waves))
                     wave = {}
                     await asyncio.sleep(0)
+                elif waves and position % TURN_EVERY == 0:
+                    await asyncio.sleep(0)  # the waves in flight send and read their answers
                 admitted = self._admit(position, message, chosen, states, batch)
                 if isinstance(admitted, MessageOutcome):
                     batch.outcomes[position] = admitted
