@@ -106,12 +106,15 @@ def _dimension(key: str) -> str:
     return _DIMENSIONS.setdefault(key, f"kb_{key}")
 
 
+_KIND = _dimension("kind")
+
+
 def record(kind: str, level: int = logging.INFO, **fields: object) -> None:
     """Log one structured line; None values are left out."""
     if not log.isEnabledFor(level):
         return
     data: dict[str, object] = {"kind": kind}
-    extra: dict[str, object] = {"custom_dimensions": data, _dimension("kind"): kind}
+    extra: dict[str, object] = {"custom_dimensions": data, _KIND: kind}
     for key, value in fields.items():
         if value is not None:
             data[key] = value

@@ -220,8 +220,10 @@ class BatchProcessor:
                 RECORD_OUTAGE_SECONDS,
             )
         mapped = self._map(message, batch)
+        if not isinstance(mapped, MessageOutcome):
+            return mapped
         recorded = message.delivery_key
-        if isinstance(mapped, MessageOutcome) and recorded:
+        if recorded:
             if mapped.outcome is Outcome.DELIVERED:
                 batch.delivered.append(recorded)
             else:
