@@ -26,6 +26,8 @@ _LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def escape_controls(text: str) -> str:
     """`text` with every control character written as an escape (`\\n`, `\\x1b`, `\\u2028`), so
     a value from a body can never start a log line of its own."""
+    if text.isprintable():  # every line breaker is unprintable: nothing to escape (most lines)
+        return text
     return _LINE_BREAKERS.sub(_escaped, text)
 
 
@@ -42,7 +44,8 @@ class EscapeControlCharacters(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = escape_controls(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(_escaped_argument(argument) for argument in record.args)
+            if record.args:
+                record.args = tuple(_escaped_argument(argument) for argument in record.args)
         elif isinstance(record.args, dict):
             record.args = {key: _escaped_argument(value) for key, value in record.args.items()}
         return True
@@ -52,7 +55,9 @@ def _escaped_argument(argument: object) -> object:
     if argument is None or isinstance(argument, int | float):
         return argument
     text = argument if isinstance(argument, str) else str(argument)
-    return escape_controls(text) if _LINE_BREAKERS.search(text) else argument
+    if text.isprintable() or not _LINE_BREAKERS.search(text):
+        return argument
+    return escape_controls(text)
 
 
 log.addFilter(EscapeControlCharacters())
