@@ -22,11 +22,18 @@ _ENCODE = msgspec.json.Encoder().encode
 
 
 def _json(body: dict[str, object]) -> bytes:
-    """The answer as compact UTF-8 JSON (msgspec; the standard library for what it refuses)."""
+    """The answer as compact UTF-8 JSON (msgspec; the standard library for what it refuses).
+    A dry run's request bodies are `msgspec.Raw`: embedded as the bytes MoEngage would get."""
     try:
         return _ENCODE(body)
     except (TypeError, ValueError, OverflowError):
-        return json.dumps(body).encode()
+        return json.dumps(body, default=_raw_value).encode()
+
+
+def _raw_value(value: object) -> object:
+    if isinstance(value, msgspec.Raw):
+        return json.loads(bytes(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _to_http_response(response: WebhookResponse) -> func.HttpResponse:

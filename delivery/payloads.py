@@ -94,8 +94,12 @@ class PlannedRequest:
     def units(self) -> list[int]:
         return sorted({unit for unit, _ in self.slots})
 
-    def describe(self, path: str) -> dict[str, object]:
-        """The request as shown by dry runs and previews."""
+    def describe(self, path: str, *, raw: bool = False) -> dict[str, object]:
+        """The request as shown by dry runs and previews. `raw`: the body is the request's own
+        bytes (`msgspec.Raw`), for an answer encoded next, rather than read back into objects
+        only to be written again."""
+        if raw:
+            return {"method": "POST", "path": path, "body": msgspec.Raw(self.body)}
         try:
             body = _FAST_DECODE(self.body)
         except (msgspec.DecodeError, msgspec.ValidationError):  # an escaped lone surrogate

@@ -262,13 +262,16 @@ def parse_moment(
 _PLAIN_SLASH = re.compile(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", re.ASCII)
 _PLAIN_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
 _MIN_VALUE_ISO = "0001-01-01T00:00:00Z"
+# .NET's US general format: 3/20/2026 6:45:10 PM (month, day and hour not zero-padded)
+_PLAIN_12_HOUR = re.compile(r"(\d\d?)/(\d\d?)/(\d{4}) (\d\d?):(\d\d):(\d\d) ([AP]M)", re.ASCII)
 
 
 def plain_datetime_text(text: str, zone: tzinfo, order: DateOrder) -> str | None:
-    """`format_datetime(parse_moment(text, zone, order))` for the two shapes Kognitiv sends most,
-    read without the format ladder: MoEngage's own `YYYY-MM-DDTHH:MM:SSZ` (any zone), and
-    zero-padded `MM/DD/YYYY HH:MM:SS` (DD/MM under DMY) in a zone that is UTC. None for anything
-    else, including DateTime.MinValue and dates that do not exist: the full parser decides."""
+    """`format_datetime(parse_moment(text, zone, order))` for the shapes Kognitiv sends most,
+    read without the format ladder: MoEngage's own `YYYY-MM-DDTHH:MM:SSZ` (any zone), and in a
+    zone that is UTC zero-padded `MM/DD/YYYY HH:MM:SS` and .NET's 12-hour `M/D/YYYY h:mm:ss PM`
+    (day first under DMY). None for anything else, including DateTime.MinValue and dates that
+    do not exist: the full parser decides."""
     if len(text) == 20 and _PLAIN_ISO_UTC.fullmatch(text):
         if text == _MIN_VALUE_ISO:
             return None
@@ -291,7 +294,30 @@ def plain_datetime_text(text: str, zone: tzinfo, order: DateOrder) -> str | None
         if moment == _DOTNET_MIN_VALUE:
             return None
         return f"{year}-{month}-{day}T{time}Z"
+    if 19 <= len(text) <= 22 and text[-1] == "M" and _one_offset(zone):
+        return _plain_12_hour(text, zone, order)
     return None
+
+
+def _plain_12_hour(text: str, zone: tzinfo, order: DateOrder) -> str | None:
+    """`M/D/YYYY h:mm:ss AM|PM` in a zone that is UTC, as `plain_datetime_text` promises."""
+    match = _PLAIN_12_HOUR.fullmatch(text)
+    if match is None or zone.utcoffset(None) not in (None, _ZERO):
+        return None
+    first, second, year, hour, minute, second_s, meridiem = match.groups()
+    h = int(hour)
+    if not 1 <= h <= 12:
+        return None
+    h = h % 12 + (12 if meridiem == "PM" else 0)
+    month, day = (int(first), int(second)) if order == "MDY" else (int(second), int(first))
+    try:
+        moment = datetime(int(year), month, day, h, int(minute), int(second_s))
+    except ValueError:
+        return None
+    if moment == _DOTNET_MIN_VALUE:
+        return None
+    fields = (moment.year, month, day, h, moment.minute, moment.second)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031 - as format_datetime
 
 
 def format_datetime(moment: ParsedMoment) -> str:

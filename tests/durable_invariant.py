@@ -32,6 +32,7 @@ class Fact:
     value: int | None = None  # a profile fact's points balance: newer facts have larger values
     allowance: int = 0  # extra deliveries a lost answer or a cut may cause (see `notes`)
     message_id: str | None = None  # its queue message's id: its key in the delivered-keys record
+    unordered: bool = False  # sent unordered after its member's row stayed unreadable too long
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -134,6 +135,8 @@ def _order_problems(
         ]
         if not queued or json.dumps(queued[-1].body) in lettered:
             continue
+        if any(f.unordered for f in facts if f.member == member):
+            continue  # the documented price of a member-row outage past its bound
         newest = queued[-1]
         applied = (profiles.get(member) or {}).get("points_balance")
         if applied != newest.value:

@@ -6,7 +6,7 @@ MoEngage is the newest one.
 
 What runs is the real code: the HTTP trigger and the Service Bus trigger of `function_app`, the
 real Service Bus gateway on the Service Bus model, the real delivered-keys record on the Table
-model, and the MoEngage emulator over loopback HTTP. Several function instances (each with its
+model, and the MoEngage emulator's handler in process. Several function instances (each with its
 own memory: a restart forgets it) take batches concurrently, on a virtual clock that the
 scheduler moves. Every call to Service Bus, to the table and to MoEngage asks the scheduler
 how it goes: normally, failing, stored with its answer lost, or held (slow, hung) until the
@@ -30,23 +30,26 @@ interleaving of unrelated calls does not change it). `run(seed)` returns the pro
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import random
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from unittest import mock
 
 import httpx
+from azure.core.exceptions import HttpResponseError
 
 import function_app
 from bridge.common.observations import HEALTH
@@ -55,9 +58,16 @@ from bridge.config.settings import load_settings, settings_fingerprint
 from bridge.deployment import runtime as runtime_module
 from bridge.deployment.runtime import CLIENTS, Deployment
 from bridge.durable import claim_checks, delivery_record, member_order
-from bridge.durable.delivery_record import DELIVERED, row_of
+from bridge.durable import tables as durable_tables
+from bridge.durable.delivery_record import DELIVERED
 from bridge.durable.gateway import GATEWAYS
-from bridge.durable.messages import RECORD_UNAVAILABLE_SINCE_UTC, WORKSPACE, parse_utc
+from bridge.durable.messages import (
+    MEMBER_UNAVAILABLE_SINCE_UTC,
+    RECORD_UNAVAILABLE_SINCE_UTC,
+    WORKSPACE,
+    parse_utc,
+)
+from bridge.durable.tables import row_of
 from bridge.ops.deadletters import replay_letters
 from bridge.queue import trigger as queue_trigger
 from bridge.queue.processor import RECORD_OUTAGE_SECONDS
@@ -67,13 +77,16 @@ from delivery.http import new_client
 from moengage_emulator import Emulator
 from moengage_emulator.contract import fail_body
 from tests.durable_invariant import Fact, invariant_problems
+from tests.emulator_inprocess import InProcessEmulator
 from tests.fakes import VirtualClock
 from tests.servicebus_model import Received, ServiceBusModel, function_message
 from tests.table_model import TableModel
+from tests.virtual_time import VirtualTimeLoop, product_clocks
 
 QUEUE = "kognitiv"
 DEAD = "kognitiv-deadletter"
 APP_ID, API_KEY = "sim-app", "sim-key-0123456789"
+MOENGAGE_URL = "http://127.0.0.1:9"  # never dialled: requests are answered in process
 CONNECTION = "Endpoint=sb://model.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b"
 PROFILE_MEMBERS = ("P0", "P1", "P2")
 FUNCTION_TIMEOUT = timedelta(minutes=4)  # host.json: the host cuts an invocation there
@@ -99,16 +112,11 @@ class Hold:
     kind: str
     execution: int | None
     choices: tuple[str, ...]
-    future: asyncio.Future[str] | None = None  # calls on the event loop
-    event: threading.Event | None = None  # calls on the record's threads
-    decision: str = "ok"
+    future: asyncio.Future[str]
 
     def release(self, decision: str) -> None:
-        self.decision = decision
-        if self.future is not None and not self.future.done():
+        if not self.future.done():
             self.future.set_result(decision)
-        if self.event is not None:
-            self.event.set()
 
 
 @dataclass
@@ -130,14 +138,16 @@ class Instance:
 class Simulation:
     """One run: `await run()` after entering `environment()`."""
 
-    def __init__(self, seed: int, moengage: Emulator, steps: int = 120) -> None:
+    def __init__(
+        self, seed: int, moengage: Emulator, steps: int = 120, clock: VirtualClock | None = None
+    ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)  # the scheduler's actions
         self.facts_rng = random.Random(f"{seed}/facts")  # what Kognitiv sends
         self.release_rng = random.Random(f"{seed}/releases")  # which held call ends, and how
         self.steps = steps
         self.moengage = moengage
-        self.clock = VirtualClock()
+        self.clock = clock or VirtualClock()
         self.bus = ServiceBusModel(self.clock)
         self.bus.queue(QUEUE).time_to_live = timedelta(hours=6)
         self.table = TableModel(self._table_fault)  # the delivered-keys record
@@ -155,12 +165,12 @@ class Simulation:
         self.holds: list[Hold] = []
         self.faults_on = True
         self.progress = 0
-        self.in_flight = 0
         self.executions = 0
         self.sent_by: dict[int, set[str]] = {}  # execution -> members in requests it sent
         self.log: list[str] = []
+        self.problems: list[str] = []
+        self.writes: list[Any] = []  # every message written to Service Bus, with its properties
         self._counters: dict[str, int] = {}
-        self._draw_lock = threading.Lock()
         self._ids = random.Random(f"{seed}/ids")
         self._client: httpx.AsyncClient | None = None
         self._function = function_app.kognitiv_service_bus.build().get_user_function()
@@ -180,7 +190,7 @@ class Simulation:
             MOENGAGE_APP_ID=APP_ID,
             MOENGAGE_API_KEY=API_KEY,
             MOENGAGE_DATA_CENTER="01",
-            MOENGAGE_API_BASE_URL=self.moengage.base_url,
+            MOENGAGE_API_BASE_URL=MOENGAGE_URL,
             KOGNITIV_SERVICE_BUS=CONNECTION,
             KOGNITIV_SERVICE_BUS_QUEUE=QUEUE,
             KOGNITIV_RETRY_HORIZON_HOURS="1",
@@ -195,8 +205,12 @@ class Simulation:
             def table_of(access: Any) -> TableModel:  # every table of the storage account
                 return tables[access._table_name]
 
-            for owner in (delivery_record.TableAccess, claim_checks.ClaimChecks):
-                stack.enter_context(mock.patch.object(owner, "_table", table_of))
+            stack.enter_context(mock.patch.object(durable_tables.TableAccess, "_table", table_of))
+            # the tables' threads
+            stack.enter_context(
+                mock.patch.object(durable_tables, "ThreadPoolExecutor", self._executor)
+            )
+            stack.enter_context(product_clocks(self.clock))
             stack.enter_context(mock.patch.object(claim_checks, "_built", None))
             stack.enter_context(mock.patch.object(CLIENTS, "get", self._http_client))
             stack.enter_context(mock.patch.object(runtime_module, "_cache", None))
@@ -210,6 +224,9 @@ class Simulation:
             self.bus.send_hook = self._send_hook
             yield
 
+    def _executor(self, *_: object, thread_name_prefix: str = "") -> SimulatedExecutor:
+        return SimulatedExecutor(self, thread_name_prefix)
+
     def _uuid4(self) -> uuid.UUID:
         """MessageIds of events without identity, correlation ids: seeded, so a seed replays."""
         return uuid.UUID(int=self._ids.getrandbits(128), version=4)
@@ -218,7 +235,7 @@ class Simulation:
         if self._client is None:
             client = new_client(USER_AGENT)
             self._client = httpx.AsyncClient(
-                transport=MoEngageLink(self),
+                transport=MoEngageLink(self, InProcessEmulator(self.moengage)),
                 timeout=client.timeout,
                 headers=client.headers,
                 follow_redirects=False,
@@ -240,16 +257,16 @@ class Simulation:
         """Waits inside the bridge pass virtual time (and let other tasks run)."""
         if seconds >= 60:
             self.log.append(f"   #{EXECUTION.get()} waits {seconds:.0f} s")
-        self.clock.advance(max(0.0, seconds))
+        # whole microseconds, rounded up: a wait until a moment never falls short of it
+        self.clock.now += timedelta(microseconds=math.ceil(max(0.0, seconds) * 1e6))
         await asyncio.sleep(0)
 
     # decisions -----------------------------------------------------------------------------------
     def _draw(self, kind: str) -> random.Random:
         """The random source of the n-th call of this kind with this content: a run's
         decisions do not depend on how the event loop and the threads interleaved calls."""
-        with self._draw_lock:
-            number = self._counters.get(kind, 0)
-            self._counters[kind] = number + 1
+        number = self._counters.get(kind, 0)
+        self._counters[kind] = number + 1
         return random.Random(f"{self.seed}/{kind}/{number}")
 
     def _decide(self, kind: str, weights: dict[str, float]) -> str:
@@ -264,6 +281,10 @@ class Simulation:
         execution = EXECUTION.get()
         weights = {"ok": 0.78, "refuse": 0.06, "lose_ack": 0.06, "hold": 0.10}
         ids = ",".join(str(m.message_id) for m in messages)
+        self.writes.extend(
+            (queue, str(m.message_id), sorted((m.application_properties or {}).items(), key=str))
+            for m in messages
+        )
         decision = self._decide(f"servicebus/{queue}/{ids}", weights)
         if decision != "ok":
             self.log.append(f"   servicebus #{execution} {queue}: {decision}")
@@ -271,18 +292,30 @@ class Simulation:
             decision = "ok"
         if decision != "hold":
             return decision
-        hold = Hold("servicebus", execution, ("ok", "refuse", "lose_ack"))
-        hold.future = asyncio.get_running_loop().create_future()
+        return await self._hold("servicebus", execution, ("ok", "refuse", "lose_ack"))
+
+    async def _hold(self, kind: str, execution: int | None, choices: tuple[str, ...]) -> str:
+        """Wait until the scheduler releases this call; how it then ends."""
+        hold = Hold(kind, execution, choices, asyncio.get_running_loop().create_future())
         self.holds.append(hold)
         return await hold.future
 
+    async def table_call(self, table: str, work: Callable[[], Any], execution: int | None) -> Any:
+        """A call on one of the tables' threads: it runs now, or it is slow or hung (held; the
+        caller may stop waiting and the call still lands later), or its connection fails."""
+        name = getattr(work, "args", None) or getattr(work, "__name__", "")
+        decision = self._decide(f"tablecall/{table}/{name}", {"ok": 0.92, "hold": 0.08})
+        if decision == "hold" and execution is not None:
+            self.log.append(f"   table {table} #{execution}: hold")
+            if await self._hold("table", execution, ("ok", "error")) == "error":
+                error = HttpResponseError(message="connection reset")
+                error.status_code = None
+                raise error
+        return work()
+
     def _table_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
-        weights = {"ok": 0.84, "error": 0.05, "lost": 0.03, "hold": 0.08}
+        weights = {"ok": 0.92, "error": 0.05, "lost": 0.03}
         decision = self._decide(f"table/{operation}/{sorted(rows)}", weights)
-        if decision == "hold":
-            hold = Hold("table", None, ("ok", "error", "lost"), event=threading.Event())
-            self.holds.append(hold)
-            decision = hold.decision if hold.event.wait(timeout=30) else "error"
         if decision != "ok":
             self.log.append(f"   table {operation}: {decision}")
         if decision == "error" and operation == "transaction":  # delivered marks not written
@@ -331,13 +364,9 @@ class Simulation:
         if decision != "ok":
             self.log.append(f"   moengage #{execution}: {decision}")
         if decision == "hold":
-            hold = Hold("moengage", execution, ("ok", "reset", "lost"))
-            hold.future = asyncio.get_running_loop().create_future()
-            self.holds.append(hold)
-            decision = await hold.future
+            decision = await self._hold("moengage", execution, ("ok", "reset", "lost"))
         if decision == "reset":
             raise httpx.ConnectError("connection reset by peer", request=request)
-        self.in_flight += 1
         try:
             response = await inner.handle_async_request(request)
             if decision == "lost":
@@ -347,7 +376,6 @@ class Simulation:
                 raise httpx.ReadTimeout("no answer in time", request=request)
             return response
         finally:
-            self.in_flight -= 1
             self.progress += 1
 
     # the Kognitiv side ---------------------------------------------------------------------------
@@ -471,14 +499,19 @@ class Simulation:
     def _excuse_record_outages(self, received: list[Received]) -> None:
         """A message held for longer than the bound because the record could not answer for
         its key is sent anyway (README: at least once, a record outage never stops delivery):
-        it may repeat an event already delivered."""
+        it may repeat an event already delivered. One held as long because its member's row
+        could not be read is sent unordered: an older value may then land last."""
         for message in received:
             properties = message.stored.application_properties
+            key = properties.get("idempotency_key") or message.message_id
+            fact = self.row_facts.get(row_of(str(key)))
+            member_since = parse_utc(properties.get(MEMBER_UNAVAILABLE_SINCE_UTC))
+            if fact and member_since and self.clock.now - member_since >= RECORD_OUTAGE:
+                fact.unordered = True  # its member's row unreadable past the bound: unordered
+                fact.notes.append("may be sent unordered after a member-row outage")
             since = parse_utc(properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
             if since is None or self.clock.now - since < RECORD_OUTAGE:
                 continue
-            key = properties.get("idempotency_key") or message.message_id
-            fact = self.row_facts.get(row_of(str(key)))
             if fact is not None and "record outage" not in " ".join(fact.notes):
                 fact.allowance += 1
                 fact.notes.append("sent after a record outage past its bound")
@@ -512,26 +545,17 @@ class Simulation:
 
     # the scheduler -----------------------------------------------------------------------------
     async def quiet(self) -> None:
-        """Let every task run until all wait on a held call or are done (real time: a few
-        milliseconds, bounded)."""
-        last, still, deadline = -1, 0, time.monotonic() + 5
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
-            running = any(i.busy for i in self.instances)
-            if not running:
+        """Let every task run until all wait on a held call, a later timer, or are done."""
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop), "run a simulation with run_seed()"
+        for _ in range(1_000_000):
+            await asyncio.sleep(0)
+            if loop.quiet():
                 return
-            held = sum(1 for h in self.holds if h.event is not None and not _released(h))
-            tables = sum(table.active for table in self.tables.values())
-            working = self.in_flight + tables - held
-            if self.progress == last and working == 0:
-                still += 1
-                if still >= 5:
-                    return
-            else:
-                last, still = self.progress, 0
+        raise RuntimeError("the instances never stop working")
 
     def release_one(self) -> None:
-        waiting = [h for h in self.holds if not _released(h)]
+        waiting = [h for h in self.holds if not h.future.done()]
         self.holds = waiting
         if not waiting:
             return
@@ -672,6 +696,18 @@ class Simulation:
         """What the scheduler did, in order (printed with a counterexample)."""
         return list(self.log)
 
+    def digest(self) -> str:
+        """A run's fingerprint: its schedule, every message written to Service Bus (properties
+        and times included), every request MoEngage saw and how it answered,
+        what MoEngage keeps, every letter and the problems found. Equal for equal seeds."""
+        letters = [
+            (m.message_id, m.body, sorted(m.application_properties.items(), key=str))
+            for m in [*self.bus.queue(DEAD).all(), *self.bus.queue(QUEUE).dead_letter.all()]
+        ]
+        requests = [(r.path, r.body.decode(), r.status) for r in self.moengage.requests]
+        state = [self.log, self.writes, requests, self.moengage.profiles, letters, self.problems]
+        return hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest()
+
     # the invariant -------------------------------------------------------------------------------
     def check(self) -> list[str]:
         """The invariant, on what MoEngage kept and every letter (queues and claim checks)."""
@@ -686,12 +722,37 @@ class Simulation:
         )
 
 
+class SimulatedExecutor(concurrent.futures.Executor):
+    """A table's thread pool in the simulation: each call is a task on the event loop, so its
+    timing is the scheduler's (`Simulation.table_call`), never the threads'. A call is running
+    from the start: a caller that stops waiting cannot cancel it, as with a real thread."""
+
+    def __init__(self, simulation: Simulation, name: str) -> None:
+        self.simulation = simulation
+        self.name = name
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        work = functools.partial(fn, *args, **kwargs) if args or kwargs else fn
+        asyncio.get_running_loop().create_task(self._run(future, work))
+        return future
+
+    async def _run(self, future: concurrent.futures.Future[Any], work: Callable[[], Any]) -> None:
+        try:
+            result = await self.simulation.table_call(self.name, work, EXECUTION.get())
+        except BaseException as error:  # handed to the caller, as a thread would
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
 class MoEngageLink(httpx.AsyncBaseTransport):
     """The bridge's HTTP transport to the emulator, with the scheduler deciding each call."""
 
-    def __init__(self, simulation: Simulation) -> None:
+    def __init__(self, simulation: Simulation, inner: httpx.AsyncBaseTransport) -> None:
         self.simulation = simulation
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self.simulation.moengage_call(request, self.inner)
@@ -720,18 +781,21 @@ def _fact_key(element: dict[str, Any]) -> str:
     return member
 
 
-def _released(hold: Hold) -> bool:
-    if hold.future is not None:
-        return hold.future.done()
-    return hold.event is not None and hold.event.is_set()
+def simulate(seed: int, steps: int = 120) -> Simulation:
+    """One simulated run, start to end, on an event loop of its own in virtual time (no
+    threads, no sockets): the same seed gives the same run, every time."""
+    clock = VirtualClock()
+    moengage = Emulator(app_id=APP_ID, api_key=API_KEY, clock=lambda: clock.now.timestamp())
+    simulation = Simulation(seed, moengage, steps, clock)
+    runner = asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(clock))
+    with runner, simulation.environment():
+        simulation.problems = runner.run(simulation.run())
+    return simulation
 
 
-async def run(seed: int, steps: int = 120) -> list[str]:
+def run_seed(seed: int, steps: int = 120) -> list[str]:
     """One simulated run; the problems found (empty when the invariant held)."""
-    with Emulator(app_id=APP_ID, api_key=API_KEY) as moengage:
-        simulation = Simulation(seed, moengage, steps)
-        with simulation.environment():
-            return await simulation.run()
+    return simulate(seed, steps).problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -750,7 +814,10 @@ def main(argv: list[str] | None = None) -> int:
     seed = random.SystemRandom().randrange(10**9)
     runs, failed = 0, 0
     while time.monotonic() < stop:
-        problems = asyncio.run(run(seed, args.steps))
+        try:
+            problems = run_seed(seed, args.steps)
+        except Exception as error:  # a broken run is a counterexample too, with its seed
+            problems = [f"the simulation failed: {type(error).__name__}: {error}"]
         runs += 1
         if problems:
             failed += 1
@@ -763,20 +830,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _replay(seed: int, steps: int) -> int:
-    async def replay() -> tuple[list[str], list[str]]:
-        with Emulator(app_id=APP_ID, api_key=API_KEY) as moengage:
-            simulation = Simulation(seed, moengage, steps)
-            with simulation.environment():
-                problems = await simulation.run()
-            return problems, simulation.schedule
-
-    problems, schedule = asyncio.run(replay())
-    for line in schedule:
+    simulation = simulate(seed, steps)
+    for line in simulation.schedule:
         print(f"  {line}")
-    for problem in problems:
+    for problem in simulation.problems:
         print(f"problem: {problem}")
-    print(f"seed {seed}: {'counterexample' if problems else 'the invariant held'}")
-    return 1 if problems else 0
+    verdict = "counterexample" if simulation.problems else "the invariant held"
+    print(f"seed {seed}: {verdict} (digest {simulation.digest()})")
+    return 1 if simulation.problems else 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from collections.abc import Iterable
 
 import msgspec
@@ -43,9 +42,10 @@ class EscapeControlCharacters(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = escape_controls(record.msg)
+        if not record.args:  # a structured line (record) has none
+            return True
         if isinstance(record.args, tuple):
-            if record.args:
-                record.args = tuple(_escaped_argument(argument) for argument in record.args)
+            record.args = tuple(_escaped_argument(argument) for argument in record.args)
         elif isinstance(record.args, dict):
             record.args = {key: _escaped_argument(value) for key, value in record.args.items()}
         return True
@@ -78,21 +78,23 @@ def mask_member_id(member_id: str) -> str:
 
 _ENCODE = msgspec.json.Encoder().encode
 _SCALARS = frozenset({str, int, float, bool})
-_LISTS = (list, tuple)
+_SCALARS_AND_LISTS = _SCALARS | {list, tuple}
 _DIMENSIONS: dict[str, str] = {}  # field -> its `extra` name (kb_<field>), built once per field
 
 
 def _plain(values: Iterable[object]) -> bool:
     """Only values msgspec writes as `json.dumps(default=str)` does: text, numbers, booleans,
-    and lists of them (a datetime, say, would be written differently)."""
+    and lists of them (a datetime, say, would be written differently). One pass, no sets: it
+    runs for every webhook and every queue message."""
+    scalars = _SCALARS
     for value in values:
         kind = type(value)
-        if kind in _SCALARS:
+        if kind in scalars:
             continue
-        if kind not in _LISTS:
+        if kind is not list and kind is not tuple:
             return False
         for item in value:  # type: ignore[attr-defined]
-            if type(item) not in _SCALARS:
+            if type(item) not in scalars:
                 return False
     return True
 
@@ -107,29 +109,29 @@ def _line(data: dict[str, object]) -> str:
     return json.dumps(data, default=str, separators=(",", ":"))
 
 
-def _dimension(key: str) -> str:
-    return _DIMENSIONS.setdefault(key, f"kb_{key}")
-
-
-_KIND = _dimension("kind")
-
-
 def record(kind: str, level: int = logging.INFO, **fields: object) -> None:
     """Log one structured line; None values are left out."""
     if not log.isEnabledFor(level):
         return
     data: dict[str, object] = {"kind": kind}
-    extra: dict[str, object] = {"custom_dimensions": data, _KIND: kind}
+    extra: dict[str, object] = {"custom_dimensions": data, "kb_kind": kind}
+    dimensions = _DIMENSIONS
     for key, value in fields.items():
-        if value is not None:
-            data[key] = value
-            extra[_DIMENSIONS.get(key) or _dimension(key)] = value
-    # What log.log would do, without its walk up the stack to find this very line; the
-    # dimensions are set as `makeRecord(extra=...)` sets them (their `kb_` names and
-    # `custom_dimensions` are no attribute of a LogRecord, so none is overwritten).
-    frame = sys._getframe()
+        if value is None:
+            continue
+        data[key] = value
+        name = dimensions.get(key)
+        if name is None:
+            name = dimensions.setdefault(key, f"kb_{key}")
+        extra[name] = value
+    # What log.log would do, without its walk up the stack to find this very line.
     record = log.makeRecord(
-        log.name, level, __file__, frame.f_lineno, _line(data), (), None, "record"
+        log.name, level, __file__, _RECORD_LINE, _line(data), (), None, "record"
     )
+    # What makeRecord does with `extra`, without checking each name against the record's own
+    # attributes: these names (custom_dimensions, kb_*) are never one of them.
     record.__dict__.update(extra)
     log.handle(record)
+
+
+_RECORD_LINE = record.__code__.co_firstlineno

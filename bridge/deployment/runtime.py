@@ -19,10 +19,11 @@ from bridge.config.auth import KognitivAuth
 from bridge.config.mapping_config import load_mapper
 from bridge.config.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
 from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME, workspace_table
-from bridge.durable.delivery_record import StorageConfig, TableDeliveryRecord
+from bridge.durable.delivery_record import TableDeliveryRecord
 from bridge.durable.gateway import GATEWAYS, QueueGateway
 from bridge.durable.idempotency import DeliveredKeys, RecentlyDelivered
 from bridge.durable.member_order import MemberLedger
+from bridge.durable.tables import StorageConfig
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep
 from mapping import Mapper

@@ -11,18 +11,12 @@ other state, readable by the app's identity only. `azure-data-tables` is importe
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any
 
-from bridge.durable.delivery_record import TIMEOUT_SECONDS, StorageConfig, open_table
 from bridge.durable.messages import OutgoingMessage
+from bridge.durable.tables import StorageConfig, TableAccess
 
 TABLE_NAME = "kognitivletters"
 PARTITION = "letter"
@@ -30,33 +24,11 @@ CHUNK_BYTES = 60_000  # an Edm.Binary property holds at most 64 KiB
 MAX_CHUNKS = 15  # a row holds at most 1 MiB
 
 
-class ClaimChecks:
+class ClaimChecks(TableAccess):
     """Parks letters as rows; `read` gives a parked letter back (replay)."""
 
-    def __init__(
-        self,
-        config: StorageConfig,
-        table: str = TABLE_NAME,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._config = config
-        self._table_name = table
-        self._clock = clock
-        self._client: Any = None
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(2, thread_name_prefix="kognitiv-letters")
-
-    def _table(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = open_table(self._config, self._table_name)
-            return self._client
-
-    async def _run(self, work: Callable[[], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, work)
-        async with asyncio.timeout(TIMEOUT_SECONDS):
-            return await future
+    TABLE = TABLE_NAME
+    WORKERS = 2
 
     async def park(self, letter: OutgoingMessage, problem: str) -> str:
         """Store the whole letter; the reference a pointer letter carries. The row key is a
@@ -81,13 +53,13 @@ class ClaimChecks:
             "Chunks": len(chunks),
         }
         entity.update({f"Data{index:02d}": chunk for index, chunk in enumerate(chunks)})
-        await self._run(lambda: self._table().upsert_entity(entity))
+        await self._one(lambda: self._table().upsert_entity(entity))
         return f"{self._table_name}/{PARTITION}/{row}"
 
     async def read(self, reference: str) -> OutgoingMessage:
         """The parked letter a reference names (what `park` stored)."""
         _, partition, row = reference.split("/", 2)
-        entity = await self._run(lambda: self._table().get_entity(partition, row))
+        entity = await self._one(lambda: self._table().get_entity(partition, row))
         payload = b"".join(bytes(entity[f"Data{i:02d}"]) for i in range(int(entity["Chunks"])))
         data = json.loads(payload)
         return OutgoingMessage(
@@ -116,12 +88,12 @@ class ClaimChecks:
                     break
             return found
 
-        return await self._run(query)
+        return await self._one(query)
 
     async def remove(self, reference: str) -> None:
         """Delete a parked letter (after it was replayed)."""
         _, partition, row = reference.split("/", 2)
-        await self._run(lambda: self._table().delete_entity(partition, row))
+        await self._one(lambda: self._table().delete_entity(partition, row))
 
 
 _built: tuple[StorageConfig, ClaimChecks] | None = None

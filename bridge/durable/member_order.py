@@ -1,6 +1,9 @@
 """Per member, an older fact never overwrites a newer one in MoEngage, across batches, retries,
 instances and replays. Facts are ordered by their source time (`IncomingMessage.source_time`:
-when the bridge first accepted the Kognitiv delivery; kept by retries, letters and replays).
+when the bridge first accepted the Kognitiv delivery; kept by retries, letters and replays),
+then, for facts of one source time, by the sequence number of their first message
+(`IncomingMessage.source_sequence`, kept the same way): the later-enqueued fact is the newer
+(`Order`).
 
 The rule (docs/durable-path.md, "Durable path"), for user facts (attribute updates, deletes, merges;
 events keep their own time and need no order):
@@ -30,28 +33,36 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from bridge.durable.delivery_record import TableAccess
+from bridge.durable.tables import TableAccess, row_of
 
 TABLE_NAME = "kognitivmembers"
 LEASE_SECONDS = 300.0  # as a key claim: an instance that died lets go within the lock duration
 BARRIER_SECONDS = 24 * 3600.0  # a barrier outliving the retry horizon is stale
 
 
+class Order(NamedTuple):
+    """Where a fact stands among its member's facts: its source time, then the sequence number
+    of its first message (two facts of one time: the later-enqueued one is newer; 0 unknown)."""
+
+    time: datetime
+    sequence: int = 0
+
+
 @dataclass
 class MemberState:
-    """What MoEngage was last given about one member (times only) and who sends now."""
+    """What MoEngage was last given about one member (orders only) and who sends now."""
 
-    attributes: dict[str, datetime] = field(default_factory=dict)
-    erased: datetime | None = None
-    barrier: datetime | None = None
+    attributes: dict[str, Order] = field(default_factory=dict)
+    erased: Order | None = None
+    barrier: Order | None = None
     barrier_set: datetime | None = None
-    claimed: dict[str, datetime] = field(default_factory=dict)
-    claimed_erased: datetime | None = None
+    claimed: dict[str, Order] = field(default_factory=dict)
+    claimed_erased: Order | None = None
     etag: str | None = None
 
-    def newest(self) -> datetime | None:
+    def newest(self) -> Order | None:
         times = [*self.attributes.values(), *([self.erased] if self.erased else [])]
         return max(times, default=None)
 
@@ -68,7 +79,7 @@ class MemberState:
             self.attributes = {n: t for n, t in self.attributes.items() if t > erased}
         self.claimed, self.claimed_erased = {}, None
 
-    def barrier_holds(self, time: datetime, now: datetime) -> bool:
+    def barrier_holds(self, time: Order, now: datetime) -> bool:
         """Whether a fact at `time` must wait behind a failed delete or merge."""
         if self.barrier is None or self.barrier_set is None:
             return False
@@ -84,11 +95,11 @@ class Fact:
     slot: tuple[int, int]
     member: str
     kind: str  # "customer", "delete" (or the retired member of a merge), "merge" (retained)
-    time: datetime
+    time: Order
     attributes: tuple[str, ...] = ()
 
 
-def facts_of(element: dict, slot: tuple[int, int], time: datetime) -> list[Fact]:
+def facts_of(element: dict, slot: tuple[int, int], time: Order) -> list[Fact]:
     """The user facts an element states (none for an event)."""
     kind = element.get("type")
     if kind == "customer":
@@ -219,17 +230,13 @@ def clear_barriers(facts: Iterable[Fact], states: dict[str, MemberState]) -> Non
 
 
 def member_row(member: str) -> tuple[str, str]:
-    from bridge.durable.delivery_record import row_of
-
     return row_of(member)
 
 
 class MemberLedger(TableAccess):
     """Member states in Table Storage, each leased by one batch while it sends."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("table", TABLE_NAME)
-        super().__init__(*args, **kwargs)
+    TABLE = TABLE_NAME
 
     async def acquire(
         self, claims: dict[str, MemberState], owner: str, now: datetime
@@ -315,19 +322,20 @@ class MemberLedger(TableAccess):
 
 
 def _state_of(entity: Any) -> MemberState:
-    """The state in a row's `State` column (JSON of microsecond times: exact, so a barrier
-    compares equal to its own delete's time); an unreadable column is an empty state."""
+    """The state in a row's `State` column (JSON of orders as microsecond times and sequence
+    numbers: exact, so a barrier compares equal to its own delete's order); an unreadable
+    column is an empty state."""
     if entity is None:
         return MemberState()
     try:
         raw = json.loads(entity.get("State") or "{}")
         return MemberState(
-            {str(name): _time(value) for name, value in raw.get("attributes", {}).items()},
-            _time(raw.get("erased")),
-            _time(raw.get("barrier")),
+            {str(name): _order(value) for name, value in raw.get("attributes", {}).items()},
+            _order(raw.get("erased")),
+            _order(raw.get("barrier")),
             _time(raw.get("barrier_set")),
-            {str(name): _time(value) for name, value in raw.get("claimed", {}).items()},
-            _time(raw.get("claimed_erased")),
+            {str(name): _order(value) for name, value in raw.get("claimed", {}).items()},
+            _order(raw.get("claimed_erased")),
         )
     except (ValueError, TypeError, AttributeError, OverflowError):
         return MemberState()
@@ -339,6 +347,22 @@ def _time(micros: Any) -> Any:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
 
 
+def _order(value: Any) -> Any:
+    """`[micros, sequence]`; a bare number (a row written before sequences) has sequence 0."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        micros, sequence = value
+        return Order(_time(micros), int(sequence))
+    return Order(_time(value))
+
+
+def _order_value(order: Order | None) -> list[int] | None:
+    if order is None:
+        return None
+    return [_micros(order.time) or 0, order.sequence]
+
+
 def _micros(moment: datetime | None) -> int | None:
     if moment is None:
         return None
@@ -347,12 +371,12 @@ def _micros(moment: datetime | None) -> int | None:
 
 def _columns(state: MemberState) -> dict[str, object]:
     data = {
-        "attributes": {name: _micros(time) for name, time in state.attributes.items()},
-        "erased": _micros(state.erased),
-        "barrier": _micros(state.barrier),
+        "attributes": {name: _order_value(order) for name, order in state.attributes.items()},
+        "erased": _order_value(state.erased),
+        "barrier": _order_value(state.barrier),
         "barrier_set": _micros(state.barrier_set),
-        "claimed": {name: _micros(time) for name, time in state.claimed.items()},
-        "claimed_erased": _micros(state.claimed_erased),
+        "claimed": {name: _order_value(order) for name, order in state.claimed.items()},
+        "claimed_erased": _order_value(state.claimed_erased),
     }
     return {"State": json.dumps(data)}
 

@@ -29,7 +29,13 @@ WORKSPACE = "workspace"  # absent: the workspace `default`
 UNKNOWN_WORKSPACE_SINCE_UTC = "unknown_workspace_since_utc"  # held for a workspace not defined
 REPLAYED_UTC = "replayed_utc"  # a dead letter sent back: its event may have been delivered
 RECORD_UNAVAILABLE_SINCE_UTC = "record_unavailable_since_utc"  # held for the delivered-keys record
+# held because its member's row (member order) could not be read: a clock of its own, so a hold
+# for the delivered-keys record never counts towards it (nor the other way round)
+MEMBER_UNAVAILABLE_SINCE_UTC = "member_unavailable_since_utc"
 SOURCE_TIME_UTC = "source_time_utc"  # when the fact happened (kept by replays), for member order
+# the sequence number of the fact's first message (kept by retries, letters and replays): of two
+# facts with one source time, the later-enqueued one is the newer
+SOURCE_SEQUENCE = "source_sequence"
 CLAIM_CHECK = "claim_check"  # a letter whose body is kept in the app's storage account
 
 FIRST_RETRY_SECONDS = 30.0
@@ -124,6 +130,11 @@ class IncomingMessage:
         be read (see `bridge.durable.idempotency`)."""
         return parse_utc(self.properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
 
+    def member_unavailable_since(self) -> datetime | None:
+        """Since when this message has been held because its member's row (member order)
+        could not be read (see `bridge.durable.member_order`)."""
+        return parse_utc(self.properties.get(MEMBER_UNAVAILABLE_SINCE_UTC))
+
     @property
     def lineage(self) -> str:
         """The root id of this message's retry copies: its MessageId without a retry suffix;
@@ -146,6 +157,22 @@ class IncomingMessage:
         by a replay, which starts a new horizon but keeps the fact's time), else when the
         bridge first accepted it."""
         return parse_utc(self.properties.get(SOURCE_TIME_UTC)) or self.first_received(now)
+
+    @property
+    def source_sequence(self) -> int:
+        """The sequence number of this fact's first message: `source_sequence` (written on
+        every copy), else this message's own; 0 when neither is known. Breaks ties between
+        facts with one source time; any other value a producer set reads as unknown."""
+        value = self.properties.get(SOURCE_SEQUENCE)
+        if isinstance(value, str):
+            value = value.strip()
+            value = int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _INT64:
+            return value
+        number = self.sequence_number
+        if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < _INT64:
+            return number
+        return 0
 
     def first_received(self, now: datetime) -> datetime:
         """When the bridge first saw this event: the retry horizon counts from here."""
@@ -247,6 +274,11 @@ def _copy_properties(
         elif isinstance(value, str | int | float | bool):
             properties[str(key)] = value
     properties[FIRST_RECEIVED_UTC] = utc_text(message.first_received(now))
+    sequence = message.source_sequence
+    if sequence:
+        properties[SOURCE_SEQUENCE] = sequence
+    else:
+        properties.pop(SOURCE_SEQUENCE, None)  # unreadable: never written back as it came
     key = message.idempotency_key
     if key:
         properties[IDEMPOTENCY_KEY] = key
@@ -285,9 +317,11 @@ def retry_copy(
     unavailable_since: datetime | None = None,
     delivered_elements: frozenset[int] = frozenset(),
     record_unavailable_since: datetime | None = None,
+    member_unavailable_since: datetime | None = None,
 ) -> OutgoingMessage:
     """A copy scheduled for `at`, with the attempt count raised. `unavailable_since` starts
-    (or continues) the retry horizon; without it the horizon is not running (429, settings)."""
+    (or continues) the retry horizon; without it the horizon is not running (429, settings).
+    The two outage clocks (delivered-keys record, member row) run only while given."""
     attempt = message.attempt + 1
     properties = _copy_properties(message, now)
     properties[ATTEMPT] = attempt
@@ -298,6 +332,9 @@ def retry_copy(
     properties.pop(RECORD_UNAVAILABLE_SINCE_UTC, None)
     if record_unavailable_since is not None:
         properties[RECORD_UNAVAILABLE_SINCE_UTC] = utc_text(record_unavailable_since)
+    properties.pop(MEMBER_UNAVAILABLE_SINCE_UTC, None)
+    if member_unavailable_since is not None:
+        properties[MEMBER_UNAVAILABLE_SINCE_UTC] = utc_text(member_unavailable_since)
     _set_delivered(properties, delivered_elements)
     return OutgoingMessage(message.body, retry_id(message, attempt), properties, at)
 
@@ -324,6 +361,7 @@ def dead_letter_copy(
     properties[DEAD_LETTER_REASON] = reason
     properties[DEAD_LETTER_DESCRIPTION] = description[:1000]
     properties.pop(RECORD_UNAVAILABLE_SINCE_UTC, None)
+    properties.pop(MEMBER_UNAVAILABLE_SINCE_UTC, None)
     delivered = message.delivered_elements if delivered_elements is None else delivered_elements
     _set_delivered(properties, frozenset(delivered))
     return OutgoingMessage(message.body, message.message_id or message.lineage, properties)

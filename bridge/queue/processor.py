@@ -42,6 +42,7 @@ from bridge.durable.member_order import (
     Fact,
     MemberLedger,
     MemberState,
+    Order,
     claims_of,
     clear_barriers,
     facts_of,
@@ -307,7 +308,7 @@ class BatchProcessor:
     def _facts(self, pending: dict[int, Pending], now: datetime) -> list[Fact]:
         facts: list[Fact] = []
         for position, item in pending.items():
-            moment = item.message.source_time(now)
+            moment = Order(item.message.source_time(now), item.message.source_sequence)
             for index in item.indices:
                 facts.extend(facts_of(item.result.elements[index], (position, index), moment))
         return facts
@@ -332,17 +333,17 @@ class BatchProcessor:
         unleased = {f.slot[0] for f in facts if f.member not in states}
         for position in sorted(unleased | {slot[0] for slot in decided.hold}):
             item = pending[position]
-            since = item.message.record_unavailable_since() or now
+            # Its own clock: a hold for the delivered-keys record never counts towards it.
+            since = item.message.member_unavailable_since() or now
             unknown = position in unleased and position not in busy
             if unknown and now - since >= timedelta(seconds=RECORD_OUTAGE_SECONDS):
                 continue  # the member's row stayed unreadable too long: sent unordered
             # A first try waits too: sent unordered, its fact would not be recorded in the
             # member's state, and an older fact retried later would overwrite it.
             del pending[position]
-            record_since = since if position in unleased else None
             batch.outcomes[position] = self._retry(
                 item.message, item.result.event, None, batch, hold=Hold.RECORD,
-                record_since=record_since,
+                member_since=since if unknown else None,
             )  # fmt: skip
             key = item.message.delivery_key
             if key and key in batch.owned:
@@ -511,6 +512,7 @@ class BatchProcessor:
         delivered: frozenset[int] | set[int] | None = None,
         hold: Hold = Hold.UNAVAILABLE,
         record_since: datetime | None = None,
+        member_since: datetime | None = None,
     ) -> MessageOutcome:
         """Schedule a copy, no sooner than MoEngage's reset as of now (the moment of
         scheduling, not the batch's start). Only an unavailable MoEngage runs the horizon;
@@ -540,6 +542,7 @@ class BatchProcessor:
                 unavailable_since=since,
                 delivered_elements=frozenset(done),
                 record_unavailable_since=record_since,
+                member_unavailable_since=member_since,
             )
         )
         return MessageOutcome(

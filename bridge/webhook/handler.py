@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,10 +102,13 @@ def _check_element_sizes(result: MappingResult) -> None:
             )
 
 
-def describe_plan(runtime: Runtime, result: MappingResult) -> list[dict[str, object]]:
-    """The exact requests MoEngage would receive (dry runs and previews share this)."""
+def describe_plan(
+    runtime: Runtime, result: MappingResult, *, raw: bool = False
+) -> list[dict[str, object]]:
+    """The exact requests MoEngage would receive (dry runs and previews share this). `raw`:
+    each body as its bytes (`msgspec.Raw`), for an HTTP answer that embeds them as they are."""
     return [
-        request.describe(runtime.target.path(request.kind))
+        request.describe(runtime.target.path(request.kind), raw=raw)
         for request in plan_requests([result.elements])
     ]
 
@@ -115,7 +118,7 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
         "status": "dry_run",
         "event": result.event,
         "rule": result.rule,
-        "requests": describe_plan(runtime, result),
+        "requests": describe_plan(runtime, result, raw=True),
         "warnings": result.warnings,
     }
     return WebhookResponse(200, body)
@@ -242,7 +245,7 @@ async def handle_webhook(
 ) -> WebhookResponse:
     """Answer one Kognitiv delivery for `request.workspace`. Never raises."""
     started = time.perf_counter()
-    correlation_id = uuid.uuid4().hex
+    correlation_id = new_correlation_id()
     try:
         response = await _handle(request, runtime_source, correlation_id)
     except Exception:  # a bug: answer JSON, keep the traceback for the logs
@@ -267,12 +270,35 @@ async def handle_webhook(
         "webhook",
         level,
         status_code=response.status,
-        workspace=request.workspace if NAME.fullmatch(request.workspace) else "(invalid)",
+        workspace=_workspace_label(request.workspace),
         correlation_id=correlation_id,
         latency_ms=latency_ms,
         **fields,
     )
     return response
+
+
+def new_correlation_id() -> str:
+    """A random (version 4) UUID as 32 hex digits: what `uuid.uuid4().hex` gives, without
+    building a UUID object for every webhook."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
+_WORKSPACE_LABELS: dict[str, str] = {}  # workspace in the URL -> what the log line says
+
+
+def _workspace_label(workspace: str) -> str:
+    """The workspace named in the URL, or "(invalid)" when it is not a workspace name (it is
+    caller input). Remembered for the first 64 names: real deployments have a handful."""
+    label = _WORKSPACE_LABELS.get(workspace)
+    if label is None:
+        label = workspace if NAME.fullmatch(workspace) else "(invalid)"
+        if len(_WORKSPACE_LABELS) < 64:
+            _WORKSPACE_LABELS[workspace] = label
+    return label
 
 
 def _route_event(event: str | None) -> str | None:

@@ -248,6 +248,67 @@ def test_near_misses_of_the_common_shapes_read_as_the_full_parser_reads_them(
     assert plain is None or plain == _full_reading(text, zone, order)
 
 
+def _twelve_hour(moment: datetime, order: str, padded: bool) -> str:
+    """.NET's general format: `3/20/2026 6:45:10 PM` (`20/3/2026` day first)."""
+    hour = moment.hour % 12 or 12
+    first, second = (moment.month, moment.day) if order == "MDY" else (moment.day, moment.month)
+    width = "02d" if padded else "d"
+    return (
+        f"{first:{width}}/{second:{width}}/{moment.year:04d} {hour:{width}}:{moment.minute:02d}:"
+        f"{moment.second:02d} {'PM' if moment.hour >= 12 else 'AM'}"
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    zone=st.sampled_from(ZONES),
+    order=st.sampled_from(["MDY", "DMY"]),
+    written=st.sampled_from(["MDY", "DMY"]),
+    padded=st.booleans(),
+)
+def test_twelve_hour_dates_read_as_the_full_parser_reads_them(
+    moment: datetime, zone, order: str, written: str, padded: bool
+) -> None:
+    text = _twelve_hour(moment, written, padded)
+    plain = plain_datetime_text(text, zone, order)  # type: ignore[arg-type]
+    assert plain is None or plain == _full_reading(text, zone, order)
+    utc = zone is UTC_FIXED or getattr(zone, "key", "") in ("UTC", "Etc/UTC")
+    if utc:
+        assert plain is not None or _full_reading(text, zone, order) is None  # the short path
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(alphabet="0123456789/: APMapm", min_size=17, max_size=23),
+    zone=st.sampled_from(ZONES),
+    order=st.sampled_from(["MDY", "DMY"]),
+)
+def test_near_misses_of_twelve_hour_dates_read_as_the_full_parser_reads_them(
+    text: str, zone, order: str
+) -> None:
+    plain = plain_datetime_text(text, zone, order)  # type: ignore[arg-type]
+    assert plain is None or plain == _full_reading(text, zone, order)
+
+
+def test_twelve_hour_edges_read_as_the_full_parser_reads_them() -> None:
+    """Midnight and noon, hour 0 and 13 (refused with AM/PM), the first and a missing day."""
+    texts = [
+        "3/20/2026 12:00:00 AM", "3/20/2026 12:59:59 PM", "3/20/2026 6:45:10 PM",
+        "03/20/2026 06:45:10 AM", "3/20/2026 0:45:10 PM", "3/20/2026 13:45:10 PM",
+        "2/29/2025 1:00:00 AM", "2/29/2024 1:00:00 AM", "1/1/0001 12:00:00 AM",
+        "12/31/9999 11:59:59 PM", "3/20/2026 6:45:10 pm", "3/20/2026 6:45:10  PM",
+    ]  # fmt: skip
+    for zone in ZONES:
+        for order in ("MDY", "DMY"):
+            for text in texts:
+                plain = plain_datetime_text(text, zone, order)  # type: ignore[arg-type]
+                full = _full_reading(text, zone, order)
+                assert plain is None or plain == full, (text, zone, order)
+    assert plain_datetime_text("3/20/2026 6:45:10 PM", UTC_FIXED, "MDY") == "2026-03-20T18:45:10Z"
+    assert plain_datetime_text("3/20/2026 12:05:10 AM", UTC_FIXED, "MDY") == "2026-03-20T00:05:10Z"
+
+
 def test_a_rule_whose_function_cannot_be_generated_is_interpreted(monkeypatch, caplog) -> None:
     """A shape the generator gets wrong costs speed, never a delivery: the rule falls back to the
     interpreter, with the same output, and says so in the log."""

@@ -17,8 +17,9 @@ import pytest
 import function_app
 from bridge.deployment import runtime
 from bridge.deployment.runtime import current_runtime
-from bridge.durable.delivery_record import StorageConfig, TableDeliveryRecord
+from bridge.durable.delivery_record import TableDeliveryRecord
 from bridge.durable.messages import EVENT
+from bridge.durable.tables import StorageConfig
 from bridge.queue import settlement
 from delivery import RateLimitGate
 from tests.conftest import QUEUE, fixture_body

@@ -17,9 +17,9 @@ from datetime import timedelta
 import pytest
 
 import function_app
-from bridge.durable import delivery_record
+from bridge.durable import tables
 from bridge.durable.claim_checks import ClaimChecks
-from bridge.durable.delivery_record import StorageConfig, TableDeliveryRecord
+from bridge.durable.delivery_record import TableDeliveryRecord
 from bridge.durable.gateway import GATEWAYS
 from bridge.durable.idempotency import CLAIM_SECONDS, KeyState
 from bridge.durable.messages import (
@@ -30,6 +30,7 @@ from bridge.durable.messages import (
     IDEMPOTENCY_KEY,
     UNAVAILABLE_SINCE_UTC,
 )
+from bridge.durable.tables import StorageConfig
 from bridge.queue import processor as queue_processor
 from bridge.queue import settlement
 from bridge.queue import trigger as queue_trigger
@@ -407,8 +408,8 @@ async def test_a_hung_table_endpoint_never_blocks_delivery(
     settings_env.setenv(
         "MOENGAGE_API_BASE_URL", moengage.base_url.replace("127.0.0.1", "localhost")
     )
-    monkeypatch.setattr(delivery_record, "TIMEOUT_SECONDS", 0.2)
-    monkeypatch.setitem(delivery_record.SOCKET_TIMEOUTS, "read_timeout", 2.0)
+    monkeypatch.setattr(tables, "TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setitem(tables.SOCKET_TIMEOUTS, "read_timeout", 2.0)
     restart(clock, monkeypatch)
     for index in range(12):
         seen = {ATTEMPT: 1, IDEMPOTENCY_KEY: f"h{index}"} if index % 2 else {}

@@ -6,7 +6,6 @@ table, MoEngage and the host (see tests/durable_simulation.py). A bounded number
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
@@ -21,7 +20,7 @@ STEPS = 90
 @pytest.fixture(scope="module")
 def runs() -> dict[int, list[str]]:
     """Each seed's problems (one run per seed, shared by the checks below)."""
-    return {seed: asyncio.run(durable_simulation.run(seed, STEPS)) for seed in SEEDS}
+    return {seed: durable_simulation.run_seed(seed, STEPS) for seed in SEEDS}
 
 
 def test_every_accepted_delivery_arrives_once_or_is_dead_lettered(runs):
@@ -82,3 +81,31 @@ def test_the_checker_reports_a_duplicate_a_loss_a_bare_letter_and_an_older_value
         "order: profile P0: MoEngage keeps points 1001, the newest fact says 1002 "
         "(facts in order: [1001, 1002])",
     ]
+
+
+# Replays: a seed decides the whole run ---------------------------------------------------------
+def _digest_in_subprocess(seed: int, hash_seed: str) -> str:
+    import subprocess
+    import sys
+
+    code = f"from tests import durable_simulation as d; print(d.simulate({seed}, {STEPS}).digest())"
+    environment = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_a_seed_replays_the_same_run_every_time():
+    """Same seed: the same schedule, the same requests to MoEngage, the same letters and the
+    same verdict, in this process and in another with other string hashes (no thread timing,
+    no wall clock, no set order decides anything)."""
+    first = durable_simulation.simulate(7, STEPS)
+    second = durable_simulation.simulate(7, STEPS)
+    other = durable_simulation.simulate(8, STEPS)
+
+    assert first.moengage.requests, "the run sent nothing: the digest would prove nothing"
+    assert second.digest() == first.digest()
+    assert second.schedule == first.schedule
+    assert other.digest() != first.digest()
+    assert _digest_in_subprocess(7, "4242") == first.digest()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bridge.durable.member_order import LEASE_SECONDS, MemberLedger
-from bridge.durable.messages import FIRST_RECEIVED_UTC
+from bridge.durable.messages import FIRST_RECEIVED_UTC, RECORD_UNAVAILABLE_SINCE_UTC, utc_text
 from moengage_emulator.contract import fail_body
 from tests.conftest import DEAD
 from tests.queue.test_delivery_record import azurite  # noqa: F401 - the Azurite fixture
@@ -113,3 +113,77 @@ async def test_older_updates_wait_for_the_newer_one_in_their_wave_instead_of_bei
     assert [letter.message_id for letter in bus.queue(DEAD).all()] == ["v-130"]
     assert moengage.profiles["5203"]["points_balance"] == 120  # the newest that landed
     assert host.errors == []
+
+
+# Seed 5 (once the simulation ran in virtual time): two updates of one member accepted within the
+# same instant carry one source time; the older one, retried, landed after the newer one. Of two
+# facts with one source time the later-enqueued one is the newer (`source_sequence`, the first
+# message's sequence number, carried by every retry copy).
+async def test_of_two_updates_with_one_source_time_the_later_enqueued_wins_across_retries(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+):
+    same_time = {FIRST_RECEIVED_UTC: "2026-03-14T09:00:00.000000Z"}
+    older = profile("5204", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="tie-older", **same_time)
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the earlier-enqueued update is retried
+    moengage.clear_faults()
+    clock.advance(5)
+    newer = profile("5204", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="tie-newer", **same_time)
+    await host.run_once()  # the later-enqueued update lands first
+    assert moengage.profiles["5204"]["points_balance"] == 200
+
+    await host.drain()  # the earlier one's retry comes back
+
+    assert moengage.profiles["5204"]["points_balance"] == 200  # the later-enqueued value stays
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
+    assert bus.queue(DEAD).all() == []
+
+
+# Found by reading while diagnosing seed 208289176: a message held for the delivered-keys record
+# carried that outage's start, and the first time its member's row could not be read it counted
+# as a member-row outage already past its bound: sent unordered at once. Each store has its own
+# outage clock.
+async def test_a_hold_for_the_delivered_keys_record_never_counts_towards_the_member_row_bound(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    newer = profile("5205", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="c-newer")
+    await host.run_once()
+    assert moengage.profiles["5205"]["points_balance"] == 200
+    long_ago = utc_text(clock.now - timedelta(minutes=40))
+    older = profile("5205", memberPointsAvailable="100")
+    publish(
+        bus,
+        older,
+        event="member_updated",
+        message_id="c-older",
+        **{FIRST_RECEIVED_UTC: long_ago, RECORD_UNAVAILABLE_SINCE_UTC: long_ago},
+    )  # an older fact, held 40 minutes ago while the delivered-keys record did not answer
+    real = MemberLedger._lease
+    unreadable = []
+
+    def first_read_fails(self, member, owner, now, *claim):
+        if not unreadable:
+            unreadable.append(member)
+            raise ConnectionResetError("the table did not answer")
+        return real(self, member, owner, now, *claim)
+
+    monkeypatch.setattr(MemberLedger, "_lease", first_read_fails)
+
+    await host.run_once()  # its member's row cannot be read, once: held, not sent unordered
+    await host.drain()
+
+    assert unreadable == ["5205"]
+    assert moengage.profiles["5205"]["points_balance"] == 200
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]

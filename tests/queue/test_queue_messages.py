@@ -264,3 +264,33 @@ def test_retry_dead_letter_and_replay_copies_keep_the_workspace():
     assert [copy.properties["idempotency_key"] for copy in copies] == ["k", "k", "k"]
     again = IncomingMessage(b"{}", copies[0].message_id, copies[0].properties)
     assert again.delivery_key == message.delivery_key == "eu/k"
+
+
+def test_the_first_messages_sequence_number_travels_with_every_copy_of_the_fact():
+    from bridge.durable.messages import SOURCE_SEQUENCE, replay_copy
+
+    now = datetime(2026, 3, 14, 12, tzinfo=UTC)
+    first = IncomingMessage(b"{}", "m", {"attempt": 0}, sequence_number=41)
+    retry = retry_copy(first, now, now)
+    received_retry = IncomingMessage(b"{}", retry.message_id, retry.properties, sequence_number=97)
+    letter = dead_letter_copy(received_retry, "retries_exhausted", "x", now)
+    received_letter = IncomingMessage(b"{}", "m", letter.properties, sequence_number=3)
+    replayed = replay_copy(received_letter, now)
+
+    assert first.source_sequence == 41
+    assert retry.properties[SOURCE_SEQUENCE] == 41
+    assert received_retry.source_sequence == 41  # not its own 97
+    assert letter.properties[SOURCE_SEQUENCE] == 41
+    assert replayed.properties[SOURCE_SEQUENCE] == 41
+
+
+@pytest.mark.parametrize("value", ["²", "-4", "many", "", 2**70, True, 1.5, None])
+def test_a_producers_unreadable_source_sequence_reads_as_its_own_sequence_number(value):
+    from bridge.durable.messages import SOURCE_SEQUENCE
+
+    message = IncomingMessage(b"{}", "m", {SOURCE_SEQUENCE: value}, sequence_number=7)
+
+    assert message.source_sequence == 7
+    assert (
+        retry_copy(message, datetime.now(UTC), datetime.now(UTC)).properties[SOURCE_SEQUENCE] == 7
+    )

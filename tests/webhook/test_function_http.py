@@ -97,6 +97,36 @@ async def test_dry_run_returns_exact_requests_and_sends_nothing(moengage):
     assert moengage.requests == []
 
 
+async def test_dry_run_shows_the_request_bytes_moengage_would_receive(moengage):
+    """The answer embeds each request body as sent, also when the answer itself must be
+    written by the standard library (a lone surrogate in a value)."""
+    for name, value in (("Downtown \u2603", "Downtown \u2603"), ("Kiosk \\ud800", "Kiosk \ud800")):
+        body = fixture_body("rewards_issued")
+        body["issuedLocationName"] = value
+        raw = json.dumps(body).encode()
+        status, answer, _ = await call_webhook(
+            http_request(raw, "rewards_issued", params={"dry_run": "true"})
+        )
+
+        assert status == 200, name
+        [shown] = answer["requests"]
+        attributes = shown["body"]["actions"][0]["attributes"]
+        assert attributes["issued_location_name"] == value
+        assert shown["body"] == {
+            **REWARD_ELEMENT,
+            "actions": [
+                {
+                    **REWARD_ELEMENT["actions"][0],
+                    "attributes": {
+                        **REWARD_ELEMENT["actions"][0]["attributes"],
+                        "issued_location_name": value,
+                    },
+                }
+            ],
+        }
+    assert moengage.requests == []
+
+
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
@@ -357,3 +387,21 @@ async def test_an_internal_error_still_answers_json(monkeypatch, moengage):
     assert body["error"]["code"] == "internal_error"
     assert response.headers["X-Correlation-Id"] in body["error"]["message"]
     assert moengage.requests == []
+
+
+def test_answer_written_by_the_standard_library_still_embeds_request_bytes():
+    """msgspec refuses a lone surrogate (here in a warning); the standard library then writes
+    the whole answer, a dry run's request bodies included."""
+    import msgspec
+
+    import function_app
+
+    answer = {
+        "requests": [{"body": msgspec.Raw(b'{"name":"Kiosk \\ud800","n":1}')}],
+        "warnings": ["attribute \ud800 dropped"],
+    }
+
+    assert json.loads(function_app._json(answer)) == {
+        "requests": [{"body": {"name": "Kiosk \ud800", "n": 1}}],
+        "warnings": ["attribute \ud800 dropped"],
+    }
