@@ -191,9 +191,24 @@ def plan_requests(
     return [encoded.request(chunk) for phase in encoded.phases(max_bytes) for chunk in phase]
 
 
+_FIRST_SLOT = ((0, 0),)
+
+
 def _single_request(unit: Sequence[dict], max_bytes: int) -> PlannedRequest | None:
     """The one request that carries a unit of track elements that fits it (what `phases` and
     `request` would plan); None for anything else."""
+    if len(unit) == 1:  # most webhooks: one element, to its own track API
+        element = unit[0]
+        kind = str(element.get("type"))
+        if kind in USER_OPERATIONS:
+            return None
+        try:
+            part = _FAST_ENCODE(element)
+        except (TypeError, ValueError, OverflowError):
+            part = encode_element(element)
+        if _OVERHEAD + len(part) + 1 > max_bytes:
+            return None
+        return PlannedRequest(kind, part, _FIRST_SLOT)
     kinds = [str(element.get("type")) for element in unit]
     if any(kind in USER_OPERATIONS for kind in kinds):
         return None

@@ -273,7 +273,7 @@ class MoEngageSender:
         try:
             async with self.client.stream(
                 "POST",
-                self.target.url(request.kind),
+                self.target.parsed_url(request.kind),
                 content=request.body,
                 headers=self.target.headers,
                 timeout=timeout,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import quote
 
+import httpx
 from pydantic import SecretStr
 
 from delivery.datacenters import api_base_url
@@ -43,6 +44,18 @@ class MoEngageTarget:
 
     def url(self, kind: str) -> str:
         return self.origin + self.path(kind)
+
+    def parsed_url(self, kind: str) -> httpx.URL:
+        """`url(kind)` as httpx's URL, parsed once per kind: given text, httpx parses it again
+        for every request."""
+        parsed = self._parsed_urls.get(kind)
+        if parsed is None:
+            parsed = self._parsed_urls[kind] = httpx.URL(self.url(kind))
+        return parsed
+
+    @cached_property
+    def _parsed_urls(self) -> dict[str, httpx.URL]:
+        return {}
 
     @cached_property
     def headers(self) -> dict[str, str]:

@@ -122,7 +122,9 @@ class _Compiler:
             _check_element=policy.check_element, _ELEMENT_TYPES=policy.ELEMENT_TYPES,
             _moment=policy._moment, _epoch_seconds=policy._epoch_seconds,
             _datetime_text=converters._datetime_text, _zone=context.zone,
-            _order=context.date_order,
+            _order=context.date_order, _TRUE=converters._TRUE, _FALSE=converters._FALSE,
+            _MAX_TEXT=converters.MAX_NUMBER_TEXT, _MAX_EXACT=converters.MAX_EXACT_INTEGER,
+            _FORBIDDEN=policy.FORBIDDEN_CUSTOMER_IDS, _MAX_STRING=policy.MAX_STRING_LENGTH,
         )  # fmt: skip
 
     # ---------- phase 1: render ----------
@@ -223,7 +225,35 @@ class _Compiler:
             w.line(depth, "else:")
             w.line(depth + 1, f"{out} = SLOW if t[1] else t[0]")
             return
+        if name == "boolean" and placeholder.converter is converters.to_boolean:
+            # to_boolean of trimmed text, without the call: anything else is SLOW
+            true, false = ("False", "True") if placeholder.negate else ("True", "False")
+            w.line(depth + 1, "t = r.lower()")
+            w.line(depth, "except Exception:")
+            w.line(depth + 1, f"{out} = SLOW")
+            w.line(depth, "else:")
+            w.line(depth + 1, f"{out} = {true} if t in _TRUE else {false} if t in _FALSE else SLOW")
+            return
         converter = w.constant(placeholder.converter, "conv")
+        if name == "number" and placeholder.converter is converters.to_number:
+            # to_number's first test (plain digits) without the call; the rest goes to it
+            plain = "len(r) <= _MAX_TEXT and r.isascii() and (n[0] + n[2]).isdigit()"
+            if self.context.number_format != "1,234.56":
+                plain += " and not n[1]"  # a point is a thousands separator there
+            w.line(depth + 1, 'n = r.partition(".")')
+            w.line(depth + 1, f"if {plain}:")
+            w.line(depth + 2, f"{out} = float(r) if n[1] else int(r)")
+            w.line(depth + 2, f"if {out}.__class__ is int and abs({out}) > _MAX_EXACT:")
+            w.line(depth + 3, f"{out} = SLOW  # to_number refuses it")
+            w.line(depth + 1, "else:")
+            w.line(depth + 2, f"{out} = {converter}(r, _ctx)")
+            w.line(depth, "except Exception:")
+            w.line(depth + 1, f"{out} = SLOW")
+            if placeholder.negate:
+                w.line(depth, "else:")
+                w.line(depth + 1, f"if {out} is not SLOW:")
+                w.line(depth + 2, f"{out} = not {out}")
+            return
         if name in _NO_NOTES:
             w.line(depth + 1, f"{out} = {converter}(r, _ctx)")
             w.line(depth, "except Exception:")
@@ -415,9 +445,16 @@ def _customer_id_code(c: _Compiler, value: _Value, index: int) -> str:
     if value.constant:
         literal = None if value.literal is MISSING else value.literal
         c.w.line(1, f"{out} = _customer_id_of({c.w.constant(literal)}, {index})")
-    else:
+    else:  # customer_id_of's checks of trimmed text, without the calls; the rest goes to it
         v = value.expression
-        c.w.line(1, f"{out} = _customer_id_of(None if {v} is MISSING else {v}, {index})")
+        clean = (
+            f'{v}.__class__ is str and 1 < len({v}) <= _MAX_STRING and "{{{{" not in {v} '
+            f"and {v}.lower() not in _FORBIDDEN and {v}.strip() == {v}"
+        )
+        c.w.line(1, f"if {clean}:")
+        c.w.line(2, f"{out} = {v}")
+        c.w.line(1, "else:")
+        c.w.line(2, f"{out} = _customer_id_of(None if {v} is MISSING else {v}, {index})")
     return out
 
 

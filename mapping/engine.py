@@ -10,6 +10,7 @@ from mapping.compiled import CompiledRule
 from mapping.converters import ConversionContext, to_string
 from mapping.errors import MappingError
 from mapping.passthrough import event_name, is_moengage_shaped, passthrough_elements
+from mapping.passthrough_compiled import CompiledPassthrough
 from mapping.policy import ELEMENT_TYPES, PASSTHROUGH_ELEMENT_TYPES, check_element
 from mapping.rules import Rule
 from mapping.template import MISSING, RenderState
@@ -42,6 +43,8 @@ class Mapper:
         self.context = context
         self._clock = clock
         self._folded = {name.casefold(): rule for name, rule in self.rules.items()}
+        # MoEngage-shaped bodies in one walk (None: the interpreted path, as a rule's `compiled`)
+        self.passthrough: CompiledPassthrough | None = CompiledPassthrough(context)
 
     @property
     def event_names(self) -> list[str]:
@@ -65,14 +68,30 @@ class Mapper:
         shape) and produce checked MoEngage elements, or raise MappingError. `identify`: render
         the rule's `"id"` too (`idempotency_key`; callers that never use it skip the cost)."""
         if event:
-            return self._map_rule(self.rule_for(event), body, identify)
-        named = body.get("event")
-        if named is not None:
+            rule = self.rule_for(event)
+        else:
+            named = body.get("event")
+            if named is None:
+                return self._map_unnamed(body)
             if not isinstance(named, str) or not named.strip():
                 raise MappingError("invalid_event", 'the body\'s "event" field must be a name')
-            return self._map_rule(self.rule_for(named), body, identify)
+            rule = self.rule_for(named)
+        compiled = rule.compiled
+        if compiled is not None and not identify and type(body) is dict:
+            warnings: list[str] = []  # _map_compiled without an identity, inline
+            elements, _ = compiled.run(body, warnings, self._clock(), None)
+            return MappingResult(rule.name, rule.name, elements, warnings)
+        return self._map_rule(rule, body, identify)
+
+    def _map_unnamed(self, body: Mapping[str, object]) -> MappingResult:
+        """A body that names no event: MoEngage's own shape, or a MappingError."""
         if is_moengage_shaped(body):
-            warnings: list[str] = []
+            if self.passthrough is not None and type(body) is dict:
+                done = self.passthrough.run(body, self._clock())
+                if done is not None:
+                    elements, warnings = done
+                    return MappingResult(event_name(body), PASSTHROUGH, elements, warnings)
+            warnings = []
             elements = passthrough_elements(body, self.context, warnings)
             return self._finish(
                 event_name(body), PASSTHROUGH, elements, warnings, None, PASSTHROUGH_ELEMENT_TYPES

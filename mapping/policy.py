@@ -218,7 +218,17 @@ def clean_attributes(
         if limit is not None and len(cleaned) >= limit:
             warnings.append(f"{where}: more than {limit} attributes; the rest were left out")
             break
-        if _needs_cleaning(value):
+        if value.__class__ is str:  # most values: _needs_cleaning's test, without the call
+            if (
+                value[:1].isspace()
+                or value[-1:].isspace()
+                or len(value) > _TRIM_ABOVE
+                or ("{{" in value)
+            ):
+                value = _clean_value(value, where, name, warnings)
+                if value is _DROP:
+                    continue
+        elif _needs_cleaning(value):
             value = _clean_value(value, where, name, warnings)
             if value is _DROP:
                 continue
@@ -313,11 +323,26 @@ def _check_action(
     if is_unrendered(name):
         raise MappingError("invalid_action", f"{where}: action name {UNRENDERED_WARNING}")
     checked = {key: value for key, value in action.items() if value is not None}
+    return check_action_fields(checked, where, now, warnings, context)
+
+
+def check_action_fields(
+    checked: dict,
+    where: str,
+    now: float,
+    warnings: list[str],
+    context: ConversionContext,
+    attributes_cleaned: bool = False,
+) -> dict:
+    """The rest of `_check_action` for an action whose name passed and whose None values are
+    gone (`checked`, changed in place): text fields, attributes (unless `attributes_cleaned`:
+    the caller cleaned them, and the action has no text fields whose warnings come first),
+    optional fields, times."""
     for key in _ACTION_TEXT_FIELDS:
         if key in checked and is_unrendered(checked[key]):
             warnings.append(f"{where}.{key} {UNRENDERED_WARNING}; it was left out")
             del checked[key]
-    if "attributes" in checked:
+    if "attributes" in checked and not attributes_cleaned:
         checked["attributes"] = clean_attributes(
             checked["attributes"], f"{where}.attributes", warnings, MAX_ATTRIBUTES_PER_EVENT
         )

@@ -2,7 +2,7 @@
 a simulated run (`tests/durable_simulation.py`): every accepted Kognitiv delivery reaches MoEngage
 exactly once per element when its identity is declared, at least once otherwise, or ends in a
 dead letter with a reason and its body; per member, the last fact applied in MoEngage is the
-newest one.
+newest one not in a letter (a newer fact that ended as a letter never takes older ones with it).
 
 Extra deliveries are allowed only where the bridge cannot know (`Fact.allowance`, with the
 reason in `Fact.notes`); an older attribute value left out once a newer one was sent (last
@@ -124,8 +124,11 @@ def _order_problems(
     points: dict[tuple[str, int], int],
     lettered: set[str],
 ) -> list[str]:
-    """Per member, MoEngage keeps the newest fact that reached the queue: an accepted one, or
-    one answered 503 whose enqueue had in fact succeeded (it was delivered)."""
+    """Per member, MoEngage keeps the newest fact that reached the queue (an accepted one, or
+    one answered 503 whose enqueue had in fact succeeded: it was delivered) and is not in a
+    letter: a newer one that ended as a letter never takes the older ones with it. MoEngage
+    may instead keep a lettered fact newer than that one which it did accept once (its answer
+    was lost, and its retry was refused): the bridge cannot know it landed."""
     problems = []
     for member in sorted({f.member for f in facts if f.kind == "profile"}):
         queued = [
@@ -133,16 +136,24 @@ def _order_problems(
             for f in facts
             if f.member == member and (f.accepted or points.get((member, f.value or 0), 0) > 0)
         ]
-        if not queued or json.dumps(queued[-1].body) in lettered:
-            continue
         if any(f.unordered for f in facts if f.member == member):
             continue  # the documented price of a member-row outage past its bound
-        newest = queued[-1]
+        standing = [f for f in queued if json.dumps(f.body) not in lettered]
+        if not standing:
+            continue
+        newest = standing[-1]
+        landed_later = [
+            f.value
+            for f in queued[queued.index(newest) + 1 :]
+            if points.get((member, f.value or 0), 0) > 0
+        ]
         applied = (profiles.get(member) or {}).get("points_balance")
-        if applied != newest.value:
+        if applied != newest.value and applied not in landed_later:
             order = [f.value for f in queued]
+            gone = [f.value for f in queued if f not in standing]
             problems.append(
                 f"{ORDER}profile {member}: MoEngage keeps points {applied}, the newest fact "
-                f"says {newest.value} (facts in order: {order})"
+                f"not in a letter says {newest.value} (facts in order: {order}; in letters: "
+                f"{gone})"
             )
     return problems

@@ -57,7 +57,7 @@ from bridge.common.version import USER_AGENT
 from bridge.config.settings import load_settings, settings_fingerprint
 from bridge.deployment import runtime as runtime_module
 from bridge.deployment.runtime import CLIENTS, Deployment
-from bridge.durable import claim_checks, delivery_record, member_order
+from bridge.durable import claim_checks, delivery_record, member_ledger
 from bridge.durable import tables as durable_tables
 from bridge.durable.delivery_record import DELIVERED
 from bridge.durable.gateway import GATEWAYS
@@ -72,6 +72,7 @@ from bridge.ops.deadletters import replay_letters
 from bridge.queue import trigger as queue_trigger
 from bridge.queue.processor import RECORD_OUTAGE_SECONDS
 from bridge.queue.trigger import TriggerClock
+from bridge.webhook import handler as webhook_handler
 from delivery import RateLimitGate
 from delivery.http import new_client
 from moengage_emulator import Emulator
@@ -156,7 +157,7 @@ class Simulation:
         self.tables = {
             delivery_record.TABLE_NAME: self.table,
             claim_checks.TABLE_NAME: self.letters,
-            member_order.TABLE_NAME: self.members,
+            member_ledger.TABLE_NAME: self.members,
         }
         self.facts: list[Fact] = []
         self.by_member: dict[str, Fact] = {}
@@ -210,11 +211,15 @@ class Simulation:
             stack.enter_context(
                 mock.patch.object(durable_tables, "ThreadPoolExecutor", self._executor)
             )
+            record = delivery_record.TableDeliveryRecord
+            stack.enter_context(mock.patch.object(record, "add", self._marks(record.add)))
             stack.enter_context(product_clocks(self.clock))
             stack.enter_context(mock.patch.object(claim_checks, "_built", None))
             stack.enter_context(mock.patch.object(CLIENTS, "get", self._http_client))
             stack.enter_context(mock.patch.object(runtime_module, "_cache", None))
             stack.enter_context(mock.patch.object(uuid, "uuid4", self._uuid4))
+            correlation = mock.patch.object(webhook_handler, "new_correlation_id", self._hex_id)
+            stack.enter_context(correlation)
             state = random.getstate()
             random.seed(f"{self.seed}/jitter")  # the bridge's retry jitter
             stack.callback(random.setstate, state)
@@ -226,6 +231,9 @@ class Simulation:
 
     def _executor(self, *_: object, thread_name_prefix: str = "") -> SimulatedExecutor:
         return SimulatedExecutor(self, thread_name_prefix)
+
+    def _hex_id(self) -> str:
+        return self._uuid4().hex
 
     def _uuid4(self) -> uuid.UUID:
         """MessageIds of events without identity, correlation ids: seeded, so a seed replays."""
@@ -318,13 +326,26 @@ class Simulation:
         decision = self._decide(f"table/{operation}/{sorted(rows)}", weights)
         if decision != "ok":
             self.log.append(f"   table {operation}: {decision}")
-        if decision == "error" and operation == "transaction":  # delivered marks not written
-            for row in rows:
-                fact = self.row_facts.get(row)
-                if fact is not None:
-                    fact.allowance += 1
-                    fact.notes.append("its delivered mark could not be written")
         return decision
+
+    def _marks(self, add: Callable[..., Any]) -> Callable[..., Any]:
+        """The delivered-keys record's `add`, noting every delivered mark it did not write by
+        the time it returned (a table error, a held call that failed or outlived its wait):
+        such an event may be sent once more after its claim expires."""
+        simulation = self
+
+        @functools.wraps(add)
+        async def marked(record: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await add(record, keys, *args, **kwargs)
+            finally:
+                for key in keys:
+                    fact = simulation.row_facts.get(row_of(key))
+                    if fact is not None and not simulation._recorded(fact):
+                        fact.allowance += 1
+                        fact.notes.append("its delivered mark could not be written")
+
+        return marked
 
     def _members_fault(self, operation: str, rows: list[tuple[str, str]]) -> str:
         weights = {"ok": 0.9, "error": 0.05, "lost": 0.05}
@@ -499,8 +520,10 @@ class Simulation:
     def _excuse_record_outages(self, received: list[Received]) -> None:
         """A message held for longer than the bound because the record could not answer for
         its key is sent anyway (README: at least once, a record outage never stops delivery):
-        it may repeat an event already delivered. One held as long because its member's row
-        could not be read is sent unordered: an older value may then land last."""
+        it may repeat an event already delivered, once per receipt (a batch cut after sending
+        it, redelivered while the record still does not answer, sends it again). One held as
+        long because its member's row could not be read is sent unordered: an older value may
+        then land last."""
         for message in received:
             properties = message.stored.application_properties
             key = properties.get("idempotency_key") or message.message_id
@@ -512,9 +535,10 @@ class Simulation:
             since = parse_utc(properties.get(RECORD_UNAVAILABLE_SINCE_UTC))
             if since is None or self.clock.now - since < RECORD_OUTAGE:
                 continue
-            if fact is not None and "record outage" not in " ".join(fact.notes):
+            if fact is not None:  # each receipt past the bound may send it once more
                 fact.allowance += 1
-                fact.notes.append("sent after a record outage past its bound")
+                if "record outage" not in " ".join(fact.notes):
+                    fact.notes.append("sent after a record outage past its bound")
 
     def cut_overdue(self) -> None:
         """The host cuts every invocation that has run for `functionTimeout` (virtual time)."""

@@ -22,7 +22,7 @@ from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME, workspace_table
 from bridge.durable.delivery_record import TableDeliveryRecord
 from bridge.durable.gateway import GATEWAYS, QueueGateway
 from bridge.durable.idempotency import DeliveredKeys, RecentlyDelivered
-from bridge.durable.member_order import MemberLedger
+from bridge.durable.member_ledger import MemberLedger
 from bridge.durable.tables import StorageConfig
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep

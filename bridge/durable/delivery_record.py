@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.durable.idempotency import CLAIM_SECONDS, KeyState
-from bridge.durable.tables import TableAccess, row_of
+from bridge.durable.tables import TableAccess, key_digest, row_of
 
 TABLE_NAME = "kognitivdelivered"
 CLAIMED = "claimed"
@@ -122,20 +122,30 @@ class TableDeliveryRecord(TableAccess):
     # delivered keys --------------------------------------------------------------------------
     async def find(self, keys: Collection[str]) -> set[str]:
         """Keys recorded as delivered; raise when any of them could not be read."""
+        digests = {key_digest(key): key for key in keys}
+        delivered, _ = await self.fates(list(digests))
+        return {digests[digest] for digest in delivered}
+
+    async def fates(self, digests: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of these keys, known by their digests (`key_digest`): those recorded as delivered,
+        and those with no row (released: not sent, or not accepted); a key still claimed is
+        in neither (its batch may have been cut, or failed to write, after MoEngage accepted
+        it). Raise when any of them could not be read."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        def recorded(key: str) -> bool:
+        def state(digest: str) -> str | None:
             try:
-                found = self._table().get_entity(*row_of(key))
+                found = self._table().get_entity(digest[0], digest)
             except ResourceNotFoundError:
-                return False
-            return found.get("State", DELIVERED) == DELIVERED
+                return None
+            return str(found.get("State", DELIVERED))
 
-        keys = list(keys)
-        answers = await self._each(recorded, keys)
-        if len(answers) < len(keys):
-            raise TimeoutError(f"{len(keys) - len(answers)} keys could not be read")
-        return {key for key, found in answers.items() if found}
+        digests = list(digests)
+        answers = await self._each(state, digests)
+        if len(answers) < len(digests):
+            raise TimeoutError(f"{len(digests) - len(answers)} keys could not be read")
+        delivered = {digest for digest, found in answers.items() if found == DELIVERED}
+        return delivered, {digest for digest, found in answers.items() if found is None}
 
     async def add(self, keys: Collection[str], now: datetime | None = None) -> None:
         """Upsert keys as delivered, in transactions of up to 100 rows per partition."""

@@ -67,6 +67,10 @@ class DeliveryRecord(Protocol):
     async def find(self, keys: Collection[str]) -> set[str]:
         """The given keys recorded as delivered (claims are not); raise when unreadable."""
 
+    async def fates(self, digests: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of these keys, known by their digests (`delivery_record.key_digest`): delivered,
+        and without a row (released); a key still claimed is in neither."""
+
     async def add(self, keys: Collection[str]) -> None:
         """Record keys as delivered; raise when the record cannot be written."""
 
@@ -136,6 +140,19 @@ class DeliveredKeys:
     async def remember(self, keys: Collection[str]) -> None:
         """Record keys MoEngage accepted (no claim to release)."""
         await self.settle(keys, ())
+
+    async def fates(self, digests: Collection[str]) -> tuple[set[str], set[str]]:
+        """Of these keys (by their digests), those recorded as delivered and those the record
+        has no row for, i.e. released: not sent, or not accepted (read-only). A key still
+        claimed, or that the record could not answer for, is in neither; so is every key
+        without a durable record."""
+        if not digests or self.record is None:
+            return set(), set()
+        try:
+            return await self.record.fates(digests)
+        except Exception as error:
+            log.warning("could not read the delivered-keys record (%s)", type(error).__name__)
+            return set(), set()
 
     async def find(self, messages: Sequence[IncomingMessage]) -> set[str]:
         """Keys of these messages recorded as delivered (read-only: claims nothing). An

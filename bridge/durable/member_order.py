@@ -20,26 +20,30 @@ events keep their own time and need no order):
 - one batch at a time sends a member's user facts: it holds a lease on the member's row, so two
   instances never interleave one member's facts (the other one holds its message, briefly).
   With the lease it writes what it may apply (its claim) before sending; a claim whose batch
-  never wrote back its outcome counts as applied (`MemberState.settle_claim`).
+  never wrote back its outcome is unsettled (`MemberState.settle_claim`): it may have landed,
+  so an older fact is neither sent past it nor dropped for it, but waits until the claimed
+  fact is delivered (the older one is then superseded) or its key released or dead-lettered
+  (then it is sent); its key in the delivered-keys record tells (`MemberState.resolve`).
 
-The state lives in the table `kognitivmembers` of the app's storage account: per member (a hash
+The state lives in the table `kognitivmembers` of the app's storage account
+(`bridge.durable.member_ledger`): per member (a hash
 of workspace and customer id, never member data) the time of each attribute last sent, the
-last erasure, the barrier and the claim; no values. Without a storage account, only the order
+last erasure, the barrier, the claim and the unsettled claims (with hashes of their keys); no
+values. Without a storage account, only the order
 inside one batch holds (`delivery.payloads`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from bridge.durable.tables import TableAccess, row_of
+from bridge.durable.tables import key_digest
 
-TABLE_NAME = "kognitivmembers"
 LEASE_SECONDS = 300.0  # as a key claim: an instance that died lets go within the lock duration
 BARRIER_SECONDS = 24 * 3600.0  # a barrier outliving the retry horizon is stale
+UNSETTLED_SECONDS = BARRIER_SECONDS  # an unsettled claim no outcome resolved: taken as applied
 
 
 class Order(NamedTuple):
@@ -48,6 +52,15 @@ class Order(NamedTuple):
 
     time: datetime
     sequence: int = 0
+
+
+class Claim(NamedTuple):
+    """A fact a batch claimed and never settled: its order and the digest of its message's
+    key in the delivered-keys record (`key_digest`; None: the message has none), which tells
+    its fate."""
+
+    order: Order
+    key: str | None = None
 
 
 @dataclass
@@ -61,23 +74,108 @@ class MemberState:
     claimed: dict[str, Order] = field(default_factory=dict)
     claimed_erased: Order | None = None
     etag: str | None = None
+    claimed_keys: dict[str, str] = field(default_factory=dict)  # their messages' key digests
+    claimed_erased_key: str | None = None
+    # claims whose batch never wrote back: each may have landed or not (`settle_claim`)
+    unsettled: dict[str, list[Claim]] = field(default_factory=dict)
+    unsettled_erased: list[Claim] = field(default_factory=list)
+    unsettled_since: datetime | None = None
 
     def newest(self) -> Order | None:
         times = [*self.attributes.values(), *([self.erased] if self.erased else [])]
         return max(times, default=None)
 
-    def settle_claim(self) -> None:
-        """Take a claim left by a batch that never wrote its outcome (a failed write, a cut)
-        as applied: it may have reached MoEngage, so no older fact may be sent past it. If it
-        did not, its message is retried or dead-lettered with it; nothing older overtakes it."""
+    def settle_claim(self, now: datetime) -> None:
+        """Keep a claim left by a batch that never wrote its outcome (a failed write, a cut) as
+        unsettled: it may have reached MoEngage, so no older fact may be sent past it, nor be
+        dropped for it (its message may still end as a letter). It is settled by its fact's
+        outcome (`record`, `clear_barriers`) or by its key (`resolve`); one nothing settles
+        within `UNSETTLED_SECONDS` (its message has no key) is taken as applied."""
+        if self.unsettled_since and now - self.unsettled_since > timedelta(
+            seconds=UNSETTLED_SECONDS
+        ):
+            for name, claims in list(self.unsettled.items()):
+                self.apply_attribute(name, max(c.order for c in claims))
+            if self.unsettled_erased:
+                self.apply_erasure(max(c.order for c in self.unsettled_erased))
+            self.unsettled, self.unsettled_erased, self.unsettled_since = {}, [], None
         for name, time in self.claimed.items():
             known = self.attributes.get(name)
-            self.attributes[name] = time if known is None else max(known, time)
-        if self.claimed_erased is not None:
-            erased = self.claimed_erased
-            self.erased = erased if self.erased is None else max(self.erased, erased)
-            self.attributes = {n: t for n, t in self.attributes.items() if t > erased}
+            claim = Claim(time, self.claimed_keys.get(name))
+            if (known is None or known < time) and claim not in self.unsettled.get(name, []):
+                self.unsettled.setdefault(name, []).append(claim)
+        erased = self.claimed_erased
+        if erased is not None and (self.erased is None or self.erased < erased):
+            claim = Claim(erased, self.claimed_erased_key)
+            if claim not in self.unsettled_erased:
+                self.unsettled_erased.append(claim)
+        if (self.unsettled or self.unsettled_erased) and self.unsettled_since is None:
+            self.unsettled_since = now
         self.claimed, self.claimed_erased = {}, None
+        self.claimed_keys, self.claimed_erased_key = {}, None
+
+    def unsettled_keys(self) -> set[str]:
+        """The key digests that tell the fate of the unsettled claims (`resolve`)."""
+        claims = [*self.unsettled_erased, *(c for cs in self.unsettled.values() for c in cs)]
+        return {c.key for c in claims if c.key}
+
+    def resolve(self, delivered: set[str], undelivered: set[str]) -> None:
+        """Settle claims by their key digests: delivered (it landed: applied), or released
+        (`undelivered`: it did not land, or its message is retried and sends it again later,
+        after any older fact: no longer in the way). Claims whose key is still claimed (its
+        batch may have been cut, or failed to write, after MoEngage accepted it) or could not
+        be read stay unsettled."""
+        for name, claims in list(self.unsettled.items()):
+            for claim in claims:
+                if claim.key in delivered:
+                    self.apply_attribute(name, claim.order)
+                elif claim.key in undelivered:
+                    self.drop_unsettled(name, claim.order, exact=True)
+        for claim in list(self.unsettled_erased):
+            if claim.key in delivered:
+                self.apply_erasure(claim.order)
+            elif claim.key in undelivered:
+                self.unsettled_erased.remove(claim)
+        self.forget_since()
+
+    def unsettled_after(self, time: Order, names: Iterable[str] | None) -> bool:
+        """Whether a claim newer than `time` (on one of `names`, or an erasure; any attribute
+        when `names` is None) is unsettled: a fact at `time` then waits for its fate."""
+        if any(c.order > time for c in self.unsettled_erased):
+            return True
+        chosen = self.unsettled if names is None else {n: self.unsettled.get(n, []) for n in names}
+        return any(c.order > time for claims in chosen.values() for c in claims)
+
+    def apply_attribute(self, name: str, time: Order) -> None:
+        """MoEngage accepted `name` at `time`: older claims on it are settled."""
+        known = self.attributes.get(name)
+        self.attributes[name] = time if known is None else max(known, time)
+        self.drop_unsettled(name, time)
+
+    def apply_erasure(self, time: Order) -> None:
+        """MoEngage accepted an erasure at `time`: it supersedes whatever came before it."""
+        self.erased = time if self.erased is None else max(self.erased, time)
+        self.attributes = {n: t for n, t in self.attributes.items() if t > time}
+        for name in list(self.unsettled):
+            self.drop_unsettled(name, time)
+        self.unsettled_erased = [c for c in self.unsettled_erased if c.order > time]
+        self.forget_since()
+
+    def drop_unsettled(self, name: str, time: Order, exact: bool = False) -> None:
+        """Claims on `name` no longer unsettled: up to `time` (a fact at least as new landed),
+        or exactly `time` (that fact ended as a letter)."""
+        claims = self.unsettled.get(name, [])
+        kept = [c for c in claims if (c.order != time if exact else c.order > time)]
+        if kept:
+            self.unsettled[name] = kept
+        else:
+            self.unsettled.pop(name, None)
+        self.forget_since()
+
+    def forget_since(self) -> None:
+        """Nothing unsettled any more: the bound's clock stops."""
+        if not self.unsettled and not self.unsettled_erased:
+            self.unsettled_since = None
 
     def barrier_holds(self, time: Order, now: datetime) -> bool:
         """Whether a fact at `time` must wait behind a failed delete or merge."""
@@ -97,21 +195,24 @@ class Fact:
     kind: str  # "customer", "delete" (or the retired member of a merge), "merge" (retained)
     time: Order
     attributes: tuple[str, ...] = ()
+    key: str | None = None  # its message's key in the delivered-keys record
 
 
-def facts_of(element: dict, slot: tuple[int, int], time: Order) -> list[Fact]:
-    """The user facts an element states (none for an event)."""
+def facts_of(
+    element: dict, slot: tuple[int, int], time: Order, key: str | None = None
+) -> list[Fact]:
+    """The user facts an element states (none for an event); `key`: its message's key."""
     kind = element.get("type")
     if kind == "customer":
         attributes = element.get("attributes")
         names = tuple(attributes) if isinstance(attributes, dict) else ()
-        return [Fact(slot, str(element.get("customer_id")), "customer", time, names)]
+        return [Fact(slot, str(element.get("customer_id")), "customer", time, names, key)]
     if kind == "delete":
-        return [Fact(slot, str(element.get("customer_id")), "delete", time)]
+        return [Fact(slot, str(element.get("customer_id")), "delete", time, (), key)]
     if kind == "merge":
         return [
-            Fact(slot, str(element.get("merged_customer_id")), "delete", time),
-            Fact(slot, str(element.get("retained_customer_id")), "merge", time),
+            Fact(slot, str(element.get("merged_customer_id")), "delete", time, (), key),
+            Fact(slot, str(element.get("retained_customer_id")), "merge", time, (), key),
         ]
     return []
 
@@ -125,11 +226,22 @@ def claims_of(facts: Iterable[Fact]) -> dict[str, MemberState]:
         if fact.kind == "customer":
             for name in fact.attributes:
                 known = claim.claimed.get(name)
-                claim.claimed[name] = fact.time if known is None else max(known, fact.time)
+                if known is None or known < fact.time:
+                    claim.claimed[name] = fact.time
+                    _set_key(claim.claimed_keys, name, fact.key)
         elif fact.kind == "delete":
             erased = claim.claimed_erased
-            claim.claimed_erased = fact.time if erased is None else max(erased, fact.time)
+            if erased is None or erased < fact.time:
+                claim.claimed_erased = fact.time
+                claim.claimed_erased_key = key_digest(fact.key) if fact.key else None
     return claims
+
+
+def _set_key(keys: dict[str, str], name: str, key: str | None) -> None:
+    if key:
+        keys[name] = key_digest(key)
+    else:
+        keys.pop(name, None)
 
 
 @dataclass
@@ -170,10 +282,14 @@ def plan(facts: list[Fact], states: dict[str, MemberState], now: datetime) -> Pl
                 }
                 if old and old == set(fact.attributes):
                     result.skip.add(fact.slot)
+                elif state.unsettled_after(fact.time, set(fact.attributes) - old):
+                    result.hold.add(fact.slot)  # a newer claim may have landed, or may not
                 elif old:
                     result.drop_attributes.setdefault(fact.slot, set()).update(old)
             elif fact.kind == "delete" and applied and applied > fact.time:
                 result.skip.add(fact.slot)
+            elif fact.kind == "delete" and state.unsettled_after(fact.time, None):
+                result.hold.add(fact.slot)
     return result
 
 
@@ -206,11 +322,9 @@ def record(
         if fact.slot in delivered:
             if fact.kind == "customer":
                 for name in set(fact.attributes) - dropped.get(fact.slot, set()):
-                    known = state.attributes.get(name)
-                    state.attributes[name] = fact.time if known is None else max(known, fact.time)
+                    state.apply_attribute(name, fact.time)
             elif fact.kind == "delete":
-                state.erased = fact.time if state.erased is None else max(state.erased, fact.time)
-                state.attributes = {n: t for n, t in state.attributes.items() if t > fact.time}
+                state.apply_erasure(fact.time)
                 if state.barrier is not None and state.barrier <= fact.time:
                     state.barrier = state.barrier_set = None
         elif (
@@ -222,166 +336,14 @@ def record(
 
 
 def clear_barriers(facts: Iterable[Fact], states: dict[str, MemberState]) -> None:
-    """A delete or merge that ended as a dead letter no longer holds its member's facts."""
+    """A fact that ended as a dead letter no longer holds its member's facts: a delete or merge
+    as a barrier, any fact as an unsettled claim (the older facts waiting for it are sent)."""
     for fact in facts:
         state = states[fact.member]
         if fact.kind == "delete" and state.barrier == fact.time:
             state.barrier = state.barrier_set = None
-
-
-def member_row(member: str) -> tuple[str, str]:
-    return row_of(member)
-
-
-class MemberLedger(TableAccess):
-    """Member states in Table Storage, each leased by one batch while it sends."""
-
-    TABLE = TABLE_NAME
-
-    async def acquire(
-        self, claims: dict[str, MemberState], owner: str, now: datetime
-    ) -> dict[str, MemberState | None]:
-        """Lease each member's row for `owner`, writing the times this batch may apply (its
-        claim, `claims_of`) before it sends: the member's state when leased (a claim an earlier
-        batch left unsettled taken as applied), None when another live batch holds it; a
-        member whose row could not be read in time is left out."""
-
-        def lease(member: str) -> MemberState | None:
-            return self._lease(member, owner, now, claims[member])
-
-        return await self._each(lease, list(claims))
-
-    def _lease(
-        self, member: str, owner: str, now: datetime, claim: MemberState | None = None
-    ) -> MemberState | None:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
-
-        table = self._table()
-        partition, row = member_row(member)
-        try:
-            entity = table.get_entity(partition, row)
-        except ResourceNotFoundError:
-            entity = None
-        if entity is not None:
-            until = _aware(entity.get("LeaseUntil"))
-            if entity.get("LeaseOwner") not in (None, owner) and until and until > now:
-                return None
-        state = _state_of(entity)
-        state.settle_claim()
-        claimed = MemberState(**{**vars(state), "claimed": {}, "claimed_erased": None})
-        if claim is not None:
-            claimed.claimed, claimed.claimed_erased = claim.claimed, claim.claimed_erased
-        lease = {
-            "PartitionKey": partition,
-            "RowKey": row,
-            **_columns(claimed),
-            "LeaseOwner": owner,
-            "LeaseUntil": now + timedelta(seconds=LEASE_SECONDS),
-        }
-        try:
-            if entity is None:
-                written = table.create_entity(lease)
-            else:
-                written = table.update_entity(
-                    lease,
-                    mode=UpdateMode.REPLACE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except HttpResponseError:  # 409 / 412: another batch leased it first
-            return None
-        state.etag = written.get("etag")
-        return state
-
-    async def release(self, states: dict[str, MemberState], owner: str) -> None:
-        """Write the states and end the leases (only while still ours: ETag condition)."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError
-        from azure.data.tables import UpdateMode
-
-        def write(member: str) -> None:
-            state = states[member]
-            partition, row = member_row(member)
-            entity = {"PartitionKey": partition, "RowKey": row, **_columns(state)}
-            try:
-                self._table().update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=state.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except HttpResponseError as error:
-                if error.status_code != 412:  # 412: the lease expired and was taken over
-                    raise
-
-        answers = await self._each(write, list(states))
-        if len(answers) < len(states):
-            raise TimeoutError(f"{len(states) - len(answers)} member states were not written")
-
-
-def _state_of(entity: Any) -> MemberState:
-    """The state in a row's `State` column (JSON of orders as microsecond times and sequence
-    numbers: exact, so a barrier compares equal to its own delete's order); an unreadable
-    column is an empty state."""
-    if entity is None:
-        return MemberState()
-    try:
-        raw = json.loads(entity.get("State") or "{}")
-        return MemberState(
-            {str(name): _order(value) for name, value in raw.get("attributes", {}).items()},
-            _order(raw.get("erased")),
-            _order(raw.get("barrier")),
-            _time(raw.get("barrier_set")),
-            {str(name): _order(value) for name, value in raw.get("claimed", {}).items()},
-            _order(raw.get("claimed_erased")),
-        )
-    except (ValueError, TypeError, AttributeError, OverflowError):
-        return MemberState()
-
-
-def _time(micros: Any) -> Any:
-    if micros is None:
-        return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
-
-
-def _order(value: Any) -> Any:
-    """`[micros, sequence]`; a bare number (a row written before sequences) has sequence 0."""
-    if value is None:
-        return None
-    if isinstance(value, list):
-        micros, sequence = value
-        return Order(_time(micros), int(sequence))
-    return Order(_time(value))
-
-
-def _order_value(order: Order | None) -> list[int] | None:
-    if order is None:
-        return None
-    return [_micros(order.time) or 0, order.sequence]
-
-
-def _micros(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
-def _columns(state: MemberState) -> dict[str, object]:
-    data = {
-        "attributes": {name: _order_value(order) for name, order in state.attributes.items()},
-        "erased": _order_value(state.erased),
-        "barrier": _order_value(state.barrier),
-        "barrier_set": _micros(state.barrier_set),
-        "claimed": {name: _order_value(order) for name, order in state.claimed.items()},
-        "claimed_erased": _order_value(state.claimed_erased),
-    }
-    return {"State": json.dumps(data)}
-
-
-def _aware(value: object) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        for name in fact.attributes:
+            state.drop_unsettled(name, fact.time, exact=True)
+        if fact.kind == "delete":
+            state.unsettled_erased = [c for c in state.unsettled_erased if c.order != fact.time]
+            state.forget_since()

@@ -85,8 +85,13 @@ def _retrieve(future: asyncio.Future[object]) -> None:
 def row_of(key: str) -> tuple[str, str]:
     """(PartitionKey, RowKey): a hash, so any key is a valid row key and no member data is
     stored; 16 partitions keep writes to a few transactions per batch."""
-    digest = hashlib.sha256(key.encode()).hexdigest()
+    digest = key_digest(key)
     return digest[0], digest
+
+
+def key_digest(key: str) -> str:
+    """What a key's row is named by (`row_of`): others may keep it instead of the key."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class TableAccess:

@@ -37,10 +37,10 @@ from bridge.common.errors import BridgeError
 from bridge.deployment.runtime import Runtime
 from bridge.durable.gateway import QueueGateway
 from bridge.durable.idempotency import DeliveredKeys, KeyState
+from bridge.durable.member_ledger import MemberLedger
 from bridge.durable.member_order import (
     LEASE_SECONDS,
     Fact,
-    MemberLedger,
     MemberState,
     Order,
     claims_of,
@@ -309,8 +309,9 @@ class BatchProcessor:
         facts: list[Fact] = []
         for position, item in pending.items():
             moment = Order(item.message.source_time(now), item.message.source_sequence)
+            key = item.message.delivery_key
             for index in item.indices:
-                facts.extend(facts_of(item.result.elements[index], (position, index), moment))
+                facts.extend(facts_of(item.result.elements[index], (position, index), moment, key))
         return facts
 
     async def _deliver_in_order(
@@ -327,6 +328,7 @@ class BatchProcessor:
             return
         answers = await self.ledger.acquire(claims_of(facts), self._owner, now)
         states = {member: state for member, state in answers.items() if state is not None}
+        await self._resolve_unsettled(states)
         ordered = [f for f in facts if f.member in states]
         decided = plan(ordered, states, now)
         busy = {f.slot[0] for f in facts if f.member in answers and f.member not in states}
@@ -368,6 +370,17 @@ class BatchProcessor:
                     type(error).__name__,
                     LEASE_SECONDS,
                 )
+
+    async def _resolve_unsettled(self, states: dict[str, MemberState]) -> None:
+        """Claims an earlier batch never settled (its member-state write failed, or it was
+        cut) are settled by their keys in the delivered-keys record, so older facts neither
+        wait for them long nor are dropped for a fact that then ended as a letter."""
+        keys = {key for state in states.values() for key in state.unsettled_keys()}
+        if not keys:
+            return
+        delivered, undelivered = await self.delivered.fates(keys)
+        for state in states.values():
+            state.resolve(delivered, undelivered)
 
     def _record_order(
         self,

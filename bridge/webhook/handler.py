@@ -107,10 +107,11 @@ def describe_plan(
 ) -> list[dict[str, object]]:
     """The exact requests MoEngage would receive (dry runs and previews share this). `raw`:
     each body as its bytes (`msgspec.Raw`), for an HTTP answer that embeds them as they are."""
-    return [
-        request.describe(runtime.target.path(request.kind), raw=raw)
-        for request in plan_requests([result.elements])
-    ]
+    requests = plan_requests([result.elements])
+    if len(requests) == 1:  # most webhooks (no list comprehension's call)
+        request = requests[0]
+        return [request.describe(runtime.target.path(request.kind), raw=raw)]
+    return [request.describe(runtime.target.path(request.kind), raw=raw) for request in requests]
 
 
 def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse:
@@ -126,9 +127,13 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
 
 def result_fields(result: MappingResult) -> dict[str, object]:
     """What a log line may say about a mapped body: names and member ids, no contact data."""
-    members = sorted(
-        {mask_member_id(member) for e in result.elements for member in element_members(e)}
-    )
+    elements = result.elements
+    if len(elements) == 1 and elements[0].get("type") != "merge":  # one member, no set to sort
+        members = [mask_member_id(str(elements[0].get("customer_id")))]
+    else:
+        members = sorted(
+            {mask_member_id(member) for e in elements for member in element_members(e)}
+        )
     return {"event": result.event, "rule": result.rule, "members": members}
 
 

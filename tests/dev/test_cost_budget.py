@@ -99,3 +99,14 @@ def test_the_guard_catches_a_return_to_the_interpreted_rules(runtime: Runtime) -
         for name, rule in rules.items():
             object.__setattr__(rule, "compiled", compiled[name])
     assert measured > BUDGET["python_calls_per_body"]["rewards_issued"]
+
+
+def test_the_guard_catches_a_return_to_the_interpreted_passthrough(runtime: Runtime) -> None:
+    """MoEngage-shaped bodies normalised and checked in two walks again exceed their budget."""
+    mapper = runtime.mapper
+    compiled, mapper.passthrough = mapper.passthrough, None
+    try:
+        measured = calls_per_body(runtime, "guide_passthrough")
+    finally:
+        mapper.passthrough = compiled
+    assert measured > BUDGET["python_calls_per_body"]["guide_passthrough"]

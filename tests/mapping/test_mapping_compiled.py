@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 
 from mapping import ConversionContext, Mapper, MappingError, compile_rules
 from mapping.dates import format_datetime, parse_moment, plain_datetime_text
-from tests.mapping.test_mapping_properties import FIELDS, field_values, json_values, kognitiv_bodies
+from tests.mapping.test_mapping_properties import (
+    FIELDS,
+    date_texts,
+    field_values,
+    json_scalars,
+    json_values,
+    kognitiv_bodies,
+    member_ids,
+    moengage_bodies,
+    special_texts,
+    texts,
+)
 
 DEFAULTS = json.loads(
     (
@@ -106,6 +117,11 @@ EXTRA_RULES = {
         },
     ],
     "erase": {"type": "delete", "customer_id": "{{memberId | required}}"},
+    "padded_default_id": {
+        "type": "customer",
+        "customer_id": '{{cardId | default: " M-1 "}}',
+        "attributes": {"raw": "{{rewardName}}"},
+    },
 }
 CONTEXTS = [
     ConversionContext(ZoneInfo("UTC"), "MDY"),
@@ -118,25 +134,35 @@ def _mappers(context: ConversionContext) -> tuple[Mapper, Mapper]:
     rules = compile_rules({**DEFAULTS, **EXTRA_RULES}, context)
     assert all(rule.compiled is not None for rule in rules.values())
     interpreted = {name: replace(rule, compiled=None) for name, rule in rules.items()}
-    return Mapper(rules, context, lambda: NOW), Mapper(interpreted, context, lambda: NOW)
+    reference = Mapper(interpreted, context, lambda: NOW)
+    reference.passthrough = None  # MoEngage-shaped bodies: the interpreted path too
+    return Mapper(rules, context, lambda: NOW), reference
 
 
 MAPPERS = [_mappers(context) for context in CONTEXTS]
 RULES = sorted({*DEFAULTS, *EXTRA_RULES} - {"$comment"})
 
 
-def _outcome(mapper: Mapper, body: dict, rule: str) -> object:
+def _outcome(mapper: Mapper, body: dict, rule: str | None) -> object:
     try:
         result = mapper.map(body, rule, identify=True)
     except MappingError as error:
         return ("error", error.code, str(error))
     # json.dumps keeps key order: the bytes MoEngage would receive
-    return json.dumps(result.elements), result.warnings, result.idempotency_key
+    return (
+        result.event,
+        result.rule,
+        json.dumps(result.elements),
+        result.warnings,
+        result.idempotency_key,
+    )
 
 
-def _same(body: dict, rule: str) -> None:
+def _same(body: dict, rule: str | None) -> None:
     for compiled, interpreted in MAPPERS:
+        before = json.dumps(body, default=repr)
         assert _outcome(compiled, body, rule) == _outcome(interpreted, body, rule)
+        assert json.dumps(body, default=repr) == before  # the body is not changed in place
 
 
 extra_fields = st.fixed_dictionaries(
@@ -175,6 +201,19 @@ TRICKY = [
     "/Date(1709820309000+0100)/",
     "10/25/2026 01:30:00",
     "True",
+    " off ",
+    "Y",
+    "9007199254740993",
+    "-9007199254740991",
+    "12345678901234567890.5",
+    ".5",
+    "5.",
+    "+5",
+    "١٢",
+    "1" * 101,
+    "a1",
+    " M-1 ",
+    "NULL",
     9007199254740993,
     1.5,
     True,
@@ -327,3 +366,228 @@ def test_a_rule_whose_function_cannot_be_generated_is_interpreted(monkeypatch, c
     for rule in RULES:
         assert _outcome(fallback, dict(body), rule) == _outcome(reference, dict(body), rule)
     assert "generating its function failed" in caplog.text
+
+
+# ---------- the passthrough rule (MoEngage-shaped bodies, mapping/passthrough_compiled.py) ----
+
+GUIDE_BODY = {
+    "type": "event",
+    "customer_id": "M-1001",
+    "actions": [
+        {
+            "action": "rewards_issued",
+            "attributes": {
+                "time": "03/14/2026 09:30:00",
+                "issued_date": "03/14/2026 09:30:00",
+                "issued_location_name": "Downtown Flagship",
+                "reward_type": "Choice",
+            },
+        }
+    ],
+}
+action_names = st.one_of(
+    st.just("rewards_issued"), st.sampled_from(["", "  ", "{{action}}", "x" * 201]), texts
+)
+attribute_names = st.one_of(
+    st.text(max_size=10),
+    st.sampled_from(["id", "_id", "moe_x", "moe_unsubscribe", "email", "time", "", " id "]),
+)
+attribute_values = st.one_of(
+    json_scalars,
+    date_texts,
+    special_texts,
+    st.lists(st.one_of(json_scalars, date_texts), max_size=60),
+    st.dictionaries(st.text(max_size=5), st.one_of(json_scalars, date_texts), max_size=3),
+)
+attribute_objects = st.dictionaries(attribute_names, attribute_values, max_size=8)
+
+
+@st.composite
+def passthrough_actions(draw: st.DrawFn) -> object:
+    if draw(st.integers(0, 30)) == 0:
+        return draw(st.one_of(st.none(), st.text(max_size=3), st.lists(st.integers(), max_size=2)))
+    action: dict = {"action": draw(action_names)}
+    for key, values in (
+        ("attributes", st.one_of(attribute_objects, st.none(), st.sampled_from([[], "x", 0]))),
+        ("current_time", st.one_of(date_texts, texts, st.integers(), st.none())),
+        ("user_time", st.one_of(date_texts, texts, st.none())),
+        ("platform", st.sampled_from(["web", " iOS ", "fridge", "{{platform}}", None, 3])),
+        ("app_version", st.one_of(st.sampled_from(["1.2", "{{v}}"]), st.floats(), st.none())),
+        ("user_timezone_offset", st.one_of(st.integers(-60000, 60000), st.text(max_size=4))),
+        ("extra", json_values),
+    ):
+        if draw(st.integers(0, 3)) == 0 or (key == "attributes" and draw(st.booleans())):
+            action[key] = draw(values)
+    return dict(draw(st.permutations(list(action.items()))))
+
+
+@st.composite
+def passthrough_elements(draw: st.DrawFn, top: bool) -> object:
+    if not top and draw(st.integers(0, 20)) == 0:
+        return draw(st.one_of(st.none(), st.text(max_size=3)))
+    kinds = ["event", "customer", " Event ", "CUSTOMER", "device", "delete", "transition", 3, None]
+    element: dict = {"type": draw(st.sampled_from(kinds))}
+    element["customer_id"] = draw(st.one_of(member_ids, st.just("M-1001")))
+    if draw(st.booleans()):
+        element["actions"] = draw(
+            st.one_of(st.lists(passthrough_actions(), max_size=3), st.none(), st.just("x"))
+        )
+    if draw(st.booleans()):
+        element["attributes"] = draw(st.one_of(attribute_objects, st.none(), st.just([1])))
+    if draw(st.integers(0, 3)) == 0:
+        element["update_existing_only"] = draw(st.sampled_from([True, "true", " False ", "x"]))
+    if draw(st.integers(0, 5)) == 0:
+        element["device_id"] = draw(st.sampled_from(["dev-1", " ", None]))
+    if draw(st.integers(0, 5)) == 0:
+        element["extra"] = draw(json_values)
+    element = dict(draw(st.permutations(list(element.items()))))
+    if top and draw(st.integers(0, 4)) == 0:
+        element["type"] = draw(st.sampled_from(["transition", " TRANSITION"]))
+        element["elements"] = draw(
+            st.one_of(st.lists(passthrough_elements(top=False), max_size=3), st.just("x"))
+        )
+    return element
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=passthrough_elements(top=True))
+def test_the_compiled_passthrough_matches_the_interpreter(body: dict) -> None:
+    _same(body, None)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=moengage_bodies())
+def test_the_compiled_passthrough_matches_the_interpreter_on_moengage_bodies(body: dict) -> None:
+    _same(body, None)
+
+
+PASSTHROUGH_TRICKY = [
+    *TRICKY,
+    "03/14/2026",
+    "2026-03-14",
+    "0001-01-01T00:00:00Z",
+    " 03/14/2026 09:30:00",
+    "2026-03-14T09:30:00Z",
+    "3/20/2026 6:45:10 PM",
+    "{{memberEmail}} and more",
+    "08/03/2026 02:30:00",  # in Chicago, day first: inside the spring-forward gap (a note)
+    "01/11/2026 01:30:00",  # ... and the hour that occurs twice
+    "trailing ",
+    "x" * 512,
+    -(2**60),
+    [" a ", "{{b}}", None, "03/14/2026 09:30:00"],
+    {"deep": {"deeper": "03/14/2026 09:30:00", "gone": None}},
+]
+
+
+@pytest.mark.parametrize("value", PASSTHROUGH_TRICKY, ids=repr)
+def test_the_compiled_passthrough_matches_the_interpreter_on_tricky_values(value: object) -> None:
+    places = [
+        ("customer_id",),
+        ("actions", 0, "action"),
+        ("actions", 0, "current_time"),
+        ("actions", 0, "user_time"),
+        ("actions", 0, "attributes", "time"),
+        ("actions", 0, "attributes", "issued_location_name"),
+        ("actions", 0, "attributes", "moe_unsubscribe"),
+        ("actions", 0, "attributes", "id"),
+    ]
+    for place in places:
+        for kind in ("event", "customer"):
+            body = json.loads(json.dumps(GUIDE_BODY))
+            if kind == "customer":
+                body = {"type": "customer", "customer_id": "M-1001", "attributes": {"a": "b"}}
+                if place[0] == "actions":
+                    place = ("attributes", place[-1])
+            target = body
+            for key in place[:-1]:
+                target = target[key]
+            target[place[-1]] = value
+            _same(body, None)
+            _same({"type": "transition", "elements": [body, json.loads(json.dumps(body))]}, None)
+
+
+GAP_DATES = ["03/08/2026 02:30:00", "08/03/2026 02:30:00"]  # a note in Chicago, either order
+
+
+def _guide_with(attributes: dict, kind: str = "event") -> dict:
+    if kind == "customer":
+        return {"type": "customer", "customer_id": "M-1001", "attributes": attributes}
+    action = {"action": "x", "attributes": attributes}
+    return {"type": "event", "customer_id": "M-1001", "actions": [action]}
+
+
+STRUCTURES = [
+    # notes (dates) and the checks' warnings (padding, blocked names) in one body
+    _guide_with({"a": GAP_DATES[0], "b": " padded", "id": "x", "c": GAP_DATES[1], "d": "{{e}}"}),
+    _guide_with({"a": GAP_DATES[0], "id": "x", "c": GAP_DATES[1]}, "customer"),
+    # one date twice: each occurrence gives its own note
+    _guide_with({"a": GAP_DATES[0], "b": GAP_DATES[0], "c": GAP_DATES[1], "d": GAP_DATES[1]}),
+    _guide_with({"a": "03/14/2026 09:30:00", "b": "03/14/2026 09:30:00", "c": " 03/14/2026"}),
+    # a customer's actions: their dates are normalised too
+    {
+        "type": "customer",
+        "customer_id": "M-1001",
+        "actions": [{"action": "x", "attributes": {"t": "03/14/2026 09:30:00", "g": GAP_DATES}}],
+        "attributes": {"t": GAP_DATES[1]},
+    },
+    # an event's own attributes (normalised, not cleaned) before its actions' notes
+    {
+        "attributes": {"a": GAP_DATES[1], "b": " x ", "id": 1},
+        "type": "event",
+        "customer_id": "M-1001",
+        "actions": [{"action": "x", "attributes": {"a": GAP_DATES[0], "p": "y "}}],
+    },
+    # text fields whose warnings come before the attributes' ones
+    {
+        "type": "event",
+        "customer_id": "M-1001",
+        "actions": [
+            {
+                "attributes": {"a": GAP_DATES[0], "id": 2, "p": " y"},
+                "action": "x",
+                "platform": "{{platform}}",
+                "app_version": "{{v}}",
+                "current_time": GAP_DATES[1],
+                "user_time": GAP_DATES[0],
+            },
+            {"action": "y", "platform": " web ", "attributes": {"q": "z "}},
+        ],
+    },
+]
+
+
+@pytest.mark.parametrize("body", STRUCTURES)
+def test_the_compiled_passthrough_matches_the_interpreter_on_structures(body: dict) -> None:
+    _same(body, None)
+    _same({"type": "transition", "elements": [body, _guide_with({"a": GAP_DATES[1]})]}, None)
+
+
+def test_the_compiled_passthrough_keeps_the_attribute_limit() -> None:
+    """More than MoEngage's 100 attributes per event: the rest are left out (dates in them still
+    give their notes), with one warning, as the interpreter does."""
+    attributes = {f"a{i}": GAP_DATES[i % 2] if i % 7 else f"v{i} " for i in range(130)}
+    attributes["id"] = "blocked"
+    action = {"action": "x", "attributes": attributes}
+    body = {"type": "event", "customer_id": "M-1001", "actions": [action]}
+    _same(body, None)
+
+
+def test_the_guide_body_takes_the_compiled_passthrough() -> None:
+    """The common MoEngage-shaped bodies do not step aside to the interpreter."""
+    customer = {"type": "customer", "customer_id": "M-1001", "attributes": {"city": "Oslo"}}
+    for compiled, interpreted in MAPPERS:
+        assert compiled.passthrough is not None
+        for body in (GUIDE_BODY, customer):
+            done = compiled.passthrough.run(json.loads(json.dumps(body)), NOW)
+            assert done is not None
+            expected = interpreted.map(json.loads(json.dumps(body)))
+            assert (json.dumps(done[0]), done[1]) == (json.dumps(expected.elements), [])
+    compiled, _ = MAPPERS[0]  # UTC, month first
+    elements, _ = compiled.passthrough.run(json.loads(json.dumps(GUIDE_BODY)), NOW)  # type: ignore[union-attr,misc]
+    assert elements[0]["actions"][0]["attributes"] == {
+        "time": "2026-03-14T09:30:00Z",
+        "issued_date": "2026-03-14T09:30:00Z",
+        "issued_location_name": "Downtown Flagship",
+        "reward_type": "Choice",
+    }

@@ -5,13 +5,37 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bridge.durable.member_order import LEASE_SECONDS, MemberLedger
+from bridge.durable.delivery_record import TableDeliveryRecord
+from bridge.durable.member_ledger import MemberLedger
+from bridge.durable.member_order import LEASE_SECONDS
 from bridge.durable.messages import FIRST_RECEIVED_UTC, RECORD_UNAVAILABLE_SINCE_UTC, utc_text
 from moengage_emulator.contract import fail_body
 from tests.conftest import DEAD
 from tests.queue.test_delivery_record import azurite  # noqa: F401 - the Azurite fixture
 from tests.queue.test_durable_faults import host, profile, storage  # noqa: F401 - fixtures
 from tests.queue.test_durable_path import publish
+
+
+async def older_update_retried_later(bus, functions, moengage, member: str, message_id: str):
+    """A member's older update that a MoEngage outage sends back to the queue (~30 s later)."""
+    older = profile(member, memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id=message_id)
+    moengage.inject(status=503, times=3)
+    await functions.run_once()
+
+
+def first_call_fails(monkeypatch, owner: type, name: str, failed: list, label: object = None):
+    """`owner.name` (a table write) fails once with a reset connection: `failed` records it,
+    as `label` or the sorted members the write carried."""
+    real = getattr(owner, name)
+
+    async def fails_once(self, first, *rest):
+        if not failed and (label is None or first):
+            failed.append(sorted(first) if label is None else label)
+            raise ConnectionResetError("the table did not answer")
+        return await real(self, first, *rest)
+
+    monkeypatch.setattr(owner, name, fails_once)
 
 
 # Seed 374323201: a newer update's first try, sent while its member's row could not be read, was
@@ -187,3 +211,106 @@ async def test_a_hold_for_the_delivered_keys_record_never_counts_towards_the_mem
     assert unreadable == ["5205"]
     assert moengage.profiles["5205"]["points_balance"] == 200
     assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
+
+
+# Seeds 208289193 and 617910605: a batch sent a member's newest update, which failed, and could
+# not write the member's state; its claim was then taken as applied, so older updates were left
+# out for it, and the newest one ended as a letter (moengage_rejected): the older values never
+# landed anywhere. An older fact now waits until the claimed one's fate is known.
+async def test_an_older_update_waits_for_an_unsettled_newer_one_that_then_ends_as_a_letter(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    await older_update_retried_later(bus, host, moengage, "5206", "h-older")
+    clock.advance(5)
+    failed: list = []
+    first_call_fails(monkeypatch, MemberLedger, "release", failed)
+    newer = profile("5206", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="h-newer")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # the newer update fails (retried); its member's state is not written
+    clock.advance(LEASE_SECONDS + 1)  # its claim outlives the lease: it may have landed
+    rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    moengage.inject(status=400, times=1, body=rejected)  # the newer update's next try is refused
+
+    await host.drain()
+
+    assert failed == [["5206"]]
+    assert [letter.message_id for letter in bus.queue(DEAD).all()] == ["h-newer#r1"]
+    assert moengage.profiles["5206"]["points_balance"] == 100  # the newest that landed
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [100]
+    assert host.errors == []
+
+
+# Seed 617910605: a batch sent a member's newest update, MoEngage refused it (400: a letter), and
+# the member's state could not be written; the claim outlived the batch as if applied, and two
+# older updates were left out for a value that only a letter holds. An unsettled claim is now
+# settled by its key in the delivered-keys record: not delivered, it no longer stands in the way.
+async def test_an_older_update_is_sent_when_the_unsettled_newer_one_was_dead_lettered(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    await older_update_retried_later(bus, host, moengage, "5207", "l-older")
+    clock.advance(5)
+    failed: list = []
+    first_call_fails(monkeypatch, MemberLedger, "release", failed)
+    newer = profile("5207", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="l-newer")
+    rejected = fail_body("customer_id", "customer_id is not valid", "InvalidAttributeError")
+    moengage.inject(status=400, times=1, body=rejected)
+    await (
+        host.run_once()
+    )  # the newer update is refused: a letter; its member's state is not written
+    assert [letter.message_id for letter in bus.queue(DEAD).all()] == ["l-newer"]
+    clock.advance(LEASE_SECONDS + 1)  # its claim outlives the lease
+    began = clock.now
+
+    await host.drain()
+
+    assert failed == [["5207"]]
+    assert moengage.profiles["5207"]["points_balance"] == 100  # the newest that landed
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [100]
+    assert clock.now - began < timedelta(hours=1)  # not after a day of waiting
+    assert host.errors == []
+
+
+# Seed 445276388 (found while the claim above was settled by "not recorded delivered"): MoEngage
+# accepted the newest update, and both its delivered mark and its member's state could not be
+# written (one storage account: their faults come together). Its key was still claimed, not
+# released, so it may have landed: an older update retried later must not overwrite it.
+async def test_an_unsettled_newer_update_whose_delivered_mark_failed_is_never_overwritten(
+    storage,  # noqa: F811
+    bus,
+    host,  # noqa: F811
+    moengage,
+    clock,
+    monkeypatch,
+):
+    await older_update_retried_later(bus, host, moengage, "5208", "m-older")
+    moengage.clear_faults()
+    clock.advance(5)
+    member_write: list = []
+    mark: list = []
+    first_call_fails(monkeypatch, MemberLedger, "release", member_write, "member")
+    first_call_fails(monkeypatch, TableDeliveryRecord, "settle", mark, "mark")  # a delivered mark
+    newer = profile("5208", memberPointsAvailable="200")
+    publish(bus, newer, event="member_updated", message_id="m-newer")
+    await host.run_once()  # the newer update lands; neither its mark nor its member's state is kept
+    assert moengage.profiles["5208"]["points_balance"] == 200
+    clock.advance(LEASE_SECONDS + 1)
+
+    await host.drain()
+
+    assert member_write + mark == ["member", "mark"]
+    assert moengage.profiles["5208"]["points_balance"] == 200  # the newer value stays
+    assert [e["attributes"]["points_balance"] for e in moengage.accepted] == [200]
+    assert bus.queue(DEAD).all() == []
+    assert host.errors == []

@@ -140,3 +140,18 @@ async def test_queue_leg_logs_the_same_correlation_id(settings_env, caplog, moen
     assert queue_leg["attempts"] == 1
     assert queue_leg["moengage_request_id"]
     assert queue_leg["members"] == ["100245"]
+
+
+def test_correlation_ids_are_version_4_uuids_and_do_not_repeat():
+    """The id made without a UUID object is what `uuid.uuid4().hex` gives: 32 hex digits of a
+    version 4, RFC 4122 UUID (log queries and Kognitiv's support read it as one)."""
+    import uuid
+
+    from bridge.webhook.handler import new_correlation_id
+
+    ids = [new_correlation_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:500]:
+        parsed = uuid.UUID(hex=text)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert parsed.hex == text
