@@ -26,7 +26,7 @@ def _runs(context: Context, emulator: EmulatorProcess, factory: BodyFactory) -> 
     size = context.size(batch_size(), 50)
     runs = []
     for _ in range(context.size(3, 1)):
-        batches = batches_of(list(factory.stream(size * context.size(40, 2))), size)
+        batches = batches_of(factory.stream(size * context.size(40, 2)), size)
         runs.append(asyncio.run(drive(emulator.base_url, batches)))
         emulator.reset()
     return runs
@@ -60,6 +60,7 @@ def run(context: Context) -> Figure:
             "batch_size": size,
             "batch_ms_median": round(statistics.median(per_batch_ms), 1),
             "batch_ms_max": round(max(per_batch_ms), 1),
+            "bridge_cpu_us_per_event": round(median.cpu_us_per_message, 1),
             "max_concurrent_requests": sender.MAX_CONCURRENT_REQUESTS,
             "emulator_core": emulator.core,
         },

@@ -25,6 +25,8 @@ _LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def escape_controls(text: str) -> str:
     """`text` with every control character written as an escape (`\\n`, `\\x1b`, `\\u2028`), so
     a value from a body can never start a log line of its own."""
+    if text.isprintable():  # every line breaker is unprintable: nothing to escape (most lines)
+        return text
     return _LINE_BREAKERS.sub(_escaped, text)
 
 
@@ -53,7 +55,9 @@ def _escaped_argument(argument: object) -> object:
     if argument is None or isinstance(argument, int | float):
         return argument
     text = argument if isinstance(argument, str) else str(argument)
-    return escape_controls(text) if _LINE_BREAKERS.search(text) else argument
+    if text.isprintable() or not _LINE_BREAKERS.search(text):
+        return argument
+    return escape_controls(text)
 
 
 log.addFilter(EscapeControlCharacters())

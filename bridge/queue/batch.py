@@ -72,7 +72,8 @@ def owned_keys(keys: Sequence[str], owned: set[str]) -> list[str]:
 
 def erases(item: Pending) -> bool:
     """Whether a message still has a delete or a merge to deliver."""
-    return any(element.get("type") in USER_OPERATIONS for element in item.elements)
+    elements = item.result.elements  # left-out attributes never change an element's type
+    return any(elements[index].get("type") in USER_OPERATIONS for index in item.indices)
 
 
 def accepted_elements(report: DeliveryReport, units: int) -> list[set[int]]:

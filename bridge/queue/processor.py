@@ -81,6 +81,10 @@ from delivery.sender import halts
 log = logging.getLogger("kognitiv_bridge")
 log = logging.getLogger("kognitiv_bridge")
 WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB request of rewards)
+# While waves are in flight, the mapping loop gives them a turn of the event loop this often
+# (in messages): a request takes several turns to be written, and a single turn per wave left
+# every request of a batch unwritten until the whole batch was mapped.
+TURN_EVERY = 16
 FUNCTION_TIMEOUT_SECONDS = 240.0  # host.json functionTimeout
 # What settlement may take after delivery: its writes and backoff, the record's writes, margin.
 SETTLE_RESERVE_SECONDS = SETTLE_ATTEMPTS * SETTLE_TIMEOUT_SECONDS + 2 * 7.0 + 20.0 + 20.0
@@ -141,6 +145,8 @@ class BatchProcessor:
                     waves.append(self._start(group, wave, batch, waves))
                     wave = {}
                     await asyncio.sleep(0)
+                elif waves and position % TURN_EVERY == 0:
+                    await asyncio.sleep(0)  # the waves in flight send and read their answers
                 admitted = self._admit(position, message, chosen, states, batch)
                 if isinstance(admitted, MessageOutcome):
                     batch.outcomes[position] = admitted
@@ -215,8 +221,10 @@ class BatchProcessor:
                 RECORD_OUTAGE_SECONDS,
             )
         mapped = self._map(message, batch)
+        if not isinstance(mapped, MessageOutcome):
+            return mapped
         recorded = message.delivery_key
-        if isinstance(mapped, MessageOutcome) and recorded:
+        if recorded:
             if mapped.outcome is Outcome.DELIVERED:
                 batch.delivered.append(recorded)
             else:
@@ -444,9 +452,10 @@ class BatchProcessor:
         released: list[str] = []
         for index, position in enumerate(positions):
             item = pending[position]
+            taken = frozenset(item.indices[i] for i in accepted[index])
             try:
                 outcome = self._outcome(
-                    item, errors[index], request_ids[index], accepted[index], batch
+                    item, errors[index], request_ids[index], accepted[index], batch, taken
                 )
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
@@ -456,9 +465,9 @@ class BatchProcessor:
                     MoEngageUnavailable(f"internal error ({type(error).__name__})"),
                     batch,
                 )
-            batch.outcomes[position] = dataclasses.replace(
-                outcome, accepted=frozenset(item.indices[i] for i in accepted[index])
-            )
+            if outcome.accepted != taken:  # a delivered outcome is made with them already
+                outcome = dataclasses.replace(outcome, accepted=taken)
+            batch.outcomes[position] = outcome
             key = item.message.delivery_key
             if key:
                 (delivered if outcome.outcome is Outcome.DELIVERED else released).append(key)
@@ -471,7 +480,9 @@ class BatchProcessor:
         request_id: str | None,
         accepted: set[int],
         batch: Batch,
+        taken: frozenset[int] = frozenset(),
     ) -> MessageOutcome:
+        """`accepted`: positions in the unit sent; `taken`: the same as element indices."""
         message, event = item.message, item.result.event
         for warning in item.result.warnings:
             log.warning("message %s, event %s: %s", message.message_id, event, warning)
@@ -482,6 +493,7 @@ class BatchProcessor:
                 event,
                 attempt=message.attempt,
                 request_id=request_id,
+                accepted=taken,
             )
         delivered = message.delivered_elements | item.superseded
         delivered |= {item.indices[i] for i in accepted}
