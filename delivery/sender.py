@@ -240,7 +240,21 @@ class MoEngageSender:
         return results + await self._send_splitting(encoded, second, deadline)
 
     async def _send_with_retries(self, request: PlannedRequest, deadline: float) -> Answer:
-        budget = max(0.0, deadline - time.monotonic())
+        """The first attempt goes straight out (most succeed; building the retry loop costs
+        tens of µs); only a transient failure enters `_retry`, as its attempt 1."""
+        started = time.monotonic()
+        try:
+            return await self._post(request, deadline)
+        except _Transient as failure:
+            return await self._retry(request, deadline, failure, started)
+
+    async def _retry(
+        self, request: PlannedRequest, deadline: float, first: _Transient, started: float
+    ) -> Answer:
+        """Attempts 2 to `policy.attempts` after `first` failed: tenacity's loop replays that
+        failure as its attempt 1, so attempt numbers, backoff (`_wait`) and the stop conditions
+        are those of one loop begun at `started`; the budget counts the first attempt's time."""
+        budget = max(0.0, deadline - started) - (time.monotonic() - started)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.policy.attempts) | stop_before_delay(budget),
             wait=self._wait,
@@ -248,9 +262,13 @@ class MoEngageSender:
             sleep=self._sleep,
             reraise=True,
         )
+        replay: _Transient | None = first
         try:
             async for attempt in retrying:
                 with attempt:
+                    if replay is not None:
+                        failed, replay = replay, None
+                        raise failed
                     return await self._post(request, deadline)
         except _Transient as failure:
             raise MoEngageUnavailable(failure.reason, failure.retry_after) from None
