@@ -10,7 +10,6 @@ from mapping.compiled import CompiledRule
 from mapping.converters import ConversionContext, to_string
 from mapping.errors import MappingError
 from mapping.passthrough import event_name, is_moengage_shaped, passthrough_elements
-from mapping.passthrough_compiled import CompiledPassthrough
 from mapping.policy import ELEMENT_TYPES, PASSTHROUGH_ELEMENT_TYPES, check_element
 from mapping.rules import Rule
 from mapping.template import MISSING, RenderState
@@ -44,6 +43,8 @@ class Mapper:
         self._clock = clock
         self._folded = {name.casefold(): rule for name, rule in self.rules.items()}
         # MoEngage-shaped bodies in one walk (None: the interpreted path, as a rule's `compiled`)
+        from mapping.passthrough_compiled import CompiledPassthrough  # not at cold start
+
         self.passthrough: CompiledPassthrough | None = CompiledPassthrough(context)
 
     @property

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bridge.common import telemetry
 from bridge.common.observations import HEALTH, HealthLog
@@ -19,14 +20,14 @@ from bridge.config.auth import KognitivAuth
 from bridge.config.mapping_config import load_mapper
 from bridge.config.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
 from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME, workspace_table
-from bridge.durable.delivery_record import TableDeliveryRecord
 from bridge.durable.gateway import GATEWAYS, QueueGateway
 from bridge.durable.idempotency import DeliveredKeys, RecentlyDelivered
-from bridge.durable.member_ledger import MemberLedger
-from bridge.durable.tables import StorageConfig
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep
 from mapping import Mapper
+
+if TYPE_CHECKING:  # the durable tables load on first use (queue mode only): cold start
+    from bridge.durable.member_ledger import MemberLedger
 
 log = logging.getLogger("kognitiv_bridge")
 
@@ -61,6 +62,9 @@ class Runtime:
         """This instance's LRU, backed by the shared record in the function app's storage
         account when `AzureWebJobsStorage` is set (built on first use: queue mode only)."""
         if self._delivered_keys is None:
+            from bridge.durable.delivery_record import TableDeliveryRecord
+            from bridge.durable.tables import StorageConfig
+
             storage = StorageConfig.from_environment()
             record = TableDeliveryRecord(storage) if storage is not None else None
             self._delivered_keys = DeliveredKeys(self.delivered, record)
@@ -71,6 +75,9 @@ class Runtime:
         """The order of each member's facts across batches (`bridge.durable.member_order`), in the
         function app's storage account; None without one."""
         if not self._member_ledger_built:
+            from bridge.durable.member_ledger import MemberLedger
+            from bridge.durable.tables import StorageConfig
+
             storage = StorageConfig.from_environment()
             self._member_ledger = MemberLedger(storage) if storage is not None else None
             self._member_ledger_built = True
