@@ -258,29 +258,38 @@ async def handle_webhook(
         message = f"unexpected error (correlation id {correlation_id}); nothing was delivered"
         response = _error(BridgeError(500, "internal_error", message))
     response.headers.setdefault("X-Correlation-Id", correlation_id)
+    level = logging.WARNING if response.status >= 400 else logging.INFO
+    if telemetry.enabled(level):
+        _log_line(request, response, correlation_id, started, level)
+    return response
+
+
+def _log_line(
+    request: WebhookRequest,
+    response: WebhookResponse,
+    correlation_id: str,
+    started: float,
+    level: int,
+) -> None:
+    """The webhook's structured line: what happened, never the body's contact data."""
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
     error = response.body.get("error")
-    fields = {
-        "outcome": response.log_fields.get("outcome")
+    logged = response.log_fields
+    fields: dict[str, object] = {
+        "status_code": response.status,
+        "workspace": _workspace_label(request.workspace),
+        "correlation_id": correlation_id,
+        "latency_ms": latency_ms,
+        "outcome": logged.get("outcome")
         or response.body.get("status")
         or _failure_outcome(response.status),
         "error_code": error.get("code") if isinstance(error, dict) else None,
         "event": _route_event(request.route_event),  # a refused body still names its event
-        **response.log_fields,
     }
-    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    fields.update(logged)
     if fields["outcome"] == "delivered":
         fields["lag_ms"] = latency_ms  # direct mode: arrival to MoEngage's answer
-    level = logging.WARNING if response.status >= 400 else logging.INFO
-    telemetry.record(
-        "webhook",
-        level,
-        status_code=response.status,
-        workspace=_workspace_label(request.workspace),
-        correlation_id=correlation_id,
-        latency_ms=latency_ms,
-        **fields,
-    )
-    return response
+    telemetry.write_line("webhook", level, fields)
 
 
 def new_correlation_id() -> str:
