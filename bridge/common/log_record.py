@@ -25,7 +25,8 @@ class RecordTemplates:
         self._site = (pathname, lineno)
         self._func = func
         self._templates: dict[int, dict[str, object]] = {}
-        self._pid = -1
+        if hasattr(os, "register_at_fork"):  # a forked child: its own process fields
+            os.register_at_fork(after_in_child=self._templates.clear)
         self._start = 0.0  # logging's start, in seconds (what relativeCreated counts from)
 
     def make(self, level: int, message: str, extra: dict[str, object]) -> logging.LogRecord:
@@ -38,9 +39,6 @@ class RecordTemplates:
             )
             record.__dict__.update(extra)
             return record
-        if os.getpid() != self._pid:  # first line, or a forked child: its own process fields
-            self._templates.clear()
-            self._pid = os.getpid()
         template = self._templates.get(level) or self._template(level)
         now = time.time()
         fields = template.copy()

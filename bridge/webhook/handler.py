@@ -9,6 +9,7 @@ import asyncio
 import logging
 import math
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -292,13 +293,19 @@ def _log_line(
     telemetry.write_line("webhook", level, fields)
 
 
+# Correlation ids only have to be unique, not secret: drawn from a generator seeded by the OS
+# (again in a forked child) instead of a system call per webhook.
+_IDS = random.Random()
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_IDS.seed)
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)  # version and variant bits
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
 def new_correlation_id() -> str:
     """A random (version 4) UUID as 32 hex digits: what `uuid.uuid4().hex` gives, without
     building a UUID object for every webhook."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
+    return f"{_IDS.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 _WORKSPACE_LABELS: dict[str, str] = {}  # workspace in the URL -> what the log line says
@@ -315,10 +322,20 @@ def _workspace_label(workspace: str) -> str:
     return label
 
 
+_EVENT_LABELS: dict[str | None, str | None] = {}  # event in the URL -> what the log line says
+
+
 def _route_event(event: str | None) -> str | None:
-    """The event named in the URL, when it looks like an event name (it is caller input)."""
-    name = (event or "").strip().lower()
-    return name if EVENT_NAME.fullmatch(name) else None
+    """The event named in the URL, when it looks like an event name (it is caller input).
+    Remembered for the first 64 names, as workspaces are."""
+    try:
+        return _EVENT_LABELS[event]
+    except KeyError:
+        name = (event or "").strip().lower()
+        label = name if EVENT_NAME.fullmatch(name) else None
+        if len(_EVENT_LABELS) < 64:
+            _EVENT_LABELS[event] = label
+        return label
 
 
 def _failure_outcome(status: int) -> str:

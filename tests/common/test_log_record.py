@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -106,13 +108,25 @@ def test_a_record_factory_someone_set_is_honoured() -> None:
     assert (record.trace_id, record.kb_kind) == ("abc", "webhook")  # type: ignore[attr-defined]
 
 
-def test_a_forked_child_gets_its_own_process_id(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: Windows has no fork")
+def test_a_forked_child_gets_its_own_process_id() -> None:
     templates = RecordTemplates(logging.getLogger("tests.log_record"), __file__, 1, "f")
-    assert templates.make(logging.INFO, "parent", {}).process == __import__("os").getpid()
+    assert templates.make(logging.INFO, "parent", {}).process == os.getpid()
+    read, write = os.pipe()
 
-    monkeypatch.setattr("os.getpid", lambda: 424242)
+    with warnings.catch_warnings():  # 3.12+ warns of forking a process with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # the child: report its record's process id and its own, then leave
+        record = templates.make(logging.INFO, "child", {})
+        os.write(write, f"{record.process} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    recorded, actual = os.read(read, 100).decode().split()
+    os.close(read)
 
-    assert templates.make(logging.INFO, "child", {}).process == 424242
+    assert recorded == actual == str(child)
 
 
 def test_a_structured_line_with_del_is_escaped_and_keeps_its_data(lines) -> None:
