@@ -22,7 +22,6 @@ from bridge.common.telemetry import mask_member_id
 from bridge.config.settings import ConfigurationError
 from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME
 from bridge.deployment.runtime import CLIENTS, Runtime, UnknownWorkspace, current_workspace
-from bridge.durable.messages import first_message, message_id_for
 from bridge.webhook.body import parse_body
 from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
 from delivery.payloads import encode_element
@@ -197,6 +196,9 @@ async def enqueue(
     timed out may still have arrived, so it is repeated with the same MessageId (duplicate
     detection drops a second copy) rather than delivered directly, which could deliver the
     event twice; 503 only when every attempt failed."""
+    # queue mode only: the message format is not compiled at start-up in direct mode
+    from bridge.durable.messages import first_message, message_id_for
+
     event = None if result.rule == PASSTHROUGH else result.rule
     message_id = message_id_for(result.rule, result.idempotency_key, runtime.name)
     message = first_message(
