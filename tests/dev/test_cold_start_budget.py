@@ -60,6 +60,7 @@ def test_import_function_app_loads_only_the_budgeted_modules() -> None:
     # what the HTTP path does not need at start-up stays out
     for lazy in (
         "bridge.queue.trigger",
+        "bridge.durable.messages",
         "bridge.durable.gateway",
         "bridge.durable.idempotency",
         "bridge.durable.tables",
