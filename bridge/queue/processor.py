@@ -74,7 +74,7 @@ from bridge.queue.settlement import (
     settle_writes,
     with_kept_bodies,
 )
-from bridge.webhook.handler import WebhookRequest, map_request, result_fields
+from bridge.webhook.handler import WebhookRequest, map_request, result_members
 from delivery import DeliveryError, MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from delivery.sender import halts
 
@@ -134,7 +134,9 @@ class BatchProcessor:
             chosen.setdefault(key, position)
             states[key] = KeyState.UNKNOWN
         batch.owned = {key for key, state in states.items() if state is KeyState.CLAIMED}
-        pending: dict[int, Pending] = {}
+        # Only the members of each mapped message are kept for the log lines: a wave's mapped
+        # results are freed once its delivery ends, not held until the batch ends.
+        members: dict[int, list[str]] = {}
         # Structured: every wave ends inside this block, so none outlives the batch; the
         # mapping loop and the waves never raise for one message's trouble.
         async with asyncio.TaskGroup() as group:
@@ -151,13 +153,13 @@ class BatchProcessor:
                 if isinstance(admitted, MessageOutcome):
                     batch.outcomes[position] = admitted
                 else:
-                    pending[position] = wave[position] = admitted
+                    wave[position] = admitted
+                    members[position] = result_members(admitted.result)
             if wave:
                 waves.append(self._start(group, wave, batch, waves))
         await self.delivered.settle(batch.delivered, owned_keys(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
-        members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
         log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
         return ordered
 
@@ -245,7 +247,10 @@ class BatchProcessor:
             description = f"internal error while mapping ({type(error).__name__})"
             return self._dead(message, Reason.MAPPING_FAILED, description, batch)
         already = message.delivered_elements
-        indices = [i for i in range(len(result.elements)) if i not in already]
+        if already:
+            indices = [i for i in range(len(result.elements)) if i not in already]
+        else:  # a first delivery (most messages): every element
+            indices = list(range(len(result.elements)))
         if not indices:
             return MessageOutcome(
                 message.message_id, Outcome.DELIVERED, result.event, attempt=message.attempt
@@ -447,16 +452,29 @@ class BatchProcessor:
             errors = report.unit_errors(len(positions))
             request_ids = report.unit_request_ids(len(positions))
             accepted = accepted_elements(report, len(positions))
-        batch.hold = batch.hold or next((e for e in errors if halts(e)), None)
+        if batch.hold is None:
+            batch.hold = next((e for e in errors if e is not None and halts(e)), None)
         delivered: list[str] = []
         released: list[str] = []
         for index, position in enumerate(positions):
             item = pending[position]
-            taken = frozenset(item.indices[i] for i in accepted[index])
+            done, error = accepted[index], errors[index]
+            if len(done) == len(item.indices):  # every element accepted (positions in the unit)
+                taken = frozenset(item.indices)
+            else:
+                taken = frozenset([item.indices[i] for i in done])
             try:
-                outcome = self._outcome(
-                    item, errors[index], request_ids[index], accepted[index], batch, taken
-                )
+                if error is None and not item.result.warnings:  # `_outcome`'s common case
+                    outcome = MessageOutcome(
+                        item.message.message_id,
+                        Outcome.DELIVERED,
+                        item.result.event,
+                        attempt=item.message.attempt,
+                        request_id=request_ids[index],
+                        accepted=taken,
+                    )
+                else:
+                    outcome = self._outcome(item, error, request_ids[index], done, batch, taken)
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
                 outcome = self._retry(
