@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from bridge.config.workspaces import DEFAULT_WORKSPACE
 
@@ -91,10 +92,11 @@ class IncomingMessage:
             return value
         return self.message_id or None
 
-    @property
+    @cached_property
     def delivery_key(self) -> str | None:
         """What the delivered-keys record knows this event by: its identity within its
-        workspace (two workspaces may see the same member and reward)."""
+        workspace (two workspaces may see the same member and reward). Worked out once per
+        message (a batch asks for it several times; the message never changes)."""
         key = self.idempotency_key
         if key is None or self.workspace == DEFAULT_WORKSPACE:
             return key

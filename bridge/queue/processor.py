@@ -149,7 +149,10 @@ class BatchProcessor:
                     await asyncio.sleep(0)
                 elif waves and position % TURN_EVERY == 0:
                     await asyncio.sleep(0)  # the waves in flight send and read their answers
-                admitted = self._admit(position, message, chosen, states, batch)
+                try:  # whatever a message carries is data: never raises for one message
+                    admitted = self._admit(position, message, chosen, states, batch)
+                except Exception as error:
+                    admitted = self._admit_failed(message, error, batch)
                 if isinstance(admitted, MessageOutcome):
                     batch.outcomes[position] = admitted
                 else:
@@ -163,6 +166,18 @@ class BatchProcessor:
         log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
         return ordered
 
+    def _admit_failed(
+        self, message: IncomingMessage, error: Exception, batch: Batch
+    ) -> MessageOutcome:
+        """An unexpected error admitting a message holds this message alone."""
+        log.exception("internal error admitting message %s", message.message_id)
+        failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+        try:
+            return self._retry(message, message.event, failure, batch, hold=Hold.RECORD)
+        except Exception:
+            description = f"internal error ({type(error).__name__})"
+            return self._dead(message, Reason.MAPPING_FAILED, description, batch)
+
     def _admit(
         self,
         position: int,
@@ -171,27 +186,8 @@ class BatchProcessor:
         states: dict[str, KeyState],
         batch: Batch,
     ) -> Pending | MessageOutcome:
-        """The message's pending delivery, or its outcome when it needs none. Never raises:
-        whatever a message carries is data (an unexpected error holds this message alone)."""
-        try:
-            return self._admit_one(position, message, chosen, states, batch)
-        except Exception as error:
-            log.exception("internal error admitting message %s", message.message_id)
-            failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
-            try:
-                return self._retry(message, message.event, failure, batch, hold=Hold.RECORD)
-            except Exception:
-                description = f"internal error ({type(error).__name__})"
-                return self._dead(message, Reason.MAPPING_FAILED, description, batch)
-
-    def _admit_one(
-        self,
-        position: int,
-        message: IncomingMessage,
-        chosen: dict[str, int],
-        states: dict[str, KeyState],
-        batch: Batch,
-    ) -> Pending | MessageOutcome:
+        """The message's pending delivery, or its outcome when it needs none (the caller
+        turns an unexpected error into `_admit_failed`)."""
         key = message.delivery_key
         if CLAIM_CHECK in message.properties and not key:
             key = f"#{position}"  # its kept body could not be read (see process)
