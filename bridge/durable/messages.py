@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
+from bridge.common.frozen import fills_dict
 from bridge.config.workspaces import DEFAULT_WORKSPACE
 
 # Application properties (the names a producer may also set when publishing to the queue).
@@ -47,6 +48,7 @@ MAX_ATTEMPT = 10_000  # a producer's absurd `attempt` is clamped, never written 
 _INT64 = 2**63
 
 
+@fills_dict  # one per message
 @dataclass(frozen=True)
 class IncomingMessage:
     """A received queue message, as the outcome logic needs it."""

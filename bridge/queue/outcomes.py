@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bridge.common import telemetry
+from bridge.common.frozen import fills_dict
 from bridge.durable.messages import EARLIEST, LATEST, IncomingMessage, parse_utc
 
 
@@ -41,6 +42,7 @@ class Hold(enum.Enum):
     RECORD = "record"  # another copy is being sent, or the record did not answer: soon again
 
 
+@fills_dict  # one per message
 @dataclass(frozen=True)
 class MessageOutcome:
     message_id: str

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from bridge.common import telemetry
 from bridge.common.errors import BridgeError
+from bridge.common.frozen import fills_dict
 from bridge.common.telemetry import mask_member_id
 from bridge.config.settings import ConfigurationError
 from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME
@@ -38,6 +39,7 @@ ENQUEUE_ATTEMPTS = 2
 EVENT_NAME = re.compile(r"[a-z0-9_.-]{1,64}")
 
 
+@fills_dict  # one per webhook and per queue message
 @dataclass(frozen=True)
 class WebhookRequest:
     body: bytes
