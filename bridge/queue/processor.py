@@ -448,19 +448,22 @@ class BatchProcessor:
             errors = report.unit_errors(len(positions))
             request_ids = report.unit_request_ids(len(positions))
             accepted = accepted_elements(report, len(positions))
-        if batch.hold is None:
-            batch.hold = next((e for e in errors if e is not None and halts(e)), None)
+        if batch.hold is None:  # the first failure that halts later waves, if any
+            for unit_error in errors:
+                if unit_error is not None and halts(unit_error):
+                    batch.hold = unit_error
+                    break
         delivered: list[str] = []
         released: list[str] = []
         for index, position in enumerate(positions):
             item = pending[position]
-            done, error = accepted[index], errors[index]
+            done, unit_error = accepted[index], errors[index]
             if len(done) == len(item.indices):  # every element accepted (positions in the unit)
                 taken = frozenset(item.indices)
             else:
                 taken = frozenset([item.indices[i] for i in done])
             try:
-                if error is None and not item.result.warnings:  # `_outcome`'s common case
+                if unit_error is None and not item.result.warnings:  # `_outcome`'s common case
                     outcome = MessageOutcome(
                         item.message.message_id,
                         Outcome.DELIVERED,
@@ -470,7 +473,9 @@ class BatchProcessor:
                         accepted=taken,
                     )
                 else:
-                    outcome = self._outcome(item, error, request_ids[index], done, batch, taken)
+                    outcome = self._outcome(
+                        item, unit_error, request_ids[index], done, batch, taken
+                    )
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
                 outcome = self._retry(
