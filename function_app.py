@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import List  # noqa: UP035 - the worker refuses PEP 585 generics such as list[...]
+from typing import TYPE_CHECKING, List  # noqa: UP035 - the worker refuses PEP 585 generics
 
 import azure.functions as func
 import msgspec
 
 from bridge.config.workspaces import DEFAULT_WORKSPACE
 from bridge.deployment.runtime import warm_up
-from bridge.durable.messages import IncomingMessage
 from bridge.webhook.handler import WebhookRequest, WebhookResponse, handle_webhook
-from bridge.webhook.health import health_report
+
+if TYPE_CHECKING:  # the queue trigger's and the health report's modules load on first use
+    from bridge.durable.messages import IncomingMessage
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 warm_up()
@@ -46,15 +47,20 @@ def _to_http_response(response: WebhookResponse) -> func.HttpResponse:
     )
 
 
-def _to_incoming(message: func.ServiceBusMessage) -> IncomingMessage:
-    return IncomingMessage(
-        body=message.get_body() or b"",
-        message_id=message.message_id or "",
-        properties=dict(message.application_properties or message.user_properties or {}),
-        delivery_count=message.delivery_count or 1,
-        enqueued_time=message.enqueued_time_utc,
-        sequence_number=message.sequence_number,
-    )
+def _to_incoming(messages: list[func.ServiceBusMessage]) -> list[IncomingMessage]:
+    from bridge.durable.messages import IncomingMessage  # loaded by queue mode only
+
+    return [
+        IncomingMessage(
+            body=message.get_body() or b"",
+            message_id=message.message_id or "",
+            properties=dict(message.application_properties or message.user_properties or {}),
+            delivery_count=message.delivery_count or 1,
+            enqueued_time=message.enqueued_time_utc,
+            sequence_number=message.sequence_number,
+        )
+        for message in messages
+    ]
 
 
 def _to_webhook_request(
@@ -92,6 +98,8 @@ def live(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"])
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/health: settings validity, mode, data center, rules, last MoEngage problem."""
+    from bridge.webhook.health import health_report  # loaded by the first health check
+
     status, body = health_report()
     return _to_http_response(WebhookResponse(status, body))
 
@@ -106,4 +114,4 @@ async def kognitiv_service_bus(messages: List[func.ServiceBusMessage]) -> None: 
     """The durable path: Kognitiv bodies from the queue, delivered in bulk."""
     from bridge.queue.trigger import process_queue_batch  # loaded by queue mode only
 
-    await process_queue_batch([_to_incoming(message) for message in messages])
+    await process_queue_batch(_to_incoming(messages))

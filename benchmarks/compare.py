@@ -25,6 +25,12 @@ HIGHER_IS_BETTER = frozenset({"handler", "queue"})
 # Details worth their own row: (figure, detail key, label, higher is better).
 DETAIL_ROWS = (
     ("handler", "json_ratio", "HTTP handler dry run ÷ JSON round trip", False),
+    (
+        "handler",
+        "json_ratio_without_info_lines",
+        "the same, INFO lines off (Python's default level)",
+        False,
+    ),
     ("direct", "p99_ms", "direct path: p99 latency the bridge adds (ms)", False),
 )
 

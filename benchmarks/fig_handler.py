@@ -3,12 +3,18 @@
 The decorated function itself (`function_app.kognitiv_webhook`) is called with real
 `azure.functions.HttpRequest` objects and `?dry_run=true`: function-key routing is the host's,
 everything after it is ours (Kognitiv bearer-token check, body checks, mapping, the JSON answer,
-the structured log line). Requests are built beforehand: building them is the worker's job."""
+the structured log line). Requests are built beforehand: building them is the worker's job.
+
+The headline runs with INFO records made and handed to a handler, as in the Functions worker.
+`json_ratio_without_info_lines` is the same loop with the bridge's logger at WARNING (what a
+process that never configured logging does: Python's default level makes no INFO record), so
+the log line's share can be read off the two."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import azure.functions as func
@@ -79,6 +85,13 @@ def run(context: Context) -> Figure:
         return best, json_best
 
     best, json_best = asyncio.run(measure())
+    logger = logging.getLogger("kognitiv_bridge")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        quiet, quiet_json = asyncio.run(measure())
+    finally:
+        logger.setLevel(level)
     rate = count / best
     json_ratio = best / json_best
     return Figure(
@@ -93,6 +106,7 @@ def run(context: Context) -> Figure:
             "us_per_webhook": round(best / count * 1e6, 1),
             "json_us_per_body": round(json_best / count * 1e6, 2),
             "json_ratio": round(json_ratio, 2),
+            "json_ratio_without_info_lines": round(quiet / quiet_json, 2),
             "webhooks_per_round": count,
         },
         note=f"{best / count * 1e6:.1f} µs per webhook, {json_ratio:.1f}x a JSON round trip",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mapping.compiled import CompiledRule
 from mapping.converters import ConversionContext, to_string
@@ -29,6 +30,29 @@ class MappingResult:
     idempotency_key: str | None = None
 
 
+class Passthrough(Protocol):
+    """`mapping.passthrough_compiled.CompiledPassthrough`: checked elements and warnings, or None
+    (map the body the interpreted way)."""
+
+    def run(self, body: dict, now: float) -> tuple[list[dict], list[str]] | None: ...
+
+
+class _FirstPassthrough:
+    """The compiled passthrough before the first MoEngage-shaped body: loads and builds it once
+    and hands it to the mapper (a deployment that never receives one never compiles it)."""
+
+    def __init__(self, mapper: Mapper) -> None:
+        self._mapper = mapper
+
+    def run(self, body: dict, now: float) -> tuple[list[dict], list[str]] | None:
+        from mapping.passthrough_compiled import CompiledPassthrough
+
+        compiled = CompiledPassthrough(self._mapper.context)
+        if self._mapper.passthrough is self:
+            self._mapper.passthrough = compiled
+        return compiled.run(body, now)
+
+
 class Mapper:
     """Selects the rule for a body and renders it; shared by the HTTP and the queue paths."""
 
@@ -43,9 +67,7 @@ class Mapper:
         self._clock = clock
         self._folded = {name.casefold(): rule for name, rule in self.rules.items()}
         # MoEngage-shaped bodies in one walk (None: the interpreted path, as a rule's `compiled`)
-        from mapping.passthrough_compiled import CompiledPassthrough  # not at cold start
-
-        self.passthrough: CompiledPassthrough | None = CompiledPassthrough(context)
+        self.passthrough: Passthrough | None = _FirstPassthrough(self)
 
     @property
     def event_names(self) -> list[str]:

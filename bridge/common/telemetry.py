@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
 
 import msgspec
+
+from bridge.common.log_record import RecordTemplates
 
 log = logging.getLogger("kognitiv_bridge")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -40,6 +41,8 @@ class EscapeControlCharacters(logging.Filter):
     name, a message id) cannot forge a line. Numbers keep their type for %d."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if "kb_kind" in record.__dict__:  # a structured line: printable by construction (`_line`)
+            return True
         if isinstance(record.msg, str):
             record.msg = escape_controls(record.msg)
         if not record.args:  # a structured line (record) has none
@@ -78,44 +81,54 @@ def mask_member_id(member_id: str) -> str:
 
 _ENCODE = msgspec.json.Encoder().encode
 _SCALARS = frozenset({str, int, float, bool})
-_SCALARS_AND_LISTS = _SCALARS | {list, tuple}
 _DIMENSIONS: dict[str, str] = {}  # field -> its `extra` name (kb_<field>), built once per field
 
 
-def _plain(values: Iterable[object]) -> bool:
-    """Only values msgspec writes as `json.dumps(default=str)` does: text, numbers, booleans,
-    and lists of them (a datetime, say, would be written differently). One pass, no sets: it
-    runs for every webhook and every queue message."""
+def _plain_list(value: object) -> bool:
+    """A list or tuple of plain values (see `_line`)."""
+    kind = type(value)
+    if kind is not list and kind is not tuple:
+        return False
     scalars = _SCALARS
-    for value in values:
-        kind = type(value)
-        if kind in scalars:
-            continue
-        if kind is not list and kind is not tuple:
+    for item in value:  # type: ignore[attr-defined]  # noqa: SIM110 - no generator per line
+        if type(item) not in scalars:
             return False
-        for item in value:  # type: ignore[attr-defined]
-            if type(item) not in scalars:
-                return False
     return True
 
 
-def _line(data: dict[str, object]) -> str:
+def _line(data: dict[str, object], plain: bool) -> str:
     """`json.dumps(data, default=str, separators=(",", ":"))`, written by msgspec when that gives
-    the same text (plain values, ASCII only), else by the standard library."""
-    if _plain(data.values()):
+    the same text (`plain`: text, numbers, booleans and lists of them, as checked by the caller;
+    ASCII only), else by the standard library. Either way the line is ASCII with every control
+    character escaped but DEL, which JSON allows raw: it is escaped too (the same JSON), so a
+    structured line is printable as it stands and skips the control-character filter."""
+    if plain:
         encoded = _ENCODE(data)
         if encoded.isascii():
-            return encoded.decode("ascii")
-    return json.dumps(data, default=str, separators=(",", ":"))
+            line = encoded.decode("ascii")
+            return line if "\x7f" not in line else line.replace("\x7f", "\\u007f")
+    line = json.dumps(data, default=str, separators=(",", ":"))
+    return line if "\x7f" not in line else line.replace("\x7f", "\\u007f")
 
 
 def record(kind: str, level: int = logging.INFO, **fields: object) -> None:
     """Log one structured line; None values are left out."""
-    if not log.isEnabledFor(level):
-        return
+    if log.isEnabledFor(level):
+        write_line(kind, level, fields)
+
+
+def enabled(level: int) -> bool:
+    """Whether a line at `level` would be written (so a caller can skip building its fields)."""
+    return log.isEnabledFor(level)
+
+
+def write_line(kind: str, level: int, fields: dict[str, object]) -> None:
+    """`record` for fields already in a dict, once `enabled(level)` said yes."""
     data: dict[str, object] = {"kind": kind}
     extra: dict[str, object] = {"custom_dimensions": data, "kb_kind": kind}
     dimensions = _DIMENSIONS
+    scalars = _SCALARS
+    plain = True
     for key, value in fields.items():
         if value is None:
             continue
@@ -124,14 +137,12 @@ def record(kind: str, level: int = logging.INFO, **fields: object) -> None:
         if name is None:
             name = dimensions.setdefault(key, f"kb_{key}")
         extra[name] = value
-    # What log.log would do, without its walk up the stack to find this very line.
-    record = log.makeRecord(
-        log.name, level, __file__, _RECORD_LINE, _line(data), (), None, "record"
-    )
+        if type(value) not in scalars and plain:
+            plain = _plain_list(value)
     # What makeRecord does with `extra`, without checking each name against the record's own
     # attributes: these names (custom_dimensions, kb_*) are never one of them.
-    record.__dict__.update(extra)
-    log.handle(record)
+    log.handle(_RECORDS.make(level, _line(data, plain), extra))
 
 
-_RECORD_LINE = record.__code__.co_firstlineno
+# Every structured line names `record` as its function, as it did when `record` made them.
+_RECORDS = RecordTemplates(log, __file__, record.__code__.co_firstlineno, "record")

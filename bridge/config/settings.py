@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from delivery.datacenters import normalise_data_center
 from mapping.converters import NUMBER_FORMATS, NumberFormat
@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     kognitiv_retry_horizon_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     moengage_queue_time_budget_seconds: float = Field(default=25.0, gt=0, le=240)
     moengage_workspaces: str | None = None  # the table; parsed by bridge.config.workspaces
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The arguments and the environment (app settings) only: no .env file or secrets
+        directory is configured, and reading those sources anyway costs every cold start a
+        second walk over every field."""
+        return init_settings, env_settings
 
     @field_validator("moengage_app_id")
     @classmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -20,16 +21,24 @@ from bridge.config.auth import KognitivAuth
 from bridge.config.mapping_config import load_mapper
 from bridge.config.settings import ConfigurationError, Settings, load_settings, settings_fingerprint
 from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME, workspace_table
-from bridge.durable.gateway import GATEWAYS, QueueGateway
-from bridge.durable.idempotency import DeliveredKeys, RecentlyDelivered
 from delivery import ClientProvider, MoEngageSender, MoEngageTarget, RateLimitGate, RetryPolicy
 from delivery.sender import Sleep
 from mapping import Mapper
 
-if TYPE_CHECKING:  # the durable tables load on first use (queue mode only): cold start
+if TYPE_CHECKING:  # the durable path loads on first use (queue mode only): cold start
+    from bridge.durable.gateway import GatewayProvider, QueueGateway
+    from bridge.durable.idempotency import DeliveredKeys, RecentlyDelivered
     from bridge.durable.member_ledger import MemberLedger
 
 log = logging.getLogger("kognitiv_bridge")
+
+
+@functools.cache
+def _gateways() -> GatewayProvider:
+    """The process's gateway provider, imported once on first use (queue mode only)."""
+    from bridge.durable.gateway import GATEWAYS
+
+    return GATEWAYS
 
 
 @dataclass
@@ -42,7 +51,7 @@ class Runtime:
     target: MoEngageTarget
     name: str = DEFAULT_WORKSPACE
     gate: RateLimitGate = field(default_factory=RateLimitGate)
-    delivered: RecentlyDelivered = field(default_factory=RecentlyDelivered)
+    _delivered: RecentlyDelivered | None = None
     _gateway: QueueGateway | None = None
     _delivered_keys: DeliveredKeys | None = None
     _member_ledger: MemberLedger | None = None
@@ -51,11 +60,20 @@ class Runtime:
     @property
     def gateway(self) -> QueueGateway:
         """The process's Service Bus gateway (tests may assign a fake or install a model)."""
-        return self._gateway if self._gateway is not None else GATEWAYS.get()
+        return self._gateway if self._gateway is not None else _gateways().get()
 
     @gateway.setter
     def gateway(self, value: QueueGateway) -> None:
         self._gateway = value
+
+    @property
+    def delivered(self) -> RecentlyDelivered:
+        """Keys this instance delivered lately (the queue path's first-level cache)."""
+        if self._delivered is None:
+            from bridge.durable.idempotency import RecentlyDelivered
+
+            self._delivered = RecentlyDelivered()
+        return self._delivered
 
     @property
     def delivered_keys(self) -> DeliveredKeys:
@@ -63,6 +81,7 @@ class Runtime:
         account when `AzureWebJobsStorage` is set (built on first use: queue mode only)."""
         if self._delivered_keys is None:
             from bridge.durable.delivery_record import TableDeliveryRecord
+            from bridge.durable.idempotency import DeliveredKeys
             from bridge.durable.tables import StorageConfig
 
             storage = StorageConfig.from_environment()

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import math
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -17,12 +18,10 @@ from datetime import UTC, datetime
 
 from bridge.common import telemetry
 from bridge.common.errors import BridgeError
-from bridge.common.frozen import fills_dict
 from bridge.common.telemetry import mask_member_id
 from bridge.config.settings import ConfigurationError
 from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME
 from bridge.deployment.runtime import CLIENTS, Runtime, UnknownWorkspace, current_workspace
-from bridge.durable.messages import first_message, message_id_for
 from bridge.webhook.body import parse_body
 from delivery import MoEngageRejected, MoEngageUnavailable, plan_requests
 from delivery.payloads import encode_element
@@ -39,7 +38,6 @@ ENQUEUE_ATTEMPTS = 2
 EVENT_NAME = re.compile(r"[a-z0-9_.-]{1,64}")
 
 
-@fills_dict  # one per webhook and per queue message
 @dataclass(frozen=True)
 class WebhookRequest:
     body: bytes
@@ -199,6 +197,9 @@ async def enqueue(
     timed out may still have arrived, so it is repeated with the same MessageId (duplicate
     detection drops a second copy) rather than delivered directly, which could deliver the
     event twice; 503 only when every attempt failed."""
+    # queue mode only: the message format is not compiled at start-up in direct mode
+    from bridge.durable.messages import first_message, message_id_for
+
     event = None if result.rule == PASSTHROUGH else result.rule
     message_id = message_id_for(result.rule, result.idempotency_key, runtime.name)
     message = first_message(
@@ -261,38 +262,53 @@ async def handle_webhook(
         message = f"unexpected error (correlation id {correlation_id}); nothing was delivered"
         response = _error(BridgeError(500, "internal_error", message))
     response.headers.setdefault("X-Correlation-Id", correlation_id)
+    level = logging.WARNING if response.status >= 400 else logging.INFO
+    if telemetry.enabled(level):
+        _log_line(request, response, correlation_id, started, level)
+    return response
+
+
+def _log_line(
+    request: WebhookRequest,
+    response: WebhookResponse,
+    correlation_id: str,
+    started: float,
+    level: int,
+) -> None:
+    """The webhook's structured line: what happened, never the body's contact data."""
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
     error = response.body.get("error")
-    fields = {
-        "outcome": response.log_fields.get("outcome")
+    logged = response.log_fields
+    fields: dict[str, object] = {
+        "status_code": response.status,
+        "workspace": _workspace_label(request.workspace),
+        "correlation_id": correlation_id,
+        "latency_ms": latency_ms,
+        "outcome": logged.get("outcome")
         or response.body.get("status")
         or _failure_outcome(response.status),
         "error_code": error.get("code") if isinstance(error, dict) else None,
         "event": _route_event(request.route_event),  # a refused body still names its event
-        **response.log_fields,
     }
-    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    fields.update(logged)
     if fields["outcome"] == "delivered":
         fields["lag_ms"] = latency_ms  # direct mode: arrival to MoEngage's answer
-    level = logging.WARNING if response.status >= 400 else logging.INFO
-    telemetry.record(
-        "webhook",
-        level,
-        status_code=response.status,
-        workspace=_workspace_label(request.workspace),
-        correlation_id=correlation_id,
-        latency_ms=latency_ms,
-        **fields,
-    )
-    return response
+    telemetry.write_line("webhook", level, fields)
+
+
+# Correlation ids only have to be unique, not secret: drawn from a generator seeded by the OS
+# (again in a forked child) instead of a system call per webhook.
+_IDS = random.Random()
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_IDS.seed)
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)  # version and variant bits
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 
 
 def new_correlation_id() -> str:
     """A random (version 4) UUID as 32 hex digits: what `uuid.uuid4().hex` gives, without
     building a UUID object for every webhook."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
+    return f"{_IDS.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 _WORKSPACE_LABELS: dict[str, str] = {}  # workspace in the URL -> what the log line says
@@ -309,10 +325,20 @@ def _workspace_label(workspace: str) -> str:
     return label
 
 
+_EVENT_LABELS: dict[str | None, str | None] = {}  # event in the URL -> what the log line says
+
+
 def _route_event(event: str | None) -> str | None:
-    """The event named in the URL, when it looks like an event name (it is caller input)."""
-    name = (event or "").strip().lower()
-    return name if EVENT_NAME.fullmatch(name) else None
+    """The event named in the URL, when it looks like an event name (it is caller input).
+    Remembered for the first 64 names, as workspaces are."""
+    try:
+        return _EVENT_LABELS[event]
+    except KeyError:
+        name = (event or "").strip().lower()
+        label = name if EVENT_NAME.fullmatch(name) else None
+        if len(_EVENT_LABELS) < 64:
+            _EVENT_LABELS[event] = label
+        return label
 
 
 def _failure_outcome(status: int) -> str:
