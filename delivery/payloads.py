@@ -111,20 +111,29 @@ class EncodedUnits:
     """Elements encoded once, addressed by slot."""
 
     def __init__(self, units: Sequence[Sequence[dict]]) -> None:
-        self.parts = [[encode_request_part(element) for element in unit] for unit in units]
-        self.kinds = [[str(element.get("type")) for element in unit] for unit in units]
+        self.parts: list[list[bytes]] = []
+        self.kinds: list[list[str]] = []
+        for unit in units:  # a queue batch has a unit per message: no comprehensions per unit
+            if len(unit) == 1 and unit[0].get("type") not in USER_OPERATIONS:
+                element = unit[0]  # one track element (most units): the element itself
+                self.parts.append([encode_element(element)])
+                self.kinds.append([str(element.get("type"))])
+                continue
+            self.parts.append([encode_request_part(element) for element in unit])
+            self.kinds.append([str(element.get("type")) for element in unit])
 
     def request(self, slots: Sequence[Slot]) -> PlannedRequest:
         """One element -> its own endpoint (precise errors); several -> a transition body;
         merges -> one Merge User body (slots of one phase never mix kinds)."""
         unit, index = slots[0]
         kind = self.kinds[unit][index]
+        parts = self.parts
         if kind == "merge":
-            joined = b",".join(self.parts[unit][index] for unit, index in slots)
+            joined = b",".join([parts[unit][index] for unit, index in slots])
             return PlannedRequest("merge", _MERGE_HEAD + joined + _MERGE_TAIL, tuple(slots))
         if len(slots) == 1:
-            return PlannedRequest(kind, self.parts[unit][index], tuple(slots))
-        joined = b",".join(self.parts[unit][index] for unit, index in slots)
+            return PlannedRequest(kind, parts[unit][index], tuple(slots))
+        joined = b",".join([parts[unit][index] for unit, index in slots])
         return PlannedRequest(
             "transition", _TRANSITION_HEAD + joined + _TRANSITION_TAIL, tuple(slots)
         )
@@ -159,13 +168,21 @@ class EncodedUnits:
         current: list[Slot] = []
         size = _OVERHEAD
         for unit, indices in _by_unit(slots):
-            parts = [self.parts[unit][index] for index in indices]
-            unit_size = sum(map(len, parts)) + len(parts)  # each part plus its comma
+            unit_parts = self.parts[unit]
+            if len(indices) == 1:  # one element (most units): no lists built for it
+                parts = [unit_parts[indices[0]]]
+                unit_size = len(parts[0]) + 1
+            else:
+                parts = [unit_parts[index] for index in indices]
+                unit_size = sum(map(len, parts)) + len(parts)  # each part plus its comma
             if current and size + unit_size > max_bytes:
                 chunks.append(current)
                 current, size = [], _OVERHEAD
             if _OVERHEAD + unit_size <= max_bytes:
-                current.extend([(unit, index) for index in indices])
+                if len(indices) == 1:
+                    current.append((unit, indices[0]))
+                else:
+                    current.extend([(unit, index) for index in indices])
                 size += unit_size
                 continue
             for index, part in zip(indices, parts, strict=True):

@@ -89,8 +89,14 @@ class DeliveredKeys:
     ) -> dict[str, KeyState]:
         """Per key: DELIVERED (LRU or record), CLAIMED (this batch may send it), BUSY or
         UNKNOWN. Without a durable record every key not in the LRU is CLAIMED."""
-        states = {key: KeyState.DELIVERED for key in keys if key in self.recent}
-        rest = [key for key in keys if key not in states]
+        states: dict[str, KeyState] = {}
+        rest: list[str] = []
+        recent = self.recent
+        for key in keys:  # one LRU look-up per key
+            if key in recent:
+                states[key] = KeyState.DELIVERED
+            else:
+                rest.append(key)
         if not rest:
             return states
         if self.record is None:

@@ -11,7 +11,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
+from bridge.common.frozen import fills_dict
 from bridge.config.workspaces import DEFAULT_WORKSPACE
 
 # Application properties (the names a producer may also set when publishing to the queue).
@@ -46,6 +48,7 @@ MAX_ATTEMPT = 10_000  # a producer's absurd `attempt` is clamped, never written 
 _INT64 = 2**63
 
 
+@fills_dict  # one per message
 @dataclass(frozen=True)
 class IncomingMessage:
     """A received queue message, as the outcome logic needs it."""
@@ -91,10 +94,11 @@ class IncomingMessage:
             return value
         return self.message_id or None
 
-    @property
+    @cached_property
     def delivery_key(self) -> str | None:
         """What the delivered-keys record knows this event by: its identity within its
-        workspace (two workspaces may see the same member and reward)."""
+        workspace (two workspaces may see the same member and reward). Worked out once per
+        message (a batch asks for it several times; the message never changes)."""
         key = self.idempotency_key
         if key is None or self.workspace == DEFAULT_WORKSPACE:
             return key

@@ -8,10 +8,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 from bridge.common import telemetry
-from bridge.durable.messages import IncomingMessage, parse_utc
+from bridge.common.frozen import fills_dict
+from bridge.durable.messages import EARLIEST, LATEST, IncomingMessage, parse_utc
 
 
 class Outcome(enum.StrEnum):
@@ -41,6 +42,7 @@ class Hold(enum.Enum):
     RECORD = "record"  # another copy is being sent, or the record did not answer: soon again
 
 
+@fills_dict  # one per message
 @dataclass(frozen=True)
 class MessageOutcome:
     message_id: str
@@ -64,21 +66,41 @@ def log_outcomes(
     started: float,
     now: datetime,
 ) -> None:
+    """Every message's `queue_message` line, once the batch is settled (`latency_ms` is the
+    batch's time). The same line `record_outcome` writes, built inline: it runs for every
+    message of every batch and sits on the batch's critical path."""
     elapsed = round((time.perf_counter() - started) * 1000, 1)
+    size = len(messages)
+    write = telemetry.record
+    delivered, dead = Outcome.DELIVERED, Outcome.DEAD_LETTERED
+    member_lists = members.get
     for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
-        lag = _milliseconds(now - message.first_received(now))
-        enqueued = parse_utc(message.enqueued_time)
-        waited = None if enqueued is None else _milliseconds(now - enqueued)
-        level = logging.WARNING if outcome.outcome is Outcome.DEAD_LETTERED else logging.INFO
-        record_outcome(
-            workspace,
-            message,
-            outcome,
-            level,
-            len(messages),
-            members=members.get(position),
+        kind = outcome.outcome
+        lag = None
+        if kind is delivered:  # the other outcomes have no lag
+            lag = round((now - message.first_received(now)).total_seconds() * 1000, 1)
+        enqueued = message.enqueued_time  # an aware UTC time in range is parse_utc's answer
+        if type(enqueued) is not datetime or enqueued.tzinfo is not UTC:
+            enqueued = parse_utc(enqueued)
+        elif not EARLIEST <= enqueued <= LATEST:
+            enqueued = None
+        waited = None if enqueued is None else round((now - enqueued).total_seconds() * 1000, 1)
+        write(
+            "queue_message",
+            logging.WARNING if kind is dead else logging.INFO,
+            workspace=workspace,
+            message_id=outcome.message_id,
+            correlation_id=message.correlation_id,
+            event=outcome.event,
+            outcome=kind._value_,
+            reason=outcome.reason,
+            attempts=outcome.attempt + 1,
+            moengage_request_id=outcome.request_id,
+            retry_at=outcome.retry_at,
+            members=member_lists(position),
+            batch_size=size,
             latency_ms=elapsed,
-            lag_ms=lag if outcome.outcome is Outcome.DELIVERED else None,
+            lag_ms=lag,
             queue_wait_ms=waited,
         )
 
@@ -110,7 +132,3 @@ def record_outcome(
         batch_size=batch_size,
         **timing,
     )
-
-
-def _milliseconds(span: timedelta) -> float:
-    return round(span.total_seconds() * 1000, 1)

@@ -74,7 +74,7 @@ from bridge.queue.settlement import (
     settle_writes,
     with_kept_bodies,
 )
-from bridge.webhook.handler import WebhookRequest, map_request, result_fields
+from bridge.webhook.handler import WebhookRequest, map_request, result_members
 from delivery import DeliveryError, MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from delivery.sender import halts
 
@@ -134,7 +134,9 @@ class BatchProcessor:
             chosen.setdefault(key, position)
             states[key] = KeyState.UNKNOWN
         batch.owned = {key for key, state in states.items() if state is KeyState.CLAIMED}
-        pending: dict[int, Pending] = {}
+        # Only the members of each mapped message are kept for the log lines: a wave's mapped
+        # results are freed once its delivery ends, not held until the batch ends.
+        members: dict[int, list[str]] = {}
         # Structured: every wave ends inside this block, so none outlives the batch; the
         # mapping loop and the waves never raise for one message's trouble.
         async with asyncio.TaskGroup() as group:
@@ -147,19 +149,34 @@ class BatchProcessor:
                     await asyncio.sleep(0)
                 elif waves and position % TURN_EVERY == 0:
                     await asyncio.sleep(0)  # the waves in flight send and read their answers
-                admitted = self._admit(position, message, chosen, states, batch)
+                try:  # whatever a message carries is data: never raises for one message
+                    admitted = self._admit(position, message, chosen, states, batch)
+                except Exception as error:
+                    admitted = self._admit_failed(message, error, batch)
                 if isinstance(admitted, MessageOutcome):
                     batch.outcomes[position] = admitted
                 else:
-                    pending[position] = wave[position] = admitted
+                    wave[position] = admitted
+                    members[position] = result_members(admitted.result)
             if wave:
                 waves.append(self._start(group, wave, batch, waves))
         await self.delivered.settle(batch.delivered, owned_keys(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
-        members = {p: result_fields(item.result)["members"] for p, item in pending.items()}
         log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
         return ordered
+
+    def _admit_failed(
+        self, message: IncomingMessage, error: Exception, batch: Batch
+    ) -> MessageOutcome:
+        """An unexpected error admitting a message holds this message alone."""
+        log.exception("internal error admitting message %s", message.message_id)
+        failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
+        try:
+            return self._retry(message, message.event, failure, batch, hold=Hold.RECORD)
+        except Exception:
+            description = f"internal error ({type(error).__name__})"
+            return self._dead(message, Reason.MAPPING_FAILED, description, batch)
 
     def _admit(
         self,
@@ -169,27 +186,8 @@ class BatchProcessor:
         states: dict[str, KeyState],
         batch: Batch,
     ) -> Pending | MessageOutcome:
-        """The message's pending delivery, or its outcome when it needs none. Never raises:
-        whatever a message carries is data (an unexpected error holds this message alone)."""
-        try:
-            return self._admit_one(position, message, chosen, states, batch)
-        except Exception as error:
-            log.exception("internal error admitting message %s", message.message_id)
-            failure = MoEngageUnavailable(f"internal error ({type(error).__name__})")
-            try:
-                return self._retry(message, message.event, failure, batch, hold=Hold.RECORD)
-            except Exception:
-                description = f"internal error ({type(error).__name__})"
-                return self._dead(message, Reason.MAPPING_FAILED, description, batch)
-
-    def _admit_one(
-        self,
-        position: int,
-        message: IncomingMessage,
-        chosen: dict[str, int],
-        states: dict[str, KeyState],
-        batch: Batch,
-    ) -> Pending | MessageOutcome:
+        """The message's pending delivery, or its outcome when it needs none (the caller
+        turns an unexpected error into `_admit_failed`)."""
         key = message.delivery_key
         if CLAIM_CHECK in message.properties and not key:
             key = f"#{position}"  # its kept body could not be read (see process)
@@ -245,7 +243,10 @@ class BatchProcessor:
             description = f"internal error while mapping ({type(error).__name__})"
             return self._dead(message, Reason.MAPPING_FAILED, description, batch)
         already = message.delivered_elements
-        indices = [i for i in range(len(result.elements)) if i not in already]
+        if already:
+            indices = [i for i in range(len(result.elements)) if i not in already]
+        else:  # a first delivery (most messages): every element
+            indices = list(range(len(result.elements)))
         if not indices:
             return MessageOutcome(
                 message.message_id, Outcome.DELIVERED, result.event, attempt=message.attempt
@@ -447,16 +448,34 @@ class BatchProcessor:
             errors = report.unit_errors(len(positions))
             request_ids = report.unit_request_ids(len(positions))
             accepted = accepted_elements(report, len(positions))
-        batch.hold = batch.hold or next((e for e in errors if halts(e)), None)
+        if batch.hold is None:  # the first failure that halts later waves, if any
+            for unit_error in errors:
+                if unit_error is not None and halts(unit_error):
+                    batch.hold = unit_error
+                    break
         delivered: list[str] = []
         released: list[str] = []
         for index, position in enumerate(positions):
             item = pending[position]
-            taken = frozenset(item.indices[i] for i in accepted[index])
+            done, unit_error = accepted[index], errors[index]
+            if len(done) == len(item.indices):  # every element accepted (positions in the unit)
+                taken = frozenset(item.indices)
+            else:
+                taken = frozenset([item.indices[i] for i in done])
             try:
-                outcome = self._outcome(
-                    item, errors[index], request_ids[index], accepted[index], batch, taken
-                )
+                if unit_error is None and not item.result.warnings:  # `_outcome`'s common case
+                    outcome = MessageOutcome(
+                        item.message.message_id,
+                        Outcome.DELIVERED,
+                        item.result.event,
+                        attempt=item.message.attempt,
+                        request_id=request_ids[index],
+                        accepted=taken,
+                    )
+                else:
+                    outcome = self._outcome(
+                        item, unit_error, request_ids[index], done, batch, taken
+                    )
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
                 outcome = self._retry(

@@ -7,6 +7,7 @@ horizon, then dead-letter them (`unknown_workspace`)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,20 @@ class TriggerClock:
 
 
 CLOCK = TriggerClock()
+_long_lived_frozen = False
+
+
+def _freeze_long_lived() -> None:
+    """Once per process, after its first batch: what lives as long as the process (modules,
+    settings, compiled rules, HTTP clients) leaves the garbage collector's sight (`gc.freeze`),
+    so the full collections a batch's mapped results trigger walk only younger objects. A
+    collection first, so no garbage is kept for good; frozen objects are still freed when
+    nothing refers to them."""
+    global _long_lived_frozen
+    if not _long_lived_frozen:
+        _long_lived_frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 async def process_queue_batch(messages: Sequence[IncomingMessage]) -> list[MessageOutcome]:
@@ -67,6 +82,7 @@ async def process_queue_batch(messages: Sequence[IncomingMessage]) -> list[Messa
         if isinstance(result, BaseException):
             raise result
         outcomes.update(zip(positions, result, strict=True))
+    _freeze_long_lived()
     return [outcomes[position] for position in range(len(messages))]
 
 

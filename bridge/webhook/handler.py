@@ -127,14 +127,15 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
 
 def result_fields(result: MappingResult) -> dict[str, object]:
     """What a log line may say about a mapped body: names and member ids, no contact data."""
+    return {"event": result.event, "rule": result.rule, "members": result_members(result)}
+
+
+def result_members(result: MappingResult) -> list[str]:
+    """The members a mapped body is about, as a log line may name them (masked, sorted)."""
     elements = result.elements
     if len(elements) == 1 and elements[0].get("type") != "merge":  # one member, no set to sort
-        members = [mask_member_id(str(elements[0].get("customer_id")))]
-    else:
-        members = sorted(
-            {mask_member_id(member) for e in elements for member in element_members(e)}
-        )
-    return {"event": result.event, "rule": result.rule, "members": members}
+        return [mask_member_id(str(elements[0].get("customer_id")))]
+    return sorted({mask_member_id(member) for e in elements for member in element_members(e)})
 
 
 async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResponse:
