@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from bridge.common import telemetry
 from bridge.common.errors import BridgeError
+from bridge.common.frozen import fills_dict
 from bridge.common.telemetry import mask_member_id
 from bridge.config.settings import ConfigurationError
 from bridge.config.workspaces import DEFAULT_WORKSPACE, NAME
@@ -38,6 +39,7 @@ ENQUEUE_ATTEMPTS = 2
 EVENT_NAME = re.compile(r"[a-z0-9_.-]{1,64}")
 
 
+@fills_dict  # one per webhook and per queue message
 @dataclass(frozen=True)
 class WebhookRequest:
     body: bytes
@@ -47,6 +49,7 @@ class WebhookRequest:
     workspace: str = DEFAULT_WORKSPACE
 
 
+@fills_dict  # one per webhook
 @dataclass(frozen=True)
 class WebhookResponse:
     status: int
@@ -263,7 +266,7 @@ async def handle_webhook(
         response = _error(BridgeError(500, "internal_error", message))
     response.headers.setdefault("X-Correlation-Id", correlation_id)
     level = logging.WARNING if response.status >= 400 else logging.INFO
-    if telemetry.enabled(level):
+    if log.isEnabledFor(level):  # the line's logger
         _log_line(request, response, correlation_id, started, level)
     return response
 
