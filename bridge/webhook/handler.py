@@ -266,7 +266,7 @@ async def handle_webhook(
         response = _error(BridgeError(500, "internal_error", message))
     response.headers.setdefault("X-Correlation-Id", correlation_id)
     level = logging.WARNING if response.status >= 400 else logging.INFO
-    if log.isEnabledFor(level):  # the line's logger
+    if telemetry.enabled(level):
         _log_line(request, response, correlation_id, started, level)
     return response
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 
@@ -79,12 +80,20 @@ def test_each_record_has_its_own_time_thread_and_attributes() -> None:
 
 
 async def test_a_record_made_in_a_task_names_the_task_as_the_standard_library_does() -> None:
+    logger = logging.getLogger("tests.log_record")
+    templates = RecordTemplates(logger, __file__, 1, "record")
+    templates.make(logging.INFO, "outside any task", {})  # the template is made here
+
     async def in_task() -> tuple[logging.LogRecord, logging.LogRecord]:
-        return made_both_ways(logging.INFO)
+        fast = templates.make(logging.INFO, "in a task", {})
+        slow = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "in a task", (), None)
+        return fast, slow
 
     fast, slow = await asyncio.create_task(in_task(), name="webhook-7")
 
     assert getattr(fast, "taskName", "absent") == getattr(slow, "taskName", "absent")
+    if sys.version_info >= (3, 12):  # records name their task from 3.12 on
+        assert fast.taskName == "webhook-7"  # type: ignore[attr-defined]
 
 
 def test_a_record_factory_someone_set_is_honoured() -> None:
