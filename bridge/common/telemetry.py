@@ -1,14 +1,15 @@
 """One structured log line per webhook and per queue message outcome.
 
-The message is compact JSON (queryable in Application Insights with `parse_json(message)`), and
-the same fields are passed as `extra` so they become custom dimensions when the worker's
-OpenTelemetry export is on (`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`). Callers pass
+The message is compact JSON (queryable in Application Insights with `parse_json(message)`); with
+the worker's OpenTelemetry export on, each field is also a record attribute (`kb_<field>`) that
+the export turns into a custom dimension (see `FIELD_ATTRIBUTES`). Callers pass
 only ids, names, counts and codes: never secrets, never member contact data."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 
 import msgspec
@@ -41,7 +42,7 @@ class EscapeControlCharacters(logging.Filter):
     name, a message id) cannot forge a line. Numbers keep their type for %d."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "kb_kind" in record.__dict__:  # a structured line: printable by construction (`_line`)
+        if "custom_dimensions" in record.__dict__:  # a structured line: printable (`_line`)
             return True
         if isinstance(record.msg, str):
             record.msg = escape_controls(record.msg)
@@ -82,6 +83,19 @@ def mask_member_id(member_id: str) -> str:
 _ENCODE = msgspec.json.Encoder().encode
 _SCALARS = frozenset({str, int, float, bool})
 _DIMENSIONS: dict[str, str] = {}  # field -> its `extra` name (kb_<field>), built once per field
+_EXPORT_SETTINGS = ("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "PYTHON_ENABLE_OPENTELEMETRY")
+_TRUE = frozenset({"1", "true", "t", "yes", "y"})  # what the worker reads as true
+
+
+def _exported() -> bool:
+    """Whether the worker exports records through OpenTelemetry (read once: the worker reads
+    these settings when it starts, and a change of app settings restarts it)."""
+    return any(os.environ.get(name, "").strip().lower() in _TRUE for name in _EXPORT_SETTINGS)
+
+
+# Each field as a record attribute of its own (kb_<field>), what OpenTelemetry's log handler turns
+# into a custom dimension. Only with the export on: without it no handler reads them.
+FIELD_ATTRIBUTES = _exported()
 
 
 def _plain_list(value: object) -> bool:
@@ -125,7 +139,10 @@ def enabled(level: int) -> bool:
 def write_line(kind: str, level: int, fields: dict[str, object]) -> None:
     """`record` for fields already in a dict, once `enabled(level)` said yes."""
     data: dict[str, object] = {"kind": kind}
-    extra: dict[str, object] = {"custom_dimensions": data, "kb_kind": kind}
+    extra: dict[str, object] = {"custom_dimensions": data}
+    attributes = FIELD_ATTRIBUTES
+    if attributes:
+        extra["kb_kind"] = kind
     dimensions = _DIMENSIONS
     scalars = _SCALARS
     plain = True
@@ -133,10 +150,11 @@ def write_line(kind: str, level: int, fields: dict[str, object]) -> None:
         if value is None:
             continue
         data[key] = value
-        name = dimensions.get(key)
-        if name is None:
-            name = dimensions.setdefault(key, f"kb_{key}")
-        extra[name] = value
+        if attributes:
+            name = dimensions.get(key)
+            if name is None:
+                name = dimensions.setdefault(key, f"kb_{key}")
+            extra[name] = value
         if type(value) not in scalars and plain:
             plain = _plain_list(value)
     # What makeRecord does with `extra`, without checking each name against the record's own

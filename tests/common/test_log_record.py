@@ -162,4 +162,35 @@ def test_a_structured_line_is_written_as_json_dumps_writes_it(lines) -> None:
     assert fallback == json.dumps(
         {"kind": "queue_message", "detail": ["a", 1], "text": "ünï\u2028"}, separators=(",", ":")
     )
-    assert (lines[0].kb_status_code, lines[1].levelname) == (200, "WARNING")  # type: ignore[attr-defined]
+    assert lines[1].levelname == "WARNING"
+
+
+@pytest.mark.parametrize(
+    "setting", ["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "PYTHON_ENABLE_OPENTELEMETRY"]
+)
+def test_with_the_worker_exporting_every_field_is_an_attribute_of_its_own(
+    lines, monkeypatch, setting
+) -> None:
+    monkeypatch.setenv(setting, " Yes")
+    monkeypatch.setattr(telemetry, "FIELD_ATTRIBUTES", telemetry._exported())
+
+    telemetry.record("webhook", logging.INFO, status_code=200, members=["M-1"], rule=None)
+
+    [line] = lines
+    fields = {k: v for k, v in vars(line).items() if k.startswith("kb_")}
+    assert fields == {"kb_kind": "webhook", "kb_status_code": 200, "kb_members": ["M-1"]}
+    assert line.custom_dimensions == json.loads(line.getMessage())  # type: ignore[attr-defined]
+
+
+def test_without_the_export_no_handler_reads_field_attributes_so_none_are_made(
+    lines, monkeypatch
+) -> None:
+    for setting in ("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "PYTHON_ENABLE_OPENTELEMETRY"):
+        monkeypatch.setenv(setting, "false")
+    monkeypatch.setattr(telemetry, "FIELD_ATTRIBUTES", telemetry._exported())
+
+    telemetry.record("webhook", logging.INFO, status_code=200)
+
+    [line] = lines
+    assert not [name for name in vars(line) if name.startswith("kb_")]
+    assert line.custom_dimensions == {"kind": "webhook", "status_code": 200}  # type: ignore[attr-defined]
