@@ -56,6 +56,8 @@ class WebhookResponse:
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=dict)
     log_fields: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    # The mapped body the line names (event, rule, members): worked out only if it is written.
+    mapped: MappingResult | None = field(default=None, compare=False, repr=False)
 
 
 def _error(error: BridgeError, headers: dict[str, str] | None = None) -> WebhookResponse:
@@ -125,7 +127,7 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
         "requests": describe_plan(runtime, result, raw=True),
         "warnings": result.warnings,
     }
-    return WebhookResponse(200, body)
+    return WebhookResponse(200, body, mapped=result)
 
 
 def result_fields(result: MappingResult) -> dict[str, object]:
@@ -144,7 +146,7 @@ def result_members(result: MappingResult) -> list[str]:
 async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResponse:
     """Send to MoEngage within the direct-mode time budget and translate the outcome."""
     sender = runtime.sender(CLIENTS)
-    fields = result_fields(result)
+    fields: dict[str, object] = {}
     try:
         report = await sender.deliver(result.elements)
     except MoEngageRejected as error:
@@ -161,6 +163,7 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
                 }
             },
             log_fields=fields,
+            mapped=result,
         )
     except MoEngageUnavailable as error:
         retry_after = max(1, math.ceil(error.retry_after or DEFAULT_RETRY_AFTER))
@@ -172,7 +175,7 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
                 "delivered_elements": error.delivered,
             }
         }
-        return WebhookResponse(503, body, {"Retry-After": str(retry_after)}, fields)
+        return WebhookResponse(503, body, {"Retry-After": str(retry_after)}, fields, result)
     fields.update(
         outcome="delivered",
         attempts=report.http_requests,
@@ -187,7 +190,7 @@ async def deliver_direct(runtime: Runtime, result: MappingResult) -> WebhookResp
         "moengage_request_ids": report.request_ids,
         "warnings": result.warnings,
     }
-    return WebhookResponse(200, body, log_fields=fields)
+    return WebhookResponse(200, body, log_fields=fields, mapped=result)
 
 
 async def enqueue(
@@ -218,7 +221,7 @@ async def enqueue(
             failures.append(type(error).__name__)
             log.warning("Service Bus enqueue failed (%s) for event %s", failures[-1], result.event)
     else:
-        fields = {**result_fields(result), "outcome": "queue_unavailable", "detail": failures}
+        fields = {"outcome": "queue_unavailable", "detail": failures}
         recognised = result.idempotency_key is not None
         error = {
             "code": "queue_unavailable",
@@ -226,13 +229,14 @@ async def enqueue(
             "repeat_recognised": recognised,
         }
         return WebhookResponse(
-            503, {"error": error}, {"Retry-After": str(DEFAULT_RETRY_AFTER)}, fields
+            503, {"error": error}, {"Retry-After": str(DEFAULT_RETRY_AFTER)}, fields, result
         )
-    fields = {**result_fields(result), "outcome": "queued", "message_id": message_id}
+    fields: dict[str, object] = {"outcome": "queued", "message_id": message_id}
     if failures:
         fields["enqueue_retries"] = failures
     body = {"status": "queued", "id": message_id, "event": result.event}
-    return WebhookResponse(202, {**body, "warnings": result.warnings}, log_fields=fields)
+    answer = {**body, "warnings": result.warnings}
+    return WebhookResponse(202, answer, log_fields=fields, mapped=result)
 
 
 def _unconfirmed_text(rule: str, recognised: bool) -> str:
@@ -293,6 +297,8 @@ def _log_line(
         "error_code": error.get("code") if isinstance(error, dict) else None,
         "event": _route_event(request.route_event),  # a refused body still names its event
     }
+    if response.mapped is not None:
+        fields.update(result_fields(response.mapped))
     fields.update(logged)
     if fields["outcome"] == "delivered":
         fields["lag_ms"] = latency_ms  # direct mode: arrival to MoEngage's answer
@@ -368,9 +374,7 @@ async def _handle(
     for warning in result.warnings:
         log.warning("event %s: %s", result.event, warning)
     if str(request.params.get("dry_run", "")).strip().lower() in TRUE_WORDS:
-        response = dry_run_response(runtime, result)
-        response.log_fields.update(result_fields(result))
-        return response
+        return dry_run_response(runtime, result)
     if runtime.settings.queue_mode:
         return await enqueue(runtime, request, result, correlation_id)
     return await deliver_direct(runtime, result)
