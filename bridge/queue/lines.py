@@ -18,6 +18,10 @@ from bridge.durable.messages import IncomingMessage
 from bridge.queue.outcomes import MessageOutcome, Outcome, log_outcomes
 
 FINAL_AT_ADMISSION = frozenset({Outcome.DUPLICATE, Outcome.DELIVERED})
+# While waves are in flight, lines written between two turns of the event loop: a wave's
+# request and its answer each take several turns, and the last wave's answer is the batch's
+# end (8 measured better than the mapping loop's 16; see BENCHMARKS.md).
+TURN_EVERY_LINES = 8
 
 
 @dataclass
@@ -30,13 +34,12 @@ class BatchLines:
     members: dict[int, list[str]]
     started: float  # `time.perf_counter()` when the batch's processing started
     clock: Callable[[], datetime]
-    turn_every: int  # lines written between two turns of the event loop while waves fly
     written: set[int]
 
     async def write(self, positions: list[int], in_flight: bool) -> None:
         """Write these lines; while waves are in flight, a turn of the event loop every
-        `turn_every` lines lets them send their requests and read their answers."""
-        step = self.turn_every if in_flight else len(positions) or 1
+        TURN_EVERY_LINES lines lets them send their requests and read their answers."""
+        step = TURN_EVERY_LINES if in_flight else len(positions) or 1
         for start in range(0, len(positions), step):
             log_outcomes(
                 self.workspace, self.messages, self.outcomes, self.members, self.started,

@@ -170,9 +170,8 @@ class BatchProcessor:
                 waves.append(task)
                 positions[task] = list(wave)
             lines = BatchLines(
-                self.runtime.name, messages, batch.outcomes, members, started, self.clock,
-                TURN_EVERY, written,
-            )  # fmt: skip
+                self.runtime.name, messages, batch.outcomes, members, started, self.clock, written
+            )
             await log_as_waves_end(lines, final, positions)  # fills the last wave's wait
         await self.delivered.settle(batch.delivered, owned_keys(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
