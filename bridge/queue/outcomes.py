@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -61,20 +61,29 @@ class MessageOutcome:
 def log_outcomes(
     workspace: str,
     messages: Sequence[IncomingMessage],
-    outcomes: list[MessageOutcome],
+    outcomes: Sequence[MessageOutcome] | Mapping[int, MessageOutcome],
     members: dict[int, list[str]],
     started: float,
     now: datetime,
+    positions: Iterable[int] | None = None,
+    written: set[int] | None = None,
 ) -> None:
-    """Every message's `queue_message` line, once the batch is settled (`latency_ms` is the
-    batch's time). The same line `record_outcome` writes, built inline: it runs for every
-    message of every batch and sits on the batch's critical path."""
+    """The `queue_message` lines of the messages at `positions` (every message by default),
+    leaving out those already `written` and adding each one written to it: one line per
+    message per processing of its batch. `latency_ms` runs from `started` (the start of the
+    batch's processing) to the line; `now` is the time of the lines. The same line
+    `record_outcome` writes, built inline: it runs for every message of every batch and sits
+    on the batch's critical path."""
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     size = len(messages)
     write = telemetry.record
     delivered, dead = Outcome.DELIVERED, Outcome.DEAD_LETTERED
     member_lists = members.get
-    for position, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+    done = set() if written is None else written
+    for position in range(size) if positions is None else positions:
+        if position in done:
+            continue
+        message, outcome = messages[position], outcomes[position]
         kind = outcome.outcome
         lag = None
         if kind is delivered:  # the other outcomes have no lag
@@ -103,6 +112,7 @@ def log_outcomes(
             lag_ms=lag,
             queue_wait_ms=waited,
         )
+        done.add(position)
 
 
 def record_outcome(

@@ -66,6 +66,7 @@ from bridge.queue.batch import (
     owned_keys,
     representatives,
 )
+from bridge.queue.lines import FINAL_AT_ADMISSION, BatchLines, log_as_waves_end
 from bridge.queue.outcomes import Hold, MessageOutcome, Outcome, Reason, log_outcomes
 from bridge.queue.settlement import (
     SETTLE_ATTEMPTS,
@@ -78,7 +79,6 @@ from bridge.webhook.handler import WebhookRequest, map_request, result_members
 from delivery import DeliveryError, MoEngageRejected, MoEngageSender, MoEngageUnavailable
 from delivery.sender import halts
 
-log = logging.getLogger("kognitiv_bridge")
 log = logging.getLogger("kognitiv_bridge")
 WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB request of rewards)
 # While waves are in flight, the mapping loop gives them a turn of the event loop this often
@@ -137,14 +137,19 @@ class BatchProcessor:
         # Only the members of each mapped message are kept for the log lines: a wave's mapped
         # results are freed once its delivery ends, not held until the batch ends.
         members: dict[int, list[str]] = {}
+        written: set[int] = set()  # positions whose line is out (one per message)
+        final: list[int] = []  # outcomes decided at admission that nothing later changes
         # Structured: every wave ends inside this block, so none outlives the batch; the
         # mapping loop and the waves never raise for one message's trouble.
         async with asyncio.TaskGroup() as group:
             waves: list[asyncio.Task[None]] = []
+            positions: dict[asyncio.Task[None], list[int]] = {}
             wave: dict[int, Pending] = {}
             for position, message in enumerate(messages):
                 if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is mapped
-                    waves.append(self._start(group, wave, batch, waves))
+                    task = self._start(group, wave, batch, waves)
+                    waves.append(task)
+                    positions[task] = list(wave)
                     wave = {}
                     await asyncio.sleep(0)
                 elif waves and position % TURN_EVERY == 0:
@@ -155,15 +160,25 @@ class BatchProcessor:
                     admitted = self._admit_failed(message, error, batch)
                 if isinstance(admitted, MessageOutcome):
                     batch.outcomes[position] = admitted
+                    if admitted.outcome in FINAL_AT_ADMISSION:
+                        final.append(position)
                 else:
                     wave[position] = admitted
                     members[position] = result_members(admitted.result)
             if wave:
-                waves.append(self._start(group, wave, batch, waves))
+                task = self._start(group, wave, batch, waves)
+                waves.append(task)
+                positions[task] = list(wave)
+            lines = BatchLines(
+                self.runtime.name, messages, batch.outcomes, members, started, self.clock, written
+            )
+            await log_as_waves_end(lines, final, positions)  # fills the last wave's wait
         await self.delivered.settle(batch.delivered, owned_keys(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
-        log_outcomes(self.runtime.name, messages, ordered, members, started, self.clock())  # type: ignore[arg-type]
+        log_outcomes(
+            self.runtime.name, messages, ordered, members, started, self.clock(), written=written
+        )
         return ordered
 
     def _admit_failed(

@@ -100,8 +100,15 @@ def test_the_guard_catches_a_return_to_the_previous_per_message_work(monkeypatch
     uncached = IncomingMessage.delivery_key.func  # type: ignore[attr-defined]
     monkeypatch.setattr(IncomingMessage, "delivery_key", property(uncached))
 
-    def log_through_record_outcome(workspace, messages, ordered, members, started, now):
-        for position, (message, outcome) in enumerate(zip(messages, ordered, strict=True)):
+    def log_through_record_outcome(
+        workspace, messages, ordered, members, started, now, positions=None, written=None
+    ):
+        done = set() if written is None else written
+        for position in range(len(messages)) if positions is None else positions:
+            if position in done:
+                continue
+            done.add(position)
+            message, outcome = messages[position], ordered[position]
             enqueued = outcomes.parse_utc(message.enqueued_time)
             outcomes.record_outcome(
                 workspace,
