@@ -139,27 +139,31 @@ def enabled(level: int) -> bool:
 def write_line(kind: str, level: int, fields: dict[str, object]) -> None:
     """`record` for fields already in a dict, once `enabled(level)` said yes."""
     data: dict[str, object] = {"kind": kind}
-    extra: dict[str, object] = {"custom_dimensions": data}
-    attributes = FIELD_ATTRIBUTES
-    if attributes:
-        extra["kb_kind"] = kind
-    dimensions = _DIMENSIONS
     scalars = _SCALARS
     plain = True
     for key, value in fields.items():
-        if value is None:
-            continue
-        data[key] = value
-        if attributes:
-            name = dimensions.get(key)
-            if name is None:
-                name = dimensions.setdefault(key, f"kb_{key}")
-            extra[name] = value
-        if type(value) not in scalars and plain:
-            plain = _plain_list(value)
+        if value is not None:
+            data[key] = value
+            if type(value) not in scalars and plain:
+                plain = _plain_list(value)
+    extra: dict[str, object] = {"custom_dimensions": data}
+    if FIELD_ATTRIBUTES:
+        extra.update(_attributes(data))
     # What makeRecord does with `extra`, without checking each name against the record's own
     # attributes: these names (custom_dimensions, kb_*) are never one of them.
     log.handle(_RECORDS.make(level, _line(data, plain), extra))
+
+
+def _attributes(data: dict[str, object]) -> dict[str, object]:
+    """Each field as a record attribute of its own: kb_<field>."""
+    names = _DIMENSIONS
+    attributes: dict[str, object] = {}
+    for key, value in data.items():
+        name = names.get(key)
+        if name is None:
+            name = names.setdefault(key, f"kb_{key}")
+        attributes[name] = value
+    return attributes
 
 
 # Every structured line names `record` as its function, as it did when `record` made them.
