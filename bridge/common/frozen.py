@@ -9,7 +9,8 @@ equality, hashing, `repr`, `dataclasses.replace`."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 _FACTORY = object()  # stands for a default factory's value in the signature, as in dataclasses
@@ -47,3 +48,24 @@ def fills_dict(cls: type[T]) -> type[T]:
     init.__doc__ = cls.__init__.__doc__
     cls.__init__ = init  # type: ignore[misc]
     return cls
+
+
+class computed_once:  # lower case: used as a decorator, like `functools.cached_property`
+    """`functools.cached_property` without its lock: Python 3.11's takes an `RLock` on every
+    first read (3.12 dropped it), once per queue message. The value is written to the
+    instance's `__dict__` (past a frozen dataclass's `__setattr__`), where later reads find
+    it without calling this descriptor. For values of immutable instances only."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value

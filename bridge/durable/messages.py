@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 
-from bridge.common.frozen import fills_dict
+from bridge.common.frozen import computed_once, fills_dict
 from bridge.config.workspaces import DEFAULT_WORKSPACE
 
 # Application properties (the names a producer may also set when publishing to the queue).
@@ -76,6 +75,8 @@ class IncomingMessage:
     def attempt(self) -> int:
         """The retry count; any other value a producer set (text, "²", inf) reads as 0."""
         value = self.properties.get(ATTEMPT)
+        if type(value) is int and 0 <= value <= MAX_ATTEMPT:  # as written by this bridge
+            return value
         if isinstance(value, str):
             value = value.strip()
             value = int(value) if value.isascii() and value.isdigit() and len(value) < 8 else 0
@@ -94,7 +95,7 @@ class IncomingMessage:
             return value
         return self.message_id or None
 
-    @cached_property
+    @computed_once
     def delivery_key(self) -> str | None:
         """What the delivered-keys record knows this event by: its identity within its
         workspace (two workspaces may see the same member and reward). Worked out once per

@@ -30,8 +30,9 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from bridge.common.errors import BridgeError
 from bridge.deployment.runtime import Runtime
@@ -80,6 +81,7 @@ from delivery import DeliveryError, MoEngageRejected, MoEngageSender, MoEngageUn
 from delivery.sender import halts
 
 log = logging.getLogger("kognitiv_bridge")
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})  # a queue message has no HTTP request
 WAVE_SIZE = 250  # messages mapped before their delivery starts (one ~100 KB request of rewards)
 # While waves are in flight, the mapping loop gives them a turn of the event loop this often
 # (in messages): a request takes several turns to be written, and a single turn per wave left
@@ -248,7 +250,8 @@ class BatchProcessor:
         """The message's elements still to deliver, or its final outcome when it needs no
         delivery (all delivered before, or dead-lettered because it cannot be mapped)."""
         try:
-            request = WebhookRequest(message.body, route_event=message.event)
+            # Shared empty headers and parameters: two dicts fewer per message (never mutated).
+            request = WebhookRequest(message.body, NO_HEADERS, NO_HEADERS, message.event)
             result = map_request(self.runtime, request)[1]
         except BridgeError as error:
             reason = Reason.INVALID_PAYLOAD if error.status in (400, 413) else Reason.MAPPING_FAILED
@@ -491,6 +494,8 @@ class BatchProcessor:
                     outcome = self._outcome(
                         item, unit_error, request_ids[index], done, batch, taken
                     )
+                    if outcome.accepted != taken:  # a delivered outcome is made with them
+                        outcome = dataclasses.replace(outcome, accepted=taken)
             except Exception as error:  # one message's trouble never fails its neighbours
                 log.exception("internal error settling message %s", item.message.message_id)
                 outcome = self._retry(
@@ -499,7 +504,6 @@ class BatchProcessor:
                     MoEngageUnavailable(f"internal error ({type(error).__name__})"),
                     batch,
                 )
-            if outcome.accepted != taken:  # a delivered outcome is made with them already
                 outcome = dataclasses.replace(outcome, accepted=taken)
             batch.outcomes[position] = outcome
             key = item.message.delivery_key
