@@ -490,6 +490,35 @@ async def test_an_older_update_retried_after_a_newer_one_never_overwrites_it(
     assert sent == [200, None]  # the older update was sent without its outdated balance
 
 
+async def test_a_newer_update_partly_accepted_before_a_retry_is_never_overwritten_by_an_older(
+    storage, bus, host, moengage, clock
+):
+    """A message whose request was split (413) and only partly accepted is retried for the
+    rest; the part MoEngage accepted is recorded in its member's state, so an older update
+    retried later does not overwrite it."""
+    older = profile("5102", memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id="p-older")
+    moengage.inject(status=503, times=3)
+    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    moengage.clear_faults()
+    clock.advance(5)
+    newer = profile("5102", memberPointsAvailable="200")  # member_enrolled: customer + event
+    publish(bus, newer, event="member_enrolled", message_id="p-newer")
+    moengage.inject(status=413, times=1, path_prefix="/v1/transition")  # split in halves
+    moengage.inject(status=503, times=20, path_prefix="/v1/event")  # the event half fails
+    await host.run_once()  # the newer profile lands; its event waits for a retry
+    assert moengage.profiles["5102"]["points_balance"] == 200
+    moengage.clear_faults()
+
+    await host.drain()
+
+    assert moengage.profiles["5102"]["points_balance"] == 200  # the newer value stays
+    assert [e["type"] for e in moengage.accepted if e.get("customer_id") == "5102"].count(
+        "event"
+    ) == 1  # the newer message's event, delivered once by its retry
+    assert bus.queue(DEAD).all() == []
+
+
 async def test_an_update_retried_after_its_members_delete_is_not_sent(
     storage, deletes, bus, host, moengage, clock
 ):
