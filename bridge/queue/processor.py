@@ -144,14 +144,11 @@ class BatchProcessor:
         # Structured: every wave ends inside this block, so none outlives the batch; the
         # mapping loop and the waves never raise for one message's trouble.
         async with asyncio.TaskGroup() as group:
-            waves: list[asyncio.Task[None]] = []
-            positions: dict[asyncio.Task[None], list[int]] = {}
+            waves: dict[asyncio.Task[None], list[int]] = {}  # each started wave's positions
             wave: dict[int, Pending] = {}
             for position, message in enumerate(messages):
                 if len(wave) >= WAVE_SIZE:  # send what is mapped while the rest is mapped
-                    task = self._start(group, wave, batch, waves)
-                    waves.append(task)
-                    positions[task] = list(wave)
+                    self._start(group, wave, batch, waves)
                     wave = {}
                     await asyncio.sleep(0)
                 elif waves and position % TURN_EVERY == 0:
@@ -168,13 +165,11 @@ class BatchProcessor:
                     wave[position] = admitted
                     members[position] = result_members(admitted.result)
             if wave:
-                task = self._start(group, wave, batch, waves)
-                waves.append(task)
-                positions[task] = list(wave)
+                self._start(group, wave, batch, waves)
             lines = BatchLines(
                 self.runtime.name, messages, batch.outcomes, members, started, self.clock, written
             )
-            await log_as_waves_end(lines, final, positions)  # fills the last wave's wait
+            await log_as_waves_end(lines, final, waves)  # fills the last wave's wait
         await self.delivered.settle(batch.delivered, owned_keys(batch.released, batch.owned))
         await self._settle(batch.retries, batch.letters)
         ordered = [batch.outcomes[i] for i in range(len(messages))]
@@ -276,13 +271,13 @@ class BatchProcessor:
         group: asyncio.TaskGroup,
         wave: dict[int, Pending],
         batch: Batch,
-        earlier: list[asyncio.Task[None]],
-    ) -> asyncio.Task[None]:
-        """Start a wave's delivery: at once, or after the earlier waves when this wave or an
-        earlier one erases or merges members."""
+        waves: dict[asyncio.Task[None], list[int]],
+    ) -> None:
+        """Start a wave's delivery: at once, or after the earlier `waves` when this wave or an
+        earlier one erases or merges members; add it and its positions to `waves`."""
         batch.ordered = batch.ordered or any(erases(item) for item in wave.values())
-        after = list(earlier) if batch.ordered else []
-        return group.create_task(self._deliver(wave, batch, after))
+        after = list(waves) if batch.ordered else []
+        waves[group.create_task(self._deliver(wave, batch, after))] = list(wave)
 
     async def _deliver(
         self,

@@ -463,6 +463,14 @@ def profile(member: str, **fields: str) -> dict:
     return {key: value for key, value in body.items() if value is not None}
 
 
+async def older_update_retried_later(bus, functions, moengage, member: str, message_id: str):
+    """A member's older update that a MoEngage outage sends back to the queue (~30 s later)."""
+    older = profile(member, memberPointsAvailable="100")
+    publish(bus, older, event="member_updated", message_id=message_id)
+    moengage.inject(status=503, times=3)
+    await functions.run_once()
+
+
 @pytest.fixture
 def deletes(settings_env, clock, monkeypatch):
     settings_env.setenv("KOGNITIV_MAPPINGS", json.dumps({"member_deleted": DELETE_RULE}))
@@ -496,10 +504,7 @@ async def test_a_newer_update_partly_accepted_before_a_retry_is_never_overwritte
     """A message whose request was split (413) and only partly accepted is retried for the
     rest; the part MoEngage accepted is recorded in its member's state, so an older update
     retried later does not overwrite it."""
-    older = profile("5102", memberPointsAvailable="100")
-    publish(bus, older, event="member_updated", message_id="p-older")
-    moengage.inject(status=503, times=3)
-    await host.run_once()  # MoEngage down: the older update is retried in ~30 s
+    await older_update_retried_later(bus, host, moengage, "5102", "p-older")
     moengage.clear_faults()
     clock.advance(5)
     newer = profile("5102", memberPointsAvailable="200")  # member_enrolled: customer + event

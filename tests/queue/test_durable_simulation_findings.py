@@ -12,16 +12,13 @@ from bridge.durable.messages import FIRST_RECEIVED_UTC, RECORD_UNAVAILABLE_SINCE
 from moengage_emulator.contract import fail_body
 from tests.conftest import DEAD
 from tests.queue.test_delivery_record import azurite  # noqa: F401 - the Azurite fixture
-from tests.queue.test_durable_faults import host, profile, storage  # noqa: F401 - fixtures
+from tests.queue.test_durable_faults import (  # noqa: F401 - fixtures
+    host,
+    older_update_retried_later,
+    profile,
+    storage,
+)
 from tests.queue.test_durable_path import publish
-
-
-async def older_update_retried_later(bus, functions, moengage, member: str, message_id: str):
-    """A member's older update that a MoEngage outage sends back to the queue (~30 s later)."""
-    older = profile(member, memberPointsAvailable="100")
-    publish(bus, older, event="member_updated", message_id=message_id)
-    moengage.inject(status=503, times=3)
-    await functions.run_once()
 
 
 def first_call_fails(monkeypatch, owner: type, name: str, failed: list, label: object = None):
