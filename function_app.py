@@ -50,14 +50,16 @@ def _to_http_response(response: WebhookResponse) -> func.HttpResponse:
 def _to_incoming(messages: list[func.ServiceBusMessage]) -> list[IncomingMessage]:
     from bridge.durable.messages import IncomingMessage  # loaded by queue mode only
 
+    # By position (body, message_id, properties, delivery_count, enqueued_time,
+    # sequence_number): keyword arguments to a class cost a dict per message on Python 3.11.
     return [
         IncomingMessage(
-            body=message.get_body() or b"",
-            message_id=message.message_id or "",
-            properties=dict(message.application_properties or message.user_properties or {}),
-            delivery_count=message.delivery_count or 1,
-            enqueued_time=message.enqueued_time_utc,
-            sequence_number=message.sequence_number,
+            message.get_body() or b"",
+            message.message_id or "",
+            dict(message.application_properties or message.user_properties or {}),
+            message.delivery_count or 1,
+            message.enqueued_time_utc,
+            message.sequence_number,
         )
         for message in messages
     ]

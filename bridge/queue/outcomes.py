@@ -58,6 +58,22 @@ class MessageOutcome:
     accepted: frozenset[int] = frozenset()  # elements MoEngage accepted this time (of a split)
 
 
+def delivered_outcome(
+    message_id: str,
+    event: str | None,
+    attempt: int,
+    request_id: str | None,
+    accepted: frozenset[int],
+) -> MessageOutcome:
+    """A delivered outcome (one per message of every wave). Its fields are passed by position:
+    keyword arguments to a class cost a dict per call on Python 3.11 (about 3 k instructions
+    here), a function's keyword arguments do not."""
+    return MessageOutcome(
+        message_id, Outcome.DELIVERED, event, None, None, attempt, None, None, request_id, (),
+        accepted,
+    )  # fmt: skip
+
+
 def log_outcomes(
     workspace: str,
     messages: Sequence[IncomingMessage],
@@ -76,7 +92,10 @@ def log_outcomes(
     on the batch's critical path."""
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     size = len(messages)
-    write = telemetry.record
+    # Fields passed as one dict to `write_line`: `record`'s fourteen keyword arguments were
+    # packed into a dict per line anyway, behind one more call and level check per line.
+    write = telemetry.write_line
+    info, warning = telemetry.enabled(logging.INFO), telemetry.enabled(logging.WARNING)
     delivered, dead = Outcome.DELIVERED, Outcome.DEAD_LETTERED
     member_lists = members.get
     done = set() if written is None else written
@@ -85,6 +104,9 @@ def log_outcomes(
             continue
         message, outcome = messages[position], outcomes[position]
         kind = outcome.outcome
+        if not (warning if kind is dead else info):
+            done.add(position)  # not written at this level: as `record` would have skipped it
+            continue
         lag = None
         if kind is delivered:  # the other outcomes have no lag
             lag = round((now - message.first_received(now)).total_seconds() * 1000, 1)
@@ -97,20 +119,22 @@ def log_outcomes(
         write(
             "queue_message",
             logging.WARNING if kind is dead else logging.INFO,
-            workspace=workspace,
-            message_id=outcome.message_id,
-            correlation_id=message.correlation_id,
-            event=outcome.event,
-            outcome=kind._value_,
-            reason=outcome.reason,
-            attempts=outcome.attempt + 1,
-            moengage_request_id=outcome.request_id,
-            retry_at=outcome.retry_at,
-            members=member_lists(position),
-            batch_size=size,
-            latency_ms=elapsed,
-            lag_ms=lag,
-            queue_wait_ms=waited,
+            {
+                "workspace": workspace,
+                "message_id": outcome.message_id,
+                "correlation_id": message.correlation_id,
+                "event": outcome.event,
+                "outcome": kind._value_,
+                "reason": outcome.reason,
+                "attempts": outcome.attempt + 1,
+                "moengage_request_id": outcome.request_id,
+                "retry_at": outcome.retry_at,
+                "members": member_lists(position),
+                "batch_size": size,
+                "latency_ms": elapsed,
+                "lag_ms": lag,
+                "queue_wait_ms": waited,
+            },
         )
         done.add(position)
 

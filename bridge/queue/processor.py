@@ -68,7 +68,14 @@ from bridge.queue.batch import (
     representatives,
 )
 from bridge.queue.lines import FINAL_AT_ADMISSION, BatchLines, log_as_waves_end
-from bridge.queue.outcomes import Hold, MessageOutcome, Outcome, Reason, log_outcomes
+from bridge.queue.outcomes import (
+    Hold,
+    MessageOutcome,
+    Outcome,
+    Reason,
+    delivered_outcome,
+    log_outcomes,
+)
 from bridge.queue.settlement import (
     SETTLE_ATTEMPTS,
     SETTLE_TIMEOUT_SECONDS,
@@ -477,14 +484,11 @@ class BatchProcessor:
                 taken = frozenset([item.indices[i] for i in done])
             try:
                 if unit_error is None and not item.result.warnings:  # `_outcome`'s common case
-                    outcome = MessageOutcome(
-                        item.message.message_id,
-                        Outcome.DELIVERED,
-                        item.result.event,
-                        attempt=item.message.attempt,
-                        request_id=request_ids[index],
-                        accepted=taken,
-                    )
+                    message = item.message
+                    outcome = delivered_outcome(
+                        message.message_id, item.result.event, message.attempt,
+                        request_ids[index], taken,
+                    )  # fmt: skip
                 else:
                     outcome = self._outcome(
                         item, unit_error, request_ids[index], done, batch, taken

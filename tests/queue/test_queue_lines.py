@@ -16,7 +16,7 @@ import pytest
 from bridge.deployment.runtime import CLIENTS, current_runtime
 from bridge.durable.messages import EVENT, IDEMPOTENCY_KEY, IncomingMessage
 from bridge.queue import processor as queue_processor
-from bridge.queue.outcomes import Outcome
+from bridge.queue.outcomes import MessageOutcome, Outcome, delivered_outcome
 from bridge.queue.processor import BatchProcessor
 from bridge.queue.settlement import SETTLE_ATTEMPTS, SettlementError
 from delivery import MoEngageSender, RateLimitGate, RetryPolicy
@@ -271,3 +271,49 @@ async def test_a_redelivered_batch_logs_its_delivered_messages_again_and_nothing
         (("retry-0", "retry_later", "unavailable"), 1),
     ]
     assert len(moengage.accepted) == 2  # the record kept them from MoEngage the second time
+
+
+async def test_a_delivered_outcome_and_its_line_carry_every_field_as_decided(
+    clock, gateway, moengage, lines
+):
+    """The delivered outcome (built by position, once per message) has each field in its
+    place: MoEngage's request id, the attempt, the accepted elements, nothing else set; and
+    its line says the same."""
+    processor, _ = make_processor(clock, gateway, moengage)
+    batch = [message("6100", "good-0"), message("6101", "good-1")]
+
+    outcomes = await processor.process(batch)
+
+    request_ids = {outcome.request_id for outcome in outcomes}
+    assert len(request_ids) == 1  # one wave, one request
+    (request_id,) = request_ids
+    assert isinstance(request_id, str)
+    assert request_id
+    assert outcomes == [
+        MessageOutcome(
+            message_id,
+            Outcome.DELIVERED,
+            "rewards_issued",
+            attempt=0,
+            request_id=request_id,
+            accepted=frozenset({0}),
+        )
+        for message_id in ("good-0", "good-1")
+    ]
+    written = {line["message_id"]: line for line in lines()}
+    assert sorted(written) == ["good-0", "good-1"]
+    for line in written.values():
+        assert line["outcome"] == "delivered"
+        assert line["event"] == "rewards_issued"
+        assert line["attempts"] == 1
+        assert line["moengage_request_id"] == request_id
+        assert line["batch_size"] == 2
+        assert "reason" not in line
+        assert "retry_at" not in line
+
+
+def test_the_delivered_outcome_is_the_one_named_by_its_fields() -> None:
+    accepted = frozenset({0, 2})
+    assert delivered_outcome("m-1", "rewards_issued", 3, "req-1", accepted) == MessageOutcome(
+        "m-1", Outcome.DELIVERED, "rewards_issued", attempt=3, request_id="req-1", accepted=accepted
+    )

@@ -4,7 +4,7 @@ with faults injected and time simulated (nothing here sleeps for real)."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.functions.servicebus import ServiceBusMessage
@@ -275,6 +275,49 @@ async def test_service_bus_function_runs_with_real_message_objects(settings_env,
 
     assert accepted_members(moengage) == ["100245", "9100"]
     assert [m.properties["dead_letter_reason"] for m in fake.dead] == ["invalid_payload"]
+
+
+def test_the_trigger_reads_each_field_of_the_hosts_messages_into_its_place(settings_env):
+    """What the host hands over becomes the message the batch works with, field for field
+    (the sequence number orders a member's facts; the enqueued time is the lag's fallback and
+    the line's queue wait); missing values read as their defaults."""
+    import function_app
+
+    enqueued = datetime(2026, 3, 14, 12, 0, 5, tzinfo=UTC)
+    full = ServiceBusMessage(
+        body=b'{"memberId": "9200"}',
+        message_id="sb-10",
+        application_properties={"event": "rewards_issued", "attempt": 2},
+        user_properties={"ignored": "yes"},
+        delivery_count=3,
+        enqueued_time_utc=enqueued,
+        sequence_number=4242,
+    )
+    bare = ServiceBusMessage(
+        body=b"",
+        message_id=None,  # type: ignore[arg-type]
+        application_properties={},
+        user_properties={"event": "member_updated"},
+    )
+
+    assert function_app._to_incoming([full, bare]) == [
+        IncomingMessage(
+            body=b'{"memberId": "9200"}',
+            message_id="sb-10",
+            properties={"event": "rewards_issued", "attempt": 2},
+            delivery_count=3,
+            enqueued_time=enqueued,
+            sequence_number=4242,
+        ),
+        IncomingMessage(
+            body=b"",
+            message_id="",
+            properties={"event": "member_updated"},
+            delivery_count=1,
+            enqueued_time=None,
+            sequence_number=None,
+        ),
+    ]
 
 
 @pytest.mark.parametrize("fault", [{"status": 503}, {"drop": True}, {"status": 429}])
