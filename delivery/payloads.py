@@ -55,6 +55,7 @@ def encode_element(element: dict) -> bytes:
 
 
 Slot = tuple[int, int]  # (unit, element): a unit is the elements of one webhook or message
+_ONE = (0,)  # the element indices of a unit of one element
 Phase = list[list[Slot]]  # requests that may be in flight together
 
 
@@ -113,14 +114,22 @@ class EncodedUnits:
     def __init__(self, units: Sequence[Sequence[dict]]) -> None:
         self.parts: list[list[bytes]] = []
         self.kinds: list[list[str]] = []
+        self.track_only = True  # no delete, merge or erasure: one phase (see `phases`)
         for unit in units:  # a queue batch has a unit per message: no comprehensions per unit
             if len(unit) == 1 and unit[0].get("type") not in USER_OPERATIONS:
                 element = unit[0]  # one track element (most units): the element itself
-                self.parts.append([encode_element(element)])
+                try:
+                    part = _FAST_ENCODE(element)  # what encode_element tries first
+                except (TypeError, ValueError, OverflowError):
+                    part = encode_element(element)
+                self.parts.append([part])
                 self.kinds.append([str(element.get("type"))])
                 continue
+            kinds = [str(element.get("type")) for element in unit]
             self.parts.append([encode_request_part(element) for element in unit])
-            self.kinds.append([str(element.get("type")) for element in unit])
+            self.kinds.append(kinds)
+            if self.track_only and any(kind in USER_OPERATIONS for kind in kinds):
+                self.track_only = False
 
     def request(self, slots: Sequence[Slot]) -> PlannedRequest:
         """One element -> its own endpoint (precise errors); several -> a transition body;
@@ -142,6 +151,10 @@ class EncodedUnits:
         """The requests in the order they must settle: a run of track elements is one phase
         (packed by `chunks`), a run of deletes (or erasures) one phase of single calls, a run of
         merges one phase of calls of at most MAX_MERGE_PAIRS pairs."""
+        if self.track_only:  # most waves: one run of track elements, packed unit by unit
+            units = [(unit, _ONE if len(kinds) == 1 else range(len(kinds)))
+                     for unit, kinds in enumerate(self.kinds) if kinds]  # fmt: skip
+            return [self._pack(units, max_bytes)] if units else []
         runs: list[tuple[str, list[Slot]]] = []
         for unit, kinds in enumerate(self.kinds):
             for index, kind in enumerate(kinds):
@@ -164,10 +177,14 @@ class EncodedUnits:
         """Pack these track elements' units in order, so a unit's elements share one request
         and a unit is delivered or not as a whole; a unit too big for one request is spread
         over several."""
+        return self._pack(_by_unit(slots), max_bytes)
+
+    def _pack(self, units: Sequence[tuple[int, Sequence[int]]], max_bytes: int) -> list[list[Slot]]:
+        """`chunks` of the slots grouped by unit: (unit, its element indices) in order."""
         chunks: list[list[Slot]] = []
         current: list[Slot] = []
         size = _OVERHEAD
-        for unit, indices in _by_unit(slots):
+        for unit, indices in units:
             unit_parts = self.parts[unit]
             if len(indices) == 1:  # one element (most units): no lists built for it
                 parts = [unit_parts[indices[0]]]

@@ -45,3 +45,30 @@ def test_one_unit_is_planned_as_the_general_planner_plans_it(
     unit: list[dict], max_bytes: int
 ) -> None:
     assert plan_requests([unit], max_bytes) == _general([unit], max_bytes)
+
+
+track_element = element.filter(lambda item: item["type"] in ("event", "customer"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    units=st.one_of(
+        st.lists(st.lists(track_element, max_size=4), max_size=12),
+        st.lists(st.lists(element, max_size=4), max_size=12),
+    ),
+    max_bytes=st.sampled_from([200, 600, 100_000]),
+)
+def test_a_wave_of_track_elements_is_planned_as_the_general_planner_plans_it(
+    units: list[list[dict]], max_bytes: int
+) -> None:
+    """A wave without a delete, merge or erasure takes a short path (one phase, packed unit by
+    unit): the same phases and requests as the run-by-run planner."""
+    encoded = EncodedUnits(units)
+    general = EncodedUnits(units)
+    general.track_only = False  # the run-by-run planner, for every wave
+    operations = {"delete", "merge", "erasure"}
+    assert encoded.track_only == all(e["type"] not in operations for u in units for e in u)
+    assert encoded.phases(max_bytes) == general.phases(max_bytes)
+    assert [encoded.request(c) for p in encoded.phases(max_bytes) for c in p] == _general(
+        units, max_bytes
+    )
