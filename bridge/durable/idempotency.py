@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -44,10 +44,17 @@ class RecentlyDelivered:
         return key in self._keys
 
     def add(self, key: str) -> None:
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._capacity:
-            self._keys.popitem(last=False)
+        self.add_all((key,))
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        """Add each key as the most recent, then forget the oldest beyond the capacity (the
+        same keys as adding them one by one; a wave's keys are added at once)."""
+        known = self._keys
+        for key in keys:
+            known[key] = None
+            known.move_to_end(key)
+        while len(known) > self._capacity:
+            known.popitem(last=False)
 
 
 class DeliveryRecord(Protocol):
@@ -127,8 +134,7 @@ class DeliveredKeys:
     async def settle(self, delivered: Collection[str], released: Collection[str] = ()) -> None:
         """Record keys MoEngage accepted (in the LRU at once, then durably) and release the
         claims of keys that were not sent or not accepted. Never raises."""
-        for key in delivered:
-            self.recent.add(key)
+        self.recent.add_all(delivered)
         if self.record is None or not (delivered or released):
             return
         try:

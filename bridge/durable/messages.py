@@ -65,9 +65,10 @@ class IncomingMessage:
         value = self.properties.get(EVENT)
         return value.strip() or None if isinstance(value, str) else None
 
-    @property
+    @computed_once
     def workspace(self) -> str:
-        """The workspace this message is for; retries and dead letters keep the property."""
+        """The workspace this message is for; retries and dead letters keep the property.
+        Worked out once per message: the trigger groups by it, the delivery key reads it."""
         value = self.properties.get(WORKSPACE)
         return (value.strip() or DEFAULT_WORKSPACE) if isinstance(value, str) else DEFAULT_WORKSPACE
 

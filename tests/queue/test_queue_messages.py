@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.durable.gateway import from_received, to_service_bus_message
+from bridge.durable.idempotency import RecentlyDelivered
 from bridge.durable.messages import (
     WORKSPACE,
     IncomingMessage,
@@ -294,3 +297,24 @@ def test_a_producers_unreadable_source_sequence_reads_as_its_own_sequence_number
     assert (
         retry_copy(message, datetime.now(UTC), datetime.now(UTC)).properties[SOURCE_SEQUENCE] == 7
     )
+
+
+@given(
+    waves=st.lists(st.lists(st.sampled_from("abcdefgh"), max_size=6), max_size=8),
+    capacity=st.integers(min_value=1, max_value=5),
+)
+def test_a_waves_keys_added_at_once_leave_the_recent_keys_a_least_recently_used_cache(
+    waves: list[list[str]], capacity: int
+) -> None:
+    """The keys known after each wave are the `capacity` most recently added, whether a wave
+    adds one key or many (a key forgotten here is a repeat sent to MoEngage)."""
+    recent = RecentlyDelivered(capacity)
+    model: list[str] = []  # least recent first
+    for wave in waves:
+        recent.add_all(wave)
+        for key in wave:
+            if key in model:
+                model.remove(key)
+            model.append(key)
+        del model[:-capacity]
+        assert {key for key in "abcdefgh" if key in recent} == set(model)
