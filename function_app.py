@@ -98,12 +98,13 @@ def _to_incoming(messages: list[func.ServiceBusMessage]) -> list[IncomingMessage
 def _to_webhook_request(
     req: func.HttpRequest, workspace: str = DEFAULT_WORKSPACE
 ) -> WebhookRequest:
+    # In field order, without keywords: a class called with keywords builds a dict each time.
     return WebhookRequest(
-        body=req.get_body() or b"",
-        headers=req.headers,
-        params=req.params,
-        route_event=req.route_params.get("event"),
-        workspace=workspace,
+        req.get_body() or b"",  # body
+        req.headers,  # headers
+        req.params,  # params
+        req.route_params.get("event"),  # route_event
+        workspace,
     )
 
 
