@@ -19,7 +19,7 @@ PASSTHROUGH = "passthrough"
 MAX_EVENT_NAME_LENGTH = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class MappingResult:
     """What a body became: its event name, the MoEngage elements and anything worth a warning."""
 
@@ -28,6 +28,23 @@ class MappingResult:
     elements: list[dict]
     warnings: list[str] = field(default_factory=list)
     idempotency_key: str | None = None
+
+    def __init__(
+        self,
+        event: str,
+        rule: str,
+        elements: list[dict],
+        warnings: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        # One per webhook and per queue message: the fields go straight into the instance's
+        # dict, not through the frozen dataclass's setattr call per field (half the cost).
+        fields = self.__dict__
+        fields["event"] = event
+        fields["rule"] = rule
+        fields["elements"] = elements
+        fields["warnings"] = [] if warnings is None else warnings
+        fields["idempotency_key"] = idempotency_key
 
 
 class Passthrough(Protocol):
