@@ -7,6 +7,7 @@ clock so time checks are deterministic.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -604,3 +605,17 @@ def test_out_of_range_passthrough_dates_never_escape_as_other_errors(value: str)
     except MappingError:
         return
     assert result.elements[0]["actions"][0]["attributes"]["old"] == value
+
+
+def test_a_result_made_by_its_own_constructor_holds_every_field() -> None:
+    """`MappingResult` writes its fields itself (cheaper than the frozen dataclass's setattr per
+    field): a field added to the class but not to that constructor fails here."""
+    values = {field.name: object() for field in dataclasses.fields(MappingResult)}
+    result = MappingResult(**values)
+
+    assert {name: getattr(result, name) for name in values} == values
+    assert dataclasses.replace(result) == result
+    assert MappingResult("e", "r", []).warnings == []
+    assert MappingResult("e", "r", []).warnings is not MappingResult("e", "r", []).warnings
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.event = "changed"  # type: ignore[misc]
