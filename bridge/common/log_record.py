@@ -41,12 +41,14 @@ class RecordTemplates:
             return record
         template = self._templates.get(level) or self._template(level)
         now = time.time()
-        fields = template.copy()
-        fields.update(extra)
-        fields["msg"] = message
-        fields["created"] = now
-        fields["msecs"] = int((now - int(now)) * 1000) + 0.0
-        fields["relativeCreated"] = (now - self._start) * 1000
+        fields = {
+            **template,
+            **extra,
+            "msg": message,
+            "created": now,
+            "msecs": int((now - int(now)) * 1000) + 0.0,
+            "relativeCreated": (now - self._start) * 1000,
+        }
         if logging.logThreads:
             fields["thread"] = threading.get_ident()
             fields["threadName"] = threading.current_thread().name

@@ -64,7 +64,8 @@ def _escaped_argument(argument: object) -> object:
     return escape_controls(text)
 
 
-log.addFilter(EscapeControlCharacters())
+_ESCAPE_ONLY = [EscapeControlCharacters()]  # the logger's own filters
+log.addFilter(_ESCAPE_ONLY[0])
 
 
 def mask_pii(text: str) -> str:
@@ -98,6 +99,11 @@ def _exported() -> bool:
 FIELD_ATTRIBUTES = _exported()
 
 
+def plain_value(value: object) -> bool:
+    """Text, a number, a boolean or a list of them: what msgspec writes as `json.dumps` does."""
+    return type(value) in _SCALARS or _plain_list(value)
+
+
 def _plain_list(value: object) -> bool:
     """A list or tuple of plain values (see `_line`)."""
     kind = type(value)
@@ -117,8 +123,11 @@ def _line(data: dict[str, object], plain: bool) -> str:
     character escaped but DEL, which JSON allows raw: it is escaped too (the same JSON), so a
     structured line is printable as it stands and skips the control-character filter."""
     if plain:
-        encoded = _ENCODE(data)
-        if encoded.isascii():
+        try:
+            encoded = _ENCODE(data)
+        except (TypeError, ValueError, OverflowError):  # not plain after all
+            encoded = None
+        if encoded is not None and encoded.isascii():
             line = encoded.decode("ascii")
             return line if "\x7f" not in line else line.replace("\x7f", "\\u007f")
     line = json.dumps(data, default=str, separators=(",", ":"))
@@ -146,12 +155,24 @@ def write_line(kind: str, level: int, fields: dict[str, object]) -> None:
             data[key] = value
             if type(value) not in scalars and plain:
                 plain = _plain_list(value)
+    write_fields(level, data, plain)
+
+
+def write_fields(level: int, data: dict[str, object], plain: bool) -> None:
+    """`write_line` for a caller that built the line's dict itself ("kind" first, no None
+    value; `plain` only if `plain_value` holds for every value): one per webhook and queue
+    message, without `write_line`'s walk over the fields."""
     extra: dict[str, object] = {"custom_dimensions": data}
     if FIELD_ATTRIBUTES:
         extra.update(_attributes(data))
     # What makeRecord does with `extra`, without checking each name against the record's own
     # attributes: these names (custom_dimensions, kb_*) are never one of them.
-    log.handle(_RECORDS.make(level, _line(data, plain), extra))
+    record = _RECORDS.make(level, _line(data, plain), extra)
+    if log.filters == _ESCAPE_ONLY and not log.disabled:
+        # `log.handle` once its filter passed the record (a structured line is printable)
+        log.callHandlers(record)
+    else:
+        log.handle(record)
 
 
 def _attributes(data: dict[str, object]) -> dict[str, object]:

@@ -130,11 +130,6 @@ def dry_run_response(runtime: Runtime, result: MappingResult) -> WebhookResponse
     return WebhookResponse(200, body, mapped=result)
 
 
-def result_fields(result: MappingResult) -> dict[str, object]:
-    """What a log line may say about a mapped body: names and member ids, no contact data."""
-    return {"event": result.event, "rule": result.rule, "members": result_members(result)}
-
-
 def result_members(result: MappingResult) -> list[str]:
     """The members a mapped body is about, as a log line may name them (masked, sorted)."""
     elements = result.elements
@@ -270,7 +265,7 @@ async def handle_webhook(
         response = _error(BridgeError(500, "internal_error", message))
     response.headers.setdefault("X-Correlation-Id", correlation_id)
     level = logging.WARNING if response.status >= 400 else logging.INFO
-    if telemetry.enabled(level):
+    if log.isEnabledFor(level):  # the bridge's logger: that of `telemetry`
         _log_line(request, response, correlation_id, started, level)
     return response
 
@@ -282,27 +277,44 @@ def _log_line(
     started: float,
     level: int,
 ) -> None:
-    """The webhook's structured line: what happened, never the body's contact data."""
-    latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    error = response.body.get("error")
+    """The webhook's structured line: what happened, never the body's contact data. Its dict
+    is built here, in the line's order and without None values (`telemetry.write_fields`)."""
+    # milliseconds to a tenth: `round(seconds * 1000, 1)`'s value, without its decimal rounding
+    latency_ms = round((time.perf_counter() - started) * 10_000) / 10
+    body = response.body
     logged = response.log_fields
-    fields: dict[str, object] = {
+    data: dict[str, object] = {
+        "kind": "webhook",
         "status_code": response.status,
-        "workspace": _workspace_label(request.workspace),
+        "workspace": _WORKSPACE_LABELS.get(request.workspace)
+        or _workspace_label(request.workspace),
         "correlation_id": correlation_id,
         "latency_ms": latency_ms,
-        "outcome": logged.get("outcome")
-        or response.body.get("status")
-        or _failure_outcome(response.status),
-        "error_code": error.get("code") if isinstance(error, dict) else None,
-        "event": _route_event(request.route_event),  # a refused body still names its event
+        "outcome": logged.get("outcome") or body.get("status") or _failure_outcome(response.status),
     }
-    if response.mapped is not None:
-        fields.update(result_fields(response.mapped))
-    fields.update(logged)
-    if fields["outcome"] == "delivered":
-        fields["lag_ms"] = latency_ms  # direct mode: arrival to MoEngage's answer
-    telemetry.write_line("webhook", level, fields)
+    error = body.get("error")
+    if isinstance(error, dict) and error.get("code") is not None:
+        data["error_code"] = error["code"]
+    mapped = response.mapped
+    if mapped is None:  # a refused body still names its event
+        event = _route_event(request.route_event)
+        if event is not None:
+            data["event"] = event
+    else:
+        if mapped.event is not None:
+            data["event"] = mapped.event
+        data["rule"] = mapped.rule
+        data["members"] = result_members(mapped)
+    plain = True  # every value above is text, a number or a list of text
+    for key, value in logged.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+            plain = plain and telemetry.plain_value(value)
+    if data.get("outcome") == "delivered":
+        data["lag_ms"] = latency_ms  # direct mode: arrival to MoEngage's answer
+    telemetry.write_fields(level, data, plain)
 
 
 # Correlation ids only have to be unique, not secret: drawn from a generator seeded by the OS

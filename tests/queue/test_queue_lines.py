@@ -8,15 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bridge.deployment.runtime import CLIENTS, current_runtime
 from bridge.durable.messages import EVENT, IDEMPOTENCY_KEY, IncomingMessage
 from bridge.queue import processor as queue_processor
-from bridge.queue.outcomes import MessageOutcome, Outcome, delivered_outcome
+from bridge.queue.outcomes import MessageOutcome, Outcome, delivered_outcome, log_outcomes
 from bridge.queue.processor import BatchProcessor
 from bridge.queue.settlement import SETTLE_ATTEMPTS, SettlementError
 from delivery import MoEngageSender, RateLimitGate, RetryPolicy
@@ -317,3 +318,49 @@ def test_the_delivered_outcome_is_the_one_named_by_its_fields() -> None:
     assert delivered_outcome("m-1", "rewards_issued", 3, "req-1", accepted) == MessageOutcome(
         "m-1", Outcome.DELIVERED, "rewards_issued", attempt=3, request_id="req-1", accepted=accepted
     )
+
+
+def test_each_line_is_the_text_json_dumps_writes_a_time_and_all(caplog) -> None:
+    """A retry's line carries its time as `str(datetime)` (what `json.dumps(default=str)`
+    writes), a dead letter's its reason; fields without a value are left out; the latency,
+    lag and wait are milliseconds to a tenth."""
+    caplog.set_level(logging.INFO, logger="kognitiv_bridge")
+    now = datetime(2026, 12, 7, 15, 0, 0, tzinfo=UTC)
+    batch = [
+        message("6200", "retry-0", enqueued=now - timedelta(milliseconds=1234.56)),
+        message("6201", "dead-1", enqueued=now - timedelta(seconds=2)),
+    ]
+    outcomes = [
+        MessageOutcome("retry-0", Outcome.RETRY_LATER, "rewards_issued", "moengage_unavailable",
+                       attempt=1, retry_at=now + timedelta(minutes=5)),
+        MessageOutcome("dead-1", Outcome.DEAD_LETTERED, None, "mapping_failed", attempt=0),
+    ]  # fmt: skip
+
+    log_outcomes("default", batch, outcomes, {0: ["6200"]}, time.perf_counter(), now)
+
+    written = [r for r in caplog.records if "custom_dimensions" in r.__dict__]
+    assert [r.levelno for r in written] == [logging.INFO, logging.WARNING]
+    for record in written:
+        assert record.getMessage() == json.dumps(
+            record.custom_dimensions, default=str, separators=(",", ":")
+        )
+    retry, dead = (record.custom_dimensions for record in written)
+    assert json.loads(written[0].getMessage())["retry_at"] == "2026-12-07 15:05:00+00:00"
+    assert {k: v for k, v in retry.items() if k != "latency_ms"} == {
+        "kind": "queue_message",
+        "workspace": "default",
+        "message_id": "retry-0",
+        "event": "rewards_issued",
+        "outcome": "retry_later",
+        "reason": "moengage_unavailable",
+        "attempts": 2,
+        "retry_at": now + timedelta(minutes=5),
+        "members": ["6200"],
+        "batch_size": 2,
+        "queue_wait_ms": 1234.6,
+    }
+    assert list(dead) == [
+        "kind", "workspace", "message_id", "outcome", "reason", "attempts", "batch_size",
+        "latency_ms", "queue_wait_ms",
+    ]  # fmt: skip
+    assert (dead["reason"], dead["queue_wait_ms"]) == ("mapping_failed", 2000.0)
