@@ -247,7 +247,9 @@ def current_deployment() -> Deployment:
 
 def current_workspace(name: str) -> Runtime:
     """One workspace's runtime; ConfigurationError, or UnknownWorkspace naming the known ones."""
-    return current_deployment().workspace(name)
+    deployment = current_deployment()
+    runtime = deployment.workspaces.get(name)  # `workspace`'s first step, inline: per webhook
+    return runtime if runtime is not None else deployment.workspace(name)
 
 
 def current_runtime() -> Runtime:
