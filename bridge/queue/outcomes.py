@@ -32,7 +32,7 @@ class Reason(enum.StrEnum):
 
 UNWRITABLE_RETRY = Reason.UNWRITABLE_RETRY.value
 _TENTH_MS = timedelta(microseconds=100)  # a time span / this: tenths of milliseconds
-_DELIVERED = Outcome.DELIVERED  # a plain name: an enum member read costs a descriptor call
+DELIVERED = Outcome.DELIVERED  # a plain name: an enum member read costs a descriptor call
 
 
 class Hold(enum.Enum):
@@ -71,7 +71,7 @@ def delivered_outcome(
     keyword arguments to a class cost a dict per call on Python 3.11 (about 3 k instructions
     here), a function's keyword arguments do not."""
     return MessageOutcome(
-        message_id, _DELIVERED, event, None, None, attempt, None, None, request_id, (),
+        message_id, DELIVERED, event, None, None, attempt, None, None, request_id, (),
         accepted,
     )  # fmt: skip
 

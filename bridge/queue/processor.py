@@ -69,6 +69,7 @@ from bridge.queue.batch import (
 )
 from bridge.queue.lines import FINAL_AT_ADMISSION, BatchLines, log_as_waves_end
 from bridge.queue.outcomes import (
+    DELIVERED,
     Hold,
     MessageOutcome,
     Outcome,
@@ -106,7 +107,6 @@ RECORD_OUTAGE_SECONDS = 900  # held this long for an unreadable record, then sen
 CLAIMED, KNOWN_DELIVERED, BUSY, UNKNOWN = (
     KeyState.CLAIMED, KeyState.DELIVERED, KeyState.BUSY, KeyState.UNKNOWN,
 )  # fmt: skip
-DELIVERED = Outcome.DELIVERED
 
 
 class BatchProcessor:
