@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mapping import converters, policy
+from mapping.codegen_clean import clean_function_source
 from mapping.converters import ConversionContext
 from mapping.template import (
     MISSING,
@@ -434,6 +435,10 @@ def compile_rule_function(
         else:
             _check_customer(c, item)
     w.line(1, "return checked, identity")
+    clean = clean_function_source(elements, context, w.constants)
+    if clean is not None:  # `run` serves clean bodies and hands the rest to `_full`
+        w.lines[0] = "def _full(body, warnings, now, key):"
+        w.lines += ["", "", *clean]
     source = "\n".join(w.lines) + "\n"
     namespace: dict[str, Any] = dict(w.constants)
     exec(compile(source, f"<rule {rule}>", "exec"), namespace)  # noqa: S102 - our own source
