@@ -72,7 +72,8 @@ class _Clean:
         }.get(p.converter_name or "", p.converter)
         if p.converter is not wanted or (p.negate and p.converter_name != "boolean"):
             raise _NotClean
-        if p.only is not MISSING and p.only not in (True, False):
+        boolean_only = p.converter_name == "boolean" and (p.only is True or p.only is False)
+        if p.only is not MISSING and not boolean_only:  # `only: 1` is not `only: true`
             raise _NotClean
         return p
 

@@ -117,6 +117,33 @@ EXTRA_RULES = {
         },
     ],
     "erase": {"type": "delete", "customer_id": "{{memberId | required}}"},
+    # shapes the clean-body function serves: key orders, `or`, `only`, `not`, empty attributes
+    "clean_shapes": [
+        {
+            "attributes": {
+                "sub": "{{memberSmsContactAllowed | boolean | only: false}}",
+                "unsub": "{{memberSmsContactAllowed | boolean | not}}",
+                "either": "{{memberEmail or memberMobile}}",
+                "points": "{{memberPointsAvailable or rewardPointCost | number}}",
+            },
+            "type": "customer",
+            "customer_id": "{{memberId | string}}",
+        },
+        {
+            "customer_id": "{{memberId}}",
+            "type": "event",
+            "actions": [
+                {
+                    "current_time": "{{redeemedDate or issuedTimestamp | datetime}}",
+                    "attributes": {},
+                    "action": "first",
+                },
+                {"action": "second", "attributes": {"d": "{{issuedTimestamp | datetime}}"}},
+            ],
+        },
+        {"type": "customer", "attributes": {}, "customer_id": "{{memberId}}"},
+        {"type": "customer", "customer_id": "{{memberId}}"},
+    ],
     "padded_default_id": {
         "type": "customer",
         "customer_id": '{{cardId | default: " M-1 "}}',
