@@ -20,7 +20,9 @@ Shapes the compiler does not specialise (delete and merge elements, `update_exis
 by element, so the output is the same whatever the rule. The element values are all rendered
 before any element is checked, as in the interpreted path, so errors and warnings come in the
 same order. `tests/mapping/test_mapping_compiled.py` compares both paths. `mapping.compiled`
-generates a rule's function the first time the rule maps a body."""
+generates a rule's function the first time the rule maps a body. Where `mapping.codegen_clean`
+covers the rule, the function generated here is `_full`, and `run` is the clean-body function
+that hands it every body it does not serve."""
 
 from __future__ import annotations
 
