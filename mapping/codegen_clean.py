@@ -278,8 +278,9 @@ def _action(c: _Clean, action: dict) -> str:
             v, _ = c.value(p)
             # MoEngage refuses future events: a future time goes to the full function (its
             # warning). _LIMIT holds a recent limit: a time at or before it is not in the future
-            c.line(1, f"if {v} is not None and ({v} > _LIMIT[0] or now < _LIMIT[1]):")
-            c.line(2, f"if {v} > _future_limit(now):")
+            c.line(1, f"if {v} is not None:")
+            c.line(2, "limit = _LIMIT[0]  # one (limit, clock) pair, read at once")
+            c.line(2, f"if ({v} > limit[0] or now < limit[1]) and {v} > _future_limit(now):")
             c.line(3, FULL)
             parts[key] = v
             present[key] = f"{v} is not None"
@@ -330,7 +331,9 @@ def _attributes(c: _Clean, template: object, user: bool) -> str:
     return attrs
 
 
-_LIMIT: list = ["", float("inf")]  # the last future limit worked out, and for which clock
+# The last future limit worked out and the clock it was worked out for, replaced as one tuple
+# (another thread never sees one call's limit with another's clock).
+_LIMIT: list[tuple[str, float]] = [("", float("inf"))]
 
 
 def _future_limit(now: float) -> str:
@@ -339,5 +342,5 @@ def _future_limit(now: float) -> str:
     from mapping.codegen import _future_limit_of
 
     limit = _future_limit_of(now)
-    _LIMIT[0], _LIMIT[1] = limit, now
+    _LIMIT[0] = (limit, now)
     return limit
