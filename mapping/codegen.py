@@ -20,7 +20,9 @@ Shapes the compiler does not specialise (delete and merge elements, `update_exis
 by element, so the output is the same whatever the rule. The element values are all rendered
 before any element is checked, as in the interpreted path, so errors and warnings come in the
 same order. `tests/mapping/test_mapping_compiled.py` compares both paths. `mapping.compiled`
-generates a rule's function the first time the rule maps a body."""
+generates a rule's function the first time the rule maps a body. Where `mapping.codegen_clean`
+covers the rule, the function generated here is `_full`, and `run` is the clean-body function
+that hands it every body it does not serve."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mapping import converters, policy
+from mapping.codegen_clean import clean_function_source
 from mapping.converters import ConversionContext
 from mapping.template import (
     MISSING,
@@ -434,6 +437,10 @@ def compile_rule_function(
         else:
             _check_customer(c, item)
     w.line(1, "return checked, identity")
+    clean = clean_function_source(elements, context, w.constants)
+    if clean is not None:  # `run` serves clean bodies and hands the rest to `_full`
+        w.lines[0] = "def _full(body, warnings, now, key):"
+        w.lines += ["", "", *clean]
     source = "\n".join(w.lines) + "\n"
     namespace: dict[str, Any] = dict(w.constants)
     exec(compile(source, f"<rule {rule}>", "exec"), namespace)  # noqa: S102 - our own source

@@ -259,11 +259,43 @@ def parse_moment(
         return None
 
 
-_PLAIN_SLASH = re.compile(r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d", re.ASCII)
-_PLAIN_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
-_MIN_VALUE_ISO = "0001-01-01T00:00:00Z"
+# The plain shapes with their fields' ranges in the pattern (month 01-12, day 01-31, hour 00-23,
+# minute and second 00-59), so only a day past the 28th or year 0 or 1 needs a calendar check.
+_PLAIN_SLASH = re.compile(
+    r"(?:0[1-9]|[12]\d|3[01])/(?:0[1-9]|[12]\d|3[01])/\d{4} (?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d",
+    re.ASCII,
+)
+_PLAIN_ISO_UTC = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\dZ", re.ASCII
+)
 # .NET's US general format: 3/20/2026 6:45:10 PM (month, day and hour not zero-padded)
-_PLAIN_12_HOUR = re.compile(r"(\d\d?)/(\d\d?)/(\d{4}) (\d\d?):(\d\d):(\d\d) ([AP]M)", re.ASCII)
+_PLAIN_12_HOUR = re.compile(
+    r"(\d\d?)/(\d\d?)/(\d{4}) (\d\d?):([0-5]\d):([0-5]\d) ([AP]M)", re.ASCII
+)
+_PADDED = {f"{n}": f"{n:02d}" for n in range(1, 32)} | {f"{n:02d}": f"{n:02d}" for n in range(32)}
+del _PADDED["00"]
+_MONTHS = {text: padded for text, padded in _PADDED.items() if padded <= "12"}
+_HOUR_24 = {f"{text}{meridiem}": f"{int(text) % 12 + (12 if meridiem == 'PM' else 0):02d}"
+            for text in (*_PADDED, ) if int(text) <= 12 for meridiem in ("AM", "PM")}  # fmt: skip
+_UTC_LIKE: dict[tzinfo, bool] = {}  # zone -> one offset forever, and that offset is zero
+
+
+def _utc_like(zone: tzinfo) -> bool:
+    utc = _one_offset(zone) and zone.utcoffset(None) in (None, _ZERO)
+    _UTC_LIKE[zone] = utc
+    return utc
+
+
+def _checked(year: str, month: str, day: str, time: str) -> bool:
+    """Whether a day past the 28th, or a date in year 0 or 1, exists and is not .NET's empty
+    date (DateTime.MinValue, `0001-01-01 00:00:00`)."""
+    if year == "0000" or (year == "0001" and month + day + time == "010100:00:00"):
+        return False
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
 
 
 def plain_datetime_text(text: str, zone: tzinfo, order: DateOrder) -> str | None:
@@ -272,52 +304,52 @@ def plain_datetime_text(text: str, zone: tzinfo, order: DateOrder) -> str | None
     zone that is UTC zero-padded `MM/DD/YYYY HH:MM:SS` and .NET's 12-hour `M/D/YYYY h:mm:ss PM`
     (day first under DMY). None for anything else, including DateTime.MinValue and dates that
     do not exist: the full parser decides."""
-    if len(text) == 20 and _PLAIN_ISO_UTC.fullmatch(text):
-        if text == _MIN_VALUE_ISO:
+    size = len(text)
+    if size == 20 and text[-1] == "Z":
+        if _PLAIN_ISO_UTC.fullmatch(text) is None:
             return None
-        try:
-            datetime(int(text[:4]), int(text[5:7]), int(text[8:10]),
-                     int(text[11:13]), int(text[14:16]), int(text[17:19]))  # fmt: skip
-        except ValueError:
+        day = text[8:10]
+        year = text[:4]
+        if (day > "28" or year <= "0001") and not _checked(year, text[5:7], day, text[11:19]):
             return None
         return text
-    if len(text) == 19 and _one_offset(zone) and _PLAIN_SLASH.fullmatch(text):
-        if zone.utcoffset(None) not in (None, _ZERO):
-            return None  # a fixed offset other than UTC: the instant moves
-        first, second, year, time = text[:2], text[3:5], text[6:10], text[11:]
-        month, day = (first, second) if order == "MDY" else (second, first)
-        try:
-            moment = datetime(int(year), int(month), int(day),
-                              int(time[:2]), int(time[3:5]), int(time[6:]))  # fmt: skip
-        except ValueError:
+    if size < 19 or size > 22:
+        return None
+    utc = _UTC_LIKE.get(zone)
+    if utc is None:
+        utc = _utc_like(zone)
+    if not utc:
+        return None
+    if text[-1] == "M":
+        return _plain_12_hour(text, order)
+    if size == 19:
+        if _PLAIN_SLASH.fullmatch(text) is None:
             return None
-        if moment == _DOTNET_MIN_VALUE:
+        month, day = (text[:2], text[3:5]) if order == "MDY" else (text[3:5], text[:2])
+        year = text[6:10]
+        if month > "12":
             return None
-        return f"{year}-{month}-{day}T{time}Z"
-    if 19 <= len(text) <= 22 and text[-1] == "M" and _one_offset(zone):
-        return _plain_12_hour(text, zone, order)
+        if (day > "28" or year <= "0001") and not _checked(year, month, day, text[11:]):
+            return None
+        return f"{year}-{month}-{day}T{text[11:]}Z"
     return None
 
 
-def _plain_12_hour(text: str, zone: tzinfo, order: DateOrder) -> str | None:
+def _plain_12_hour(text: str, order: DateOrder) -> str | None:
     """`M/D/YYYY h:mm:ss AM|PM` in a zone that is UTC, as `plain_datetime_text` promises."""
     match = _PLAIN_12_HOUR.fullmatch(text)
-    if match is None or zone.utcoffset(None) not in (None, _ZERO):
+    if match is None:
         return None
     first, second, year, hour, minute, second_s, meridiem = match.groups()
-    h = int(hour)
-    if not 1 <= h <= 12:
+    month, day = (_MONTHS.get(first), _PADDED.get(second)) if order == "MDY" else (
+        _MONTHS.get(second), _PADDED.get(first))  # fmt: skip
+    hour = _HOUR_24.get(hour + meridiem)
+    if month is None or day is None or hour is None:
         return None
-    h = h % 12 + (12 if meridiem == "PM" else 0)
-    month, day = (int(first), int(second)) if order == "MDY" else (int(second), int(first))
-    try:
-        moment = datetime(int(year), month, day, h, int(minute), int(second_s))
-    except ValueError:
+    time = f"{hour}:{minute}:{second_s}"
+    if (day > "28" or year <= "0001") and not _checked(year, month, day, time):
         return None
-    if moment == _DOTNET_MIN_VALUE:
-        return None
-    fields = (moment.year, month, day, h, moment.minute, moment.second)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031 - as format_datetime
+    return f"{year}-{month}-{day}T{time}Z"
 
 
 def format_datetime(moment: ParsedMoment) -> str:

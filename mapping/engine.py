@@ -108,7 +108,7 @@ class Mapper:
         shape) and produce checked MoEngage elements, or raise MappingError. `identify`: render
         the rule's `"id"` too (`idempotency_key`; callers that never use it skip the cost)."""
         if event:
-            rule = self.rule_for(event)
+            rule = self.rules.get(event) or self.rule_for(event)  # the exact name: no call
         else:
             named = body.get("event")
             if named is None:

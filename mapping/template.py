@@ -356,7 +356,10 @@ def _compile_string(
             value = piece.resolve(state, output)
             if value is MISSING:
                 return MISSING
-            parts.append(to_string(value, state.context))
+            try:
+                parts.append(to_string(value, state.context))
+            except ConversionError:  # NaN or Infinity has no text: as if the value were missing
+                return MISSING
         return "".join(parts)
 
     return render

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from mapping import ConversionContext, Mapper, MappingError, compile_rules
 from mapping.dates import format_datetime, parse_moment, plain_datetime_text
+from tests.conftest import fixture_body
 from tests.mapping.test_mapping_properties import (
     FIELDS,
     date_texts,
@@ -117,6 +118,33 @@ EXTRA_RULES = {
         },
     ],
     "erase": {"type": "delete", "customer_id": "{{memberId | required}}"},
+    # shapes the clean-body function serves: key orders, `or`, `only`, `not`, empty attributes
+    "clean_shapes": [
+        {
+            "attributes": {
+                "sub": "{{memberSmsContactAllowed | boolean | only: false}}",
+                "unsub": "{{memberSmsContactAllowed | boolean | not}}",
+                "either": "{{memberEmail or memberMobile}}",
+                "points": "{{memberPointsAvailable or rewardPointCost | number}}",
+            },
+            "type": "customer",
+            "customer_id": "{{memberId | string}}",
+        },
+        {
+            "customer_id": "{{memberId}}",
+            "type": "event",
+            "actions": [
+                {
+                    "current_time": "{{redeemedDate or issuedTimestamp | datetime}}",
+                    "attributes": {},
+                    "action": "first",
+                },
+                {"action": "second", "attributes": {"d": "{{issuedTimestamp | datetime}}"}},
+            ],
+        },
+        {"type": "customer", "attributes": {}, "customer_id": "{{memberId}}"},
+        {"type": "customer", "customer_id": "{{memberId}}"},
+    ],
     "padded_default_id": {
         "type": "customer",
         "customer_id": '{{cardId | default: " M-1 "}}',
@@ -180,6 +208,35 @@ extra_fields = st.fixed_dictionaries(
 @given(body=kognitiv_bodies(), extra=extra_fields, rule=st.sampled_from(RULES))
 def test_compiled_rules_match_the_interpreter(body: dict, extra: dict, rule: str) -> None:
     _same({**body, **extra}, rule)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+@pytest.mark.parametrize("field", ["rewardType", "rewardName"])
+def test_an_event_identity_read_from_a_value_with_no_text_is_no_identity(
+    field: str, value: float
+) -> None:
+    """A body read by something other than the webhook's reader (which refuses NaN and
+    Infinity) can hold them: the rule's "id" then has no value, as with a field missing, and
+    the body maps as it does without the id (never a ConversionError)."""
+    body = {**fixture_body("rewards_redeemed"), field: value}
+    for compiled, interpreted in MAPPERS:
+        for mapper in (compiled, interpreted):
+            result = mapper.map(body, "rewards_redeemed", identify=True)
+            assert result.idempotency_key is None
+            assert result.elements == mapper.map(body, "rewards_redeemed").elements
+        _same(body, "rewards_redeemed")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_member_id_with_no_text_refuses_the_body_even_when_an_identity_is_asked(
+    value: float,
+) -> None:
+    body = {**fixture_body("rewards_redeemed"), "memberId": value}
+    for compiled, interpreted in MAPPERS:
+        for mapper in (compiled, interpreted):
+            with pytest.raises(MappingError) as refused:
+                mapper.map(body, "rewards_redeemed", identify=True)
+            assert refused.value.code == "missing_customer_id"
 
 
 TRICKY = [
@@ -366,6 +423,109 @@ def test_a_rule_whose_function_cannot_be_generated_is_interpreted(monkeypatch, c
     for rule in RULES:
         assert _outcome(fallback, dict(body), rule) == _outcome(reference, dict(body), rule)
     assert "generating its function failed" in caplog.text
+
+
+# ---------- the clean-body function (mapping/codegen_clean.py) ----------------------------
+
+# Realistic bodies as KLS renders them (every field clean), then a few fields changed to values
+# one test away from clean: each must reach the full function and give the interpreter's result.
+NEAR_CLEAN = [
+    " padded ", "\tTrue", "", "   ", None, 7, 2.5, True, {"a": 1}, ["x"], "{{memberEmail}}",
+    "x{{y}}", "a" * 50, "b" * 51, "c" * 600, "TRUE", "false", " yes ", "Y", "off", "maybe",
+    "0", "1", "NULL", "Unknown", "x", "\u212aelvin", "1000", "10.00", "5,000", "1.250,50", "1e3",
+    "+5", "-5", ".5", "5.", "0005", "١٢", "123456789012345", "1234567890123456",
+    "9007199254740993", "1" * 20, "03/14/2026 09:30:00", "3/14/2026 9:30:00 PM",
+    "12/31/2099 23:59:59", "05/28/2026 20:27:10", "05/28/2026 20:27:11",
+    "2026-05-28T20:27:10Z", "2026-05-28T20:27:11Z", "02/30/2026 10:00:00", "03/14/2026",
+    "2026-03-14T09:30:00+02:00", "1/1/0001 12:00:00 AM", "0001-01-01T00:00:00Z", "/Date(0)/",
+    "1773480600", "03/08/2026 02:30:00", "not a date",
+]  # fmt: skip
+CLEAN_KINDS = ("rewards_issued", "rewards_redeemed", "member_updated", "member_enrolled")
+
+
+def _clean_body(kind: str, seed: int) -> dict:
+    from benchmarks.bodies import BodyFactory
+
+    return json.loads(BodyFactory(seed=seed, now=NOW).make(kind).raw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(CLEAN_KINDS),
+    seed=st.integers(0, 50),
+    changes=st.lists(
+        st.tuples(st.sampled_from(FIELDS), st.one_of(st.sampled_from(NEAR_CLEAN), st.just(...))),
+        max_size=3,
+    ),
+    rule=st.sampled_from(RULES),
+)
+def test_bodies_one_test_away_from_clean_match_the_interpreter(
+    kind: str, seed: int, changes: list, rule: str
+) -> None:
+    body = _clean_body(kind, seed)
+    for field, value in changes:
+        if value is ...:
+            body.pop(field, None)  # absent
+        else:
+            body[field] = value
+    _same(body, rule)
+
+
+@pytest.mark.parametrize("value", NEAR_CLEAN, ids=repr)
+@pytest.mark.parametrize("kind", CLEAN_KINDS)
+def test_each_near_clean_value_in_each_field_matches_the_interpreter(value: object, kind: str):
+    for field in FIELDS:
+        body = _clean_body(kind, 1)
+        body[field] = value
+        _same(body, kind)
+        body[field] = f" {value} " if isinstance(value, str) else value
+        _same(body, kind)
+
+
+@pytest.mark.parametrize("kind", CLEAN_KINDS)
+def test_clean_bodies_take_the_clean_body_function(kind: str, monkeypatch) -> None:
+    """The benchmark's bodies never reach the full function; a member id MoEngage refuses
+    does, once (its error is the full function's). The bodies are written for UTC, MDY and
+    `1,234.56` (the first context)."""
+    for compiled, interpreted in MAPPERS[:1]:
+        rule = compiled.rules[kind].compiled
+        assert rule is not None
+        assert "def _full(" in rule.source  # generated, with both functions
+        run = rule.run
+        full = run.__globals__["_full"]
+        calls = []
+
+        def counted(*arguments: object, full=full, calls=calls) -> object:
+            calls.append(1)
+            return full(*arguments)
+
+        monkeypatch.setitem(run.__globals__, "_full", counted)
+        for seed in range(20):
+            body = _clean_body(kind, seed)
+            assert _outcome(compiled, body, kind) == _outcome(interpreted, body, kind)
+        assert calls == []
+        body["memberId"] = " x "
+        assert _outcome(compiled, body, kind) == _outcome(interpreted, body, kind)
+        assert calls == [1]
+
+
+def test_the_future_limit_is_worked_out_again_for_an_earlier_clock() -> None:
+    """The remembered limit serves later clocks only: an earlier clock (a test's, a host's clock
+    set back) makes a time that was past a future one again."""
+    context = CONTEXTS[0]
+    rules = compile_rules(DEFAULTS, context)
+    body = _clean_body("rewards_issued", 3)
+    body["issuedDate"] = "05/28/2026 20:00:00"  # NOW is 2026-05-28T20:26:40Z
+    late = Mapper(rules, context, lambda: NOW)
+    assert late.map(body, "rewards_issued").warnings == []
+    early = Mapper(rules, context, lambda: NOW - 3600)
+    result = early.map(body, "rewards_issued")
+    assert "current_time" not in result.elements[0]["actions"][0]
+    assert result.warnings == [
+        "element 0.actions[0].current_time is in the future (check KOGNITIV_TIMEZONE); "
+        "MoEngage rejects future events, so the time of receipt is used"
+    ]
+    assert late.map(body, "rewards_issued").warnings == []
 
 
 # ---------- the passthrough rule (MoEngage-shaped bodies, mapping/passthrough_compiled.py) ----
