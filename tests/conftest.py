@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +134,35 @@ def bus(settings_env, clock, monkeypatch):
     yield model
     GATEWAYS.install(None)
     DEAD_LETTERS.clear()
+
+
+@contextlib.contextmanager
+def bridge_log(handler: logging.Handler, level: int = logging.DEBUG) -> Iterator[logging.Handler]:
+    """`handler` on the bridge's logger, and the logger at `level`, while the block runs."""
+    logger = logging.getLogger("kognitiv_bridge")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+class KeptRecords(logging.Handler):
+    """Every record handed to it, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def lines() -> Iterator[list[logging.LogRecord]]:
+    """Every record the bridge's logger hands to its handlers (the logger at DEBUG)."""
+    with bridge_log(KeptRecords()) as kept:
+        yield kept.records

@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,26 +16,6 @@ from bridge.common import telemetry
 from bridge.common.log_record import RecordTemplates
 
 TIMES = {"created", "msecs", "relativeCreated"}
-
-
-@pytest.fixture
-def lines() -> Iterator[list[logging.LogRecord]]:
-    """Every record the bridge's logger hands to its handlers."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    logger = logging.getLogger("kognitiv_bridge")
-    handler, previous = Keep(logging.DEBUG), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
 
 
 def made_both_ways(level: int) -> tuple[logging.LogRecord, logging.LogRecord]:

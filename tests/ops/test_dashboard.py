@@ -36,7 +36,15 @@ from bridge.ops import report as reporting
 from delivery import RateLimitGate
 from moengage_emulator import Emulator
 from moengage_emulator.contract import fail_body
-from tests.conftest import API_KEY, DEAD, QUEUE, call_webhook, fixture_body, http_request
+from tests.conftest import (
+    API_KEY,
+    DEAD,
+    QUEUE,
+    bridge_log,
+    call_webhook,
+    fixture_body,
+    http_request,
+)
 from tests.dashboard_queries import (
     ALERT_THRESHOLDS,
     ALERTS_BICEP,
@@ -335,16 +343,8 @@ class TracesCapture(logging.Handler):
 @contextlib.contextmanager
 def captured() -> Iterator[TracesCapture]:
     """The app's log records while the block runs, at INFO as the host's default."""
-    capture = TracesCapture()
-    logger = logging.getLogger("kognitiv_bridge")
-    level = logger.level
-    logger.addHandler(capture)
-    logger.setLevel(logging.INFO)
-    try:
+    with bridge_log(TracesCapture(), logging.INFO) as capture:
         yield capture
-    finally:
-        logger.removeHandler(capture)
-        logger.setLevel(level)
 
 
 def run_kql(rows: list[dict[str, object]], query: str) -> list[dict[str, object]]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.common import telemetry
-from tests.conftest import APP_ID, call_webhook, http_request
+from tests.conftest import APP_ID, bridge_log, call_webhook, http_request
 
 pytestmark = pytest.mark.usefixtures("settings_env")
 FORGED = "ERROR forged: MoEngage credentials rotated, call +1 555 0100"
@@ -23,15 +23,8 @@ def text_log() -> Iterator[io.StringIO]:
     sink = io.StringIO()
     handler = logging.StreamHandler(sink)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    logger = logging.getLogger("kognitiv_bridge")
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    try:
+    with bridge_log(handler):
         yield sink
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
 
 
 @pytest.mark.parametrize("breaker", ["\n", "\r\n", "\r", "\u2028", "\x85"])
